@@ -11,6 +11,7 @@ export interface ImageRuntimeConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
+  OnBuild?: string[];         // Docker's ONBUILD triggers (kept, never run: peapod does not build)
 }
 
 /** The whole OCI image config blob, as stored (architecture, os, rootfs, history, config). */
@@ -30,7 +31,8 @@ export interface ImageRecord {
   id: string;                 // 64 hex, no "sha256:"
   names: string[];            // fully qualified, e.g. "localhost/busybox:latest", "docker.io/library/alpine:3.19"
   namesHistory: string[];     // names this image had, newest first (Podman's NamesHistory)
-  digest: string;             // manifest digest, "sha256:..."
+  digest: string;             // manifest digest, "sha256:..." (the newest one this image was stored with)
+  digests?: string[];         // every manifest digest this image was stored with, newest first (Podman's Digests)
   manifestType: string;       // "application/vnd.oci.image.manifest.v1+json" or docker v2s2
   repoDigests: string[];      // "<repo>@<digest>" for each name's repository
   created: string;            // RFC 3339, from the config (or the time of import)
@@ -47,4 +49,85 @@ export interface Mount {
   type: string;           // "bind", "tmpfs", "proc", ...
   source: string;
   options: string[];
+}
+
+/** What a user asked for when creating a container (CLI flags or a Kubernetes container). */
+export interface ContainerSpec {
+  name: string;
+  image: string;                       // as given
+  entrypoint?: string[];               // override of the image ENTRYPOINT (Docker semantics) ...
+  cmd?: string[];                      // ... and of its CMD
+  /** Kubernetes semantics instead: command replaces ENTRYPOINT (and drops CMD), args replaces CMD. */
+  kube?: { command?: string[]; args?: string[] };
+  env?: string[];                      // K=V set by the user (image env is merged under these)
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  volumes?: Array<{ source: string; destination: string; readOnly?: boolean }>;
+  autoRemove?: boolean;
+  stopSignal?: string;
+  stopTimeout?: number;                // seconds
+  pod?: string;                        // pod id
+  isInfra?: boolean;
+  /** kubernetes container name inside its pod (for generate kube) */
+  kubeName?: string;
+  ports?: Array<{ containerPort: number; hostPort?: number; hostIP?: string; protocol?: string; name?: string }>;
+  restartPolicy?: string;
+}
+
+export interface ContainerState {
+  status: ContainerStatus;
+  pid: number;
+  conmonPid: number;
+  exitCode: number;
+  oomKilled: boolean;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: string;
+  restartCount: number;
+  /** the run root's boot marker when the container was started; a different one means a reboot */
+  bootId?: string;
+  /** pid of a foreground `run --rm` that will remove the container itself after reading its exit */
+  waiterPid?: number;
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  created: string;
+  imageId: string;
+  imageName: string;                   // resolved full name, e.g. localhost/busybox:latest
+  spec: ContainerSpec;
+  args: string[];                      // resolved process argv
+  runtime: string;
+  createCommand?: string[];
+  state: ContainerState;
+}
+
+export type PodStatus = 'Created' | 'Running' | 'Degraded' | 'Stopped' | 'Exited' | 'Error';
+
+/** What a user asked for when creating a pod (`pod create` flags or a Kubernetes pod). */
+export interface PodSpec {
+  name: string;
+  hostname?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  shareProcessNamespace?: boolean;
+  restartPolicy?: string;
+  terminationGracePeriodSeconds?: number;
+  /** where the pod came from, for `kube down` and `generate kube` */
+  kube?: { kind: string; name: string; file?: string };
+}
+
+export interface PodRecord {
+  id: string;
+  name: string;
+  created: string;
+  spec: PodSpec;
+  infraId: string;
+  /** persistent network namespace file (bind mount of nsfs) */
+  netnsPath: string;
+  cgroupParent: string;
 }

@@ -1,0 +1,108 @@
+import os from 'node:os';
+import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { PeapodError } from './errors.js';
+
+/** Where peapod keeps things and which programs it runs. Built once per CLI invocation. */
+export interface EngineConfig {
+  root: string;               // persistent state (images, container records, logs)
+  runroot: string;            // volatile state (bundles, runc state, exit files), tmpfs
+  runtimeName: 'runc' | 'crun';
+  runtimePath: string;
+  runtimeReason: string;      // why this runtime was chosen (shown by `peapod info`)
+  conmonPath: string;
+  /** argv prefix that runs this peapod (node + script) for conmon's --exit-command */
+  selfCommand: string[];
+  logLevel: string;
+  infraImage?: string;
+}
+
+export interface EngineConfigInput {
+  root?: string;
+  runroot?: string;
+  runtime?: string;
+  logLevel?: string;
+  selfCommand: string[];
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+export function defaultRoot(): string {
+  if (isRoot()) return '/var/lib/peapod';
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'peapod');
+}
+
+export function defaultRunroot(): string {
+  if (isRoot()) return '/run/peapod';
+  const run = process.env.XDG_RUNTIME_DIR;
+  return run ? path.join(run, 'peapod') : path.join(os.tmpdir(), `peapod-run-${process.getuid?.()}`);
+}
+
+export function findProgram(name: string, extra: string[] = []): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin', ...extra];
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = path.join(d, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** Cgroup layout of this host: "v2" (unified), "v1", or "hybrid" (v1 controllers plus a v2 mount). */
+export function cgroupLayout(): 'v1' | 'v2' | 'hybrid' {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return 'v2';
+  if (existsSync('/sys/fs/cgroup/unified/cgroup.controllers')) return 'hybrid';
+  return 'v1';
+}
+
+/**
+ * crun 1.8 refuses every call on a hybrid host whose unified hierarchy has controllers
+ * (see HOST-NOTES.md), so runc is the default there; crun is preferred where it works.
+ */
+export function chooseRuntime(requested?: string): { name: 'runc' | 'crun'; path: string; reason: string } {
+  const layout = cgroupLayout();
+  let hybridBlocksCrun = false;
+  if (layout === 'hybrid') {
+    try {
+      hybridBlocksCrun = readFileSync('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').trim() !== '';
+    } catch { /* unreadable: assume not */ }
+  }
+  if (requested) {
+    const name = path.basename(requested);
+    if (name !== 'runc' && name !== 'crun') throw new PeapodError('invalid', `unsupported OCI runtime "${requested}": use runc or crun`);
+    const p = requested.includes('/') ? requested : findProgram(name);
+    if (!p || !existsSync(p)) throw new PeapodError('prerequisite', `OCI runtime "${requested}" not found`, { hint: `apt-get install ${name}` });
+    if (name === 'crun' && hybridBlocksCrun) {
+      throw new PeapodError('prerequisite', 'crun cannot run on this host: cgroups in hybrid mode with controllers on the unified hierarchy', { hint: 'use --runtime runc' });
+    }
+    return { name, path: p, reason: 'requested with --runtime or PEAPOD_RUNTIME' };
+  }
+  const crun = findProgram('crun');
+  const runc = findProgram('runc');
+  if (crun && !hybridBlocksCrun && layout === 'v2') return { name: 'crun', path: crun, reason: 'cgroup v2 host: crun works and is faster' };
+  if (runc) {
+    const why = hybridBlocksCrun ? 'crun refuses hybrid cgroups with controllers on the unified hierarchy' : `cgroup ${layout} host`;
+    return { name: 'runc', path: runc, reason: `default (${why})` };
+  }
+  if (crun && !hybridBlocksCrun) return { name: 'crun', path: crun, reason: 'runc is not installed' };
+  throw new PeapodError('prerequisite', 'no usable OCI runtime found', { hint: 'apt-get install runc' });
+}
+
+export function buildConfig(input: EngineConfigInput): EngineConfig {
+  const rt = chooseRuntime(input.runtime ?? process.env.PEAPOD_RUNTIME);
+  const conmon = findProgram('conmon', ['/usr/libexec/podman']);
+  if (!conmon) throw new PeapodError('prerequisite', 'conmon not found', { hint: 'apt-get install conmon' });
+  return {
+    root: path.resolve(input.root ?? defaultRoot()),
+    runroot: path.resolve(input.runroot ?? defaultRunroot()),
+    runtimeName: rt.name,
+    runtimePath: rt.path,
+    runtimeReason: rt.reason,
+    conmonPath: conmon,
+    selfCommand: input.selfCommand,
+    logLevel: input.logLevel ?? 'warn',
+  };
+}

@@ -1,0 +1,84 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { buildConfig, cgroupLayout, type EngineConfig, type EngineConfigInput } from './config.js';
+import { PeapodError } from './errors.js';
+import { StateStore } from './state/store.js';
+import { ImageStore } from './image/store.js';
+import { Containers } from './pod/containers.js';
+import { Pods } from './pod/pods.js';
+import type { ImageRecord } from './types.js';
+import { unmount } from './runtime/mounts.js';
+
+/** The engine library's entry point: one per CLI invocation. Knows nothing of YAML or the CLI. */
+export class Engine {
+  readonly store: StateStore;
+  readonly images: ImageStore;
+  readonly containers: Containers;
+  readonly pods: Pods;
+
+  private constructor(readonly cfg: EngineConfig) {
+    this.store = new StateStore(cfg.root);
+    this.images = new ImageStore({ root: path.join(cfg.root, 'storage'), lock: this.store.lock });
+    this.containers = new Containers(cfg, this.store, this.images);
+    this.pods = new Pods(cfg, this.store, this.images, this.containers);
+  }
+
+  static open(input: EngineConfigInput): Engine {
+    return new Engine(buildConfig(input));
+  }
+
+  /** Removes an image; refused while containers use it unless force, which removes them first. */
+  async removeImage(ref: string, force = false): Promise<{ untagged: string[]; deleted: string | undefined }> {
+    const img = await this.images.resolve(ref);
+    const users = (await this.store.listContainers()).filter((c) => c.imageId === img.id);
+    const untagOnly = img.names.length > 1 && img.names.some((n: string) => n === ref || n.endsWith(`/${ref}`) || n.endsWith(`/${ref}:latest`));
+    if (users.length && !untagOnly) {
+      if (!force) {
+        throw new PeapodError('state', `image used by ${users.map((u) => u.id).join(', ')}: image is in use by a container: consider listing external containers and force-removing image`, {
+          hint: 'remove the containers first or use --force',
+        });
+      }
+      for (const u of users) await this.containers.remove(u.id, { force: true });
+    }
+    return this.images.remove(ref, { force });
+  }
+
+  async imageInUse(img: ImageRecord): Promise<number> {
+    return (await this.store.listContainers()).filter((c) => c.imageId === img.id).length;
+  }
+
+  info() {
+    return {
+      host: {
+        arch: process.arch === 'x64' ? 'amd64' : process.arch,
+        os: process.platform,
+        cgroupVersion: cgroupLayout() === 'v2' ? 'v2' : 'v1',
+        cgroupLayout: cgroupLayout(),
+        ociRuntime: { name: this.cfg.runtimeName, path: this.cfg.runtimePath, reason: this.cfg.runtimeReason },
+        conmon: { path: this.cfg.conmonPath },
+        rootless: process.getuid?.() !== 0,
+      },
+      store: {
+        graphRoot: path.join(this.cfg.root, 'storage'),
+        runRoot: this.cfg.runroot,
+        graphDriverName: 'overlay',
+        stateRoot: this.cfg.root,
+      },
+    };
+  }
+
+  /** Removes every container and image of this root and the run root (Podman's `system reset`). */
+  async systemReset(): Promise<void> {
+    for (const p of await this.store.listPods()) {
+      await this.pods.remove(p.id, { force: true, timeout: 0 }).catch(() => undefined);
+    }
+    for (const c of await this.store.listContainers()) {
+      await this.containers.remove(c.id, { force: true, timeout: 0 }).catch(() => undefined);
+    }
+    // Anything still mounted under the run root (a crashed start) is unmounted before deletion.
+    const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.cfg.runroot + '/'));
+    for (const m of mounts.sort().reverse()) await unmount(m);
+    await fs.rm(this.cfg.root, { recursive: true, force: true });
+    await fs.rm(this.cfg.runroot, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,356 @@
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PeapodError, stateError } from '../errors.js';
+import type { EngineConfig } from '../config.js';
+import type { ContainerRecord, ContainerSpec, ImageRecord, Mount } from '../types.js';
+import { StateStore, newId, bootId } from '../state/store.js';
+import type { ImageStore } from '../image/store.js';
+import { OciRuntime, type BundlePaths } from '../runtime/oci.js';
+import { buildOciSpec, type SpecInput } from '../runtime/spec.js';
+import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
+import { resolveUser, mergeEnv } from '../runtime/user.js';
+import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
+import { mountOverlay, unmount, removeCgroup, hostNofileHard } from '../runtime/mounts.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import { debug } from '../log.js';
+
+/** Extra namespaces and mounts a container gets from its pod (filled in by the pod layer). */
+export interface PodContext {
+  namespaces: SpecInput['namespaces'];
+  hostname?: string;            // set only for the container that creates the UTS namespace
+  mounts?: Mount[];
+  cgroupParent: string;         // e.g. /peapod/<podid>
+  etcFiles?: { hosts: string; hostname: string; resolvConf: string };
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Container lifecycle: create, start, stop, kill, remove, cleanup after exit, wait. */
+export class Containers {
+  readonly runtime: OciRuntime;
+
+  private podContext?: (rec: ContainerRecord) => Promise<PodContext>;
+
+  constructor(readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore) {
+    this.runtime = new OciRuntime(cfg);
+  }
+
+  /** The pod layer supplies namespaces and mounts of pod members (containers know nothing of pods). */
+  setPodContextProvider(fn: (rec: ContainerRecord) => Promise<PodContext>): void {
+    this.podContext = fn;
+  }
+
+  paths(id: string): BundlePaths & { merged: string; upper: string; work: string; etc: string } {
+    const run = path.join(this.cfg.runroot, 'containers', id);
+    const dir = this.store.containerDir(id);
+    return {
+      bundle: run,
+      exitDir: path.join(this.cfg.runroot, 'exits'),
+      persistDir: path.join(run, 'persist'),
+      logPath: path.join(dir, 'ctr.log'),
+      merged: path.join(run, 'merged'),
+      upper: path.join(dir, 'upper'),
+      work: path.join(dir, 'work'),
+      etc: path.join(run, 'etc'),
+    };
+  }
+
+  exitFile(id: string): string {
+    return path.join(this.cfg.runroot, 'exits', id);
+  }
+
+  async create(spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
+    if (spec.name && !NAME_RE.test(spec.name)) {
+      throw new PeapodError('invalid', `container name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    }
+    const image = await this.images.resolve(spec.image);
+    const args = spec.kube
+      ? resolveKubeArgs(image.config.config ?? {}, spec.kube)
+      : resolveArgs(image.config.config ?? {}, { entrypoint: spec.entrypoint, cmd: spec.cmd });
+    const id = newId();
+    const rec: ContainerRecord = {
+      id,
+      name: spec.name || randomName(),
+      created: new Date().toISOString(),
+      imageId: image.id,
+      imageName: image.names[0] ?? image.id,
+      spec: { ...spec, name: spec.name },
+      args,
+      runtime: this.cfg.runtimeName,
+      createCommand: opts.createCommand,
+      state: { status: 'created', pid: 0, conmonPid: 0, exitCode: 0, oomKilled: false, restartCount: 0 },
+    };
+    rec.spec.name = rec.name;
+    // Name reservation and the record write happen under the global lock: two concurrent
+    // creates can never take the same name, and neither record is lost.
+    await this.store.lock.with(async () => {
+      const used = await this.store.nameInUse(rec.name);
+      if (used) {
+        throw new PeapodError('exists', `the container name "${rec.name}" is already in use by ${used === 'pod' ? 'a pod' : 'another container'}: remove it or choose another name`);
+      }
+      await this.store.saveContainer(rec);
+    });
+    return rec;
+  }
+
+  /** Brings a record up to date with reality: an exit file, a dead conmon, or a reboot. */
+  async refresh(rec: ContainerRecord): Promise<ContainerRecord> {
+    if (rec.state.status !== 'running') return rec;
+    const rebooted = rec.state.bootId !== undefined && rec.state.bootId !== bootId();
+    if (!rebooted && !existsSync(this.exitFile(rec.id)) && processAlive(rec.state.conmonPid)) return rec;
+    return this.cleanup(rec.id);
+  }
+
+  async get(ref: string): Promise<ContainerRecord> {
+    return this.refresh(await this.store.mustGetContainer(ref));
+  }
+
+  async list(): Promise<ContainerRecord[]> {
+    const all = await this.store.listContainers();
+    return Promise.all(all.map((c) => this.refresh(c).catch(() => c)));
+  }
+
+  async start(ref: string, podCtx?: PodContext): Promise<ContainerRecord> {
+    const rec0 = await this.get(ref);
+    return this.store.containerLock(rec0.id).with(async () => {
+      const rec = await this.store.mustGetContainer(rec0.id);
+      if (rec.state.status === 'running') return rec;
+      if (rec.state.status === 'removing') throw stateError(`container ${rec.name} is being removed`);
+      try {
+        if (!podCtx && rec.spec.pod) {
+          if (!this.podContext) throw new PeapodError('internal', `container ${rec.name} belongs to a pod but no pod layer is loaded`);
+          podCtx = await this.podContext(rec);
+        }
+        await this.launch(rec, podCtx);
+      } catch (err) {
+        await this.teardownRuntime(rec).catch((e) => debug(`teardown after failed start: ${e}`));
+        const reached: string = rec.state.status;
+        if (reached === 'running') { rec.state.status = 'exited'; rec.state.pid = 0; rec.state.conmonPid = 0; }
+        rec.state.error = (err as Error).message;
+        await this.store.saveContainer(rec);
+        throw err;
+      }
+      return rec;
+    });
+  }
+
+  private async launch(rec: ContainerRecord, podCtx?: PodContext): Promise<void> {
+    const p = this.paths(rec.id);
+    const image = await this.images.resolve(rec.imageId);
+    await fs.rm(this.exitFile(rec.id), { force: true });
+    await fs.mkdir(p.bundle, { recursive: true });
+    await mountOverlay(this.images.layerPaths(image), p.upper, p.work, p.merged);
+
+    const imgCfg = image.config.config ?? {};
+    const user = await resolveUser(p.merged, rec.spec.user ?? imgCfg.User);
+    const hostname = podCtx?.hostname ?? rec.spec.hostname ?? rec.id.slice(0, 12);
+    let env = mergeEnv(imgCfg.Env ?? [], rec.spec.env ?? []);
+    if (!env.some((e) => e.startsWith('HOME='))) env = [...env, `HOME=${user.home || '/'}`];
+    if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${podCtx?.etcFiles ? readHostname(podCtx.etcFiles.hostname) : hostname}`];
+
+    const mounts: Mount[] = [];
+    if (podCtx?.etcFiles) {
+      mounts.push(bind(podCtx.etcFiles.hosts, '/etc/hosts'), bind(podCtx.etcFiles.hostname, '/etc/hostname'), bind(podCtx.etcFiles.resolvConf, '/etc/resolv.conf'));
+    } else {
+      await fs.mkdir(p.etc, { recursive: true });
+      const hosts = path.join(p.etc, 'hosts');
+      const hn = path.join(p.etc, 'hostname');
+      const rc = path.join(p.etc, 'resolv.conf');
+      await writeFileAtomic(hosts, hostsFile({ hostname }));
+      await writeFileAtomic(hn, `${hostname}\n`);
+      await writeFileAtomic(rc, resolvConf(readHostResolvConf(), {}));
+      mounts.push(bind(hosts, '/etc/hosts'), bind(hn, '/etc/hostname'), bind(rc, '/etc/resolv.conf'));
+    }
+    for (const v of rec.spec.volumes ?? []) {
+      mounts.push({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', v.readOnly ? 'ro' : 'rw'] });
+    }
+    mounts.push(...(podCtx?.mounts ?? []));
+
+    const spec = buildOciSpec({
+      rootfs: p.merged,
+      args: rec.args,
+      env,
+      cwd: rec.spec.workingDir || imgCfg.WorkingDir || '/',
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname: podCtx ? podCtx.hostname : hostname,
+      namespaces: podCtx?.namespaces ?? [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      mounts,
+      cgroupsPath: path.posix.join(podCtx?.cgroupParent ?? '/peapod', rec.id),
+      hostRlimitNofileHard: hostNofileHard(),
+      annotations: { 'io.peapod.container.name': rec.name },
+    });
+    await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
+
+    const { pid, conmonPid } = await this.runtime.createWithConmon({
+      id: rec.id,
+      name: rec.name,
+      paths: p,
+      exitCommand: [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id],
+    });
+    rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId() };
+    await this.store.saveContainer(rec);
+    await this.runtime.start(rec.id);
+  }
+
+  /** Sends a signal to a running container. */
+  async kill(ref: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
+    const rec = await this.get(ref);
+    if (rec.state.status !== 'running') throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
+    await this.runtime.kill(rec.id, normalizeSignal(signal));
+    return rec;
+  }
+
+  /** Stops a running container: its stop signal, `timeout` seconds of grace, then SIGKILL. */
+  async stop(ref: string, timeout?: number): Promise<ContainerRecord> {
+    const rec = await this.get(ref);
+    if (rec.state.status !== 'running') return rec;
+    const image = await this.images.get(rec.imageId);
+    const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
+    const grace = timeout ?? rec.spec.stopTimeout ?? 10;
+    try {
+      await this.runtime.kill(rec.id, signal);
+    } catch (err) {
+      debug(`stop signal: ${(err as Error).message}`);
+    }
+    if (!(await this.waitExitFile(rec.id, grace * 1000))) {
+      try {
+        await this.runtime.kill(rec.id, 'SIGKILL', true);
+      } catch (err) {
+        debug(`kill: ${(err as Error).message}`);
+      }
+      await this.waitExitFile(rec.id, 10_000);
+    }
+    return this.cleanup(rec.id);
+  }
+
+  /** Polls for conmon's exit file; true once it exists. */
+  async waitExitFile(id: string, timeoutMs: number): Promise<boolean> {
+    const file = this.exitFile(id);
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+      if (existsSync(file)) return true;
+      const rec = await this.store.getContainer(id);
+      if (!rec || rec.state.status !== 'running') return true;
+      if (!processAlive(rec.state.conmonPid)) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(delay);
+    }
+  }
+
+  /**
+   * Records the exit and releases everything the running container held: runtime state, rootfs
+   * mount, cgroups, bundle. Idempotent; run by conmon's exit command and by any command that
+   * notices an exit first.
+   */
+  async cleanup(id: string): Promise<ContainerRecord> {
+    const lock = this.store.containerLock(id);
+    const rec = await lock.with(async () => {
+      const r = await this.store.getContainer(id);
+      if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
+      if (r.state.status === 'running') {
+        const exit = readExitFile(this.exitFile(id));
+        r.state.status = 'exited';
+        r.state.exitCode = exit ?? (r.state.bootId !== bootId() ? 255 : 137);
+        r.state.oomKilled = existsSync(path.join(this.paths(id).persistDir, 'oom'));
+        r.state.finishedAt = new Date().toISOString();
+        r.state.pid = 0;
+        r.state.conmonPid = 0;
+        await this.store.saveContainer(r);
+      }
+      await this.teardownRuntime(r);
+      return r;
+    });
+    if (rec.spec.autoRemove && !waiterAlive(rec)) {
+      return (await this.remove(id, { force: true }).catch(() => undefined)) ?? rec;
+    }
+    return rec;
+  }
+
+  private async teardownRuntime(rec: ContainerRecord): Promise<void> {
+    const p = this.paths(rec.id);
+    await this.runtime.delete(rec.id);
+    await unmount(p.merged);
+    await removeCgroup(path.posix.join(rec.spec.pod ? `/peapod/${rec.spec.pod}` : '/peapod', rec.id));
+    await fs.rm(p.bundle, { recursive: true, force: true });
+    await fs.rm(this.exitFile(rec.id), { force: true });
+  }
+
+  /** Removes a container; a running one only with force (it is stopped first). */
+  async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<ContainerRecord> {
+    let rec = await this.get(ref);
+    if (rec.state.status === 'running') {
+      if (!opts.force) throw stateError(`container ${rec.name} is running: stop it first or use --force`);
+      rec = await this.stop(rec.id, opts.timeout ?? 10);
+    }
+    await this.store.containerLock(rec.id).with(async () => {
+      await this.teardownRuntime(rec);
+      await this.store.deleteContainer(rec.id);
+    });
+    return rec;
+  }
+
+  /** Waits until the container is no longer running; resolves with its exit code. */
+  async wait(ref: string): Promise<number> {
+    const rec = await this.get(ref);
+    if (rec.state.status === 'running') {
+      await this.waitExitFile(rec.id, Number.MAX_SAFE_INTEGER);
+      const code = readExitFile(this.exitFile(rec.id));
+      const after = await this.store.getContainer(rec.id);
+      if (!after) return code ?? 0;
+      return (await this.refresh(after)).state.exitCode;
+    }
+    return rec.state.exitCode;
+  }
+}
+
+function bind(source: string, destination: string): Mount {
+  return { destination, type: 'bind', source, options: ['rbind', 'rprivate'] };
+}
+
+function readHostname(file: string): string {
+  try { return readFileSync(file, 'utf8').trim(); } catch { return ''; }
+}
+
+export function readHostResolvConf(): string {
+  try { return readFileSync('/etc/resolv.conf', 'utf8'); } catch { return ''; }
+}
+
+export function readExitFile(file: string): number | undefined {
+  try {
+    const t = readFileSync(file, 'utf8').trim();
+    return t === '' ? undefined : Number(t);
+  } catch {
+    return undefined;
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: any) {
+    return err?.code === 'EPERM';
+  }
+}
+
+/** A foreground `run --rm` removes its container itself after reading the exit code. */
+function waiterAlive(rec: ContainerRecord): boolean {
+  const w = rec.state.waiterPid;
+  return w !== undefined && w !== process.pid && processAlive(w);
+}
+
+export function normalizeSignal(sig: string | number): string {
+  const s = String(sig).toUpperCase();
+  if (/^\d+$/.test(s)) return s;
+  return s.startsWith('SIG') ? s : `SIG${s}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quirky', 'sharp', 'witty', 'zen'];
+const NOUN = ['pea', 'pod', 'bean', 'lentil', 'sprout', 'vine', 'seed', 'shoot', 'leaf', 'root', 'stem', 'tendril'];
+function randomName(): string {
+  const pick = (a: string[]) => a[Math.floor(Math.random() * a.length)];
+  return `${pick(ADJ)}_${pick(NOUN)}_${Math.floor(Math.random() * 10000)}`;
+}

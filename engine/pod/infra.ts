@@ -1,0 +1,54 @@
+import { promises as fs, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { PeapodError } from '../errors.js';
+import type { ImageStore } from '../image/store.js';
+import type { FileLock } from '../state/lock.js';
+import type { ImageRecord } from '../types.js';
+import { VERSION } from '../version.js';
+import { findProgram } from '../config.js';
+import { debug } from '../log.js';
+
+export const INFRA_IMAGE = `localhost/peapod-infra:${VERSION}`;
+
+/** infra-image/ of the installed package (engine/pod/infra.ts -> ../../infra-image, also from dist/). */
+function infraSourceDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(path.join(dir, 'infra-image', 'pause.c'))) return path.join(dir, 'infra-image');
+    dir = path.dirname(dir);
+  }
+  throw new PeapodError('prerequisite', 'infra-image/pause.c not found next to the peapod installation');
+}
+
+/**
+ * The infra image: the static pause program built from infra-image/pause.c with the host's gcc,
+ * imported as a one-layer image. Built once, the first time a pod needs it.
+ */
+export async function ensureInfraImage(images: ImageStore, lock: FileLock, name = INFRA_IMAGE): Promise<ImageRecord> {
+  const have = await images.get(name);
+  if (have) return have;
+  if (name !== INFRA_IMAGE) throw new PeapodError('not-found', `infra image ${name}: image not known`);
+  return lock.with(async () => {
+    const again = await images.get(name);
+    if (again) return again;
+    const gcc = findProgram('gcc');
+    if (!gcc) throw new PeapodError('prerequisite', 'building the infra image needs gcc', { hint: 'apt-get install gcc libc6-dev' });
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'peapod-infra-'));
+    try {
+      const rootfs = path.join(tmp, 'rootfs');
+      await fs.mkdir(rootfs);
+      const src = path.join(infraSourceDir(), 'pause.c');
+      debug(`building the infra image from ${src}`);
+      const cc = await execa(gcc, ['-static', '-Os', '-s', `-DPAUSE_VERSION="${VERSION}"`, '-o', path.join(rootfs, 'pause'), src], { reject: false });
+      if (cc.exitCode !== 0) throw new PeapodError('prerequisite', `building the infra image: gcc failed: ${cc.stderr.trim()}`, { hint: 'apt-get install gcc libc6-dev' });
+      const tar = path.join(tmp, 'layer.tar');
+      await execa('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', tar, '.']);
+      return images.importTar(tar, { name, changes: ['ENTRYPOINT ["/pause"]', 'STOPSIGNAL SIGTERM'], message: 'peapod infra (pause) image' });
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  });
+}

@@ -1,0 +1,238 @@
+import { promises as fs, existsSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { PeapodError, stateError } from '../errors.js';
+import type { EngineConfig } from '../config.js';
+import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
+import type { StateStore } from '../state/store.js';
+import { newId } from '../state/store.js';
+import type { ImageStore } from '../image/store.js';
+import type { Containers, PodContext } from './containers.js';
+import { ensureInfraImage } from './infra.js';
+import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import { isMountPoint, unmount, removeCgroup } from '../runtime/mounts.js';
+import { readHostResolvConf } from './containers.js';
+import { debug } from '../log.js';
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Pod status from its containers' states, as Podman computes it (infra included). */
+export function podStatus(states: string[]): PodStatus {
+  if (!states.length) return 'Created';
+  const n = (s: string) => states.filter((x) => x === s).length;
+  const running = n('running');
+  if (running === states.length) return 'Running';
+  if (running > 0) return 'Degraded';
+  if (n('stopped') === states.length) return 'Stopped';
+  if (n('exited') === states.length) return 'Exited';
+  if (n('exited') + n('stopped') === states.length) return 'Exited';
+  if (n('created') === states.length) return 'Created';
+  if (n('exited') + n('stopped') > 0) return 'Exited';
+  return 'Created';
+}
+
+/**
+ * Pods: an infra container creates the IPC, UTS (and PID) namespaces; the network namespace is a
+ * persistent file made before any container, so that networking can be set up on it first.
+ * Members join network, IPC and UTS (and PID with shareProcessNamespace) and share /dev/shm and
+ * the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf.
+ */
+export class Pods {
+  constructor(readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers) {
+    containers.setPodContextProvider((rec) => this.contextFor(rec));
+  }
+
+  runDir(id: string): string {
+    return path.join(this.cfg.runroot, 'pods', id);
+  }
+
+  hostnameOf(pod: PodRecord): string {
+    return pod.spec.hostname || pod.name;
+  }
+
+  async create(spec: PodSpec, opts: { infraImage?: string } = {}): Promise<PodRecord> {
+    if (!spec.name) throw new PeapodError('invalid', 'a pod needs a name');
+    if (!POD_NAME.test(spec.name)) throw new PeapodError('invalid', `pod name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    if (spec.hostname && (spec.hostname.length > 63 || !DNS1123_SUBDOMAIN.test(spec.hostname))) {
+      throw new PeapodError('invalid', `pod hostname "${spec.hostname}": must be a lower-case RFC 1123 name of at most 63 characters`);
+    }
+    const infraImage = await ensureInfraImage(this.images, this.store.lock, opts.infraImage ?? this.cfg.infraImage);
+    const id = newId();
+    const pod: PodRecord = {
+      id,
+      name: spec.name,
+      created: new Date().toISOString(),
+      spec,
+      infraId: '',
+      netnsPath: path.join(this.cfg.runroot, 'netns', `peapod-${id.slice(0, 12)}`),
+      cgroupParent: `/peapod/${id}`,
+    };
+    await this.store.lock.with(async () => {
+      const used = await this.store.nameInUse(spec.name);
+      if (used) throw new PeapodError('exists', `the pod name "${spec.name}" is already in use by ${used === 'pod' ? 'another pod' : 'a container'}: remove it or choose another name`);
+      await this.store.savePod(pod);
+      try {
+        const infra = await this.containers.create({
+          name: `${id.slice(0, 12)}-infra`, image: infraImage.id, pod: id, isInfra: true,
+          stopTimeout: spec.terminationGracePeriodSeconds, labels: undefined,
+        });
+        pod.infraId = infra.id;
+        await this.store.savePod(pod);
+      } catch (err) {
+        await this.store.deletePod(id);
+        throw err;
+      }
+    });
+    return pod;
+  }
+
+  /** Adds a container to a pod (created, not started). */
+  async addContainer(podRef: string, spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
+    const pod = await this.store.mustGetPod(podRef);
+    return this.containers.create({ ...spec, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
+  }
+
+  async get(ref: string): Promise<PodRecord> {
+    return this.store.mustGetPod(ref);
+  }
+
+  async list(): Promise<PodRecord[]> {
+    return this.store.listPods();
+  }
+
+  /** The pod's containers, infra first, refreshed against reality. */
+  async members(pod: PodRecord): Promise<ContainerRecord[]> {
+    const all = (await this.containers.list()).filter((c) => c.spec.pod === pod.id);
+    return all.sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
+  }
+
+  async status(pod: PodRecord, members?: ContainerRecord[]): Promise<PodStatus> {
+    return podStatus((members ?? (await this.members(pod))).map((c) => c.state.status));
+  }
+
+  /** Namespaces, mounts and /etc files for a container of a pod; starts the infra first if needed. */
+  private async contextFor(rec: ContainerRecord): Promise<PodContext> {
+    const pod = await this.store.mustGetPod(rec.spec.pod!);
+    const files = await this.ensureResources(pod);
+    const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
+    const etcFiles = { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf };
+    if (rec.spec.isInfra) {
+      return {
+        namespaces: [{ type: 'pid' }, { type: 'network', path: pod.netnsPath }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+        hostname: this.hostnameOf(pod),
+        mounts: [shm],
+        cgroupParent: pod.cgroupParent,
+        etcFiles,
+      };
+    }
+    let infra = await this.containers.get(pod.infraId);
+    if (infra.state.status !== 'running') infra = await this.containers.start(pod.infraId);
+    const ns = (t: string) => `/proc/${infra.state.pid}/ns/${t}`;
+    return {
+      namespaces: [
+        pod.spec.shareProcessNamespace ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
+        { type: 'network', path: pod.netnsPath },
+        { type: 'ipc', path: ns('ipc') },
+        { type: 'uts', path: ns('uts') },
+        { type: 'mount' },
+      ],
+      mounts: [shm],
+      cgroupParent: pod.cgroupParent,
+      etcFiles,
+    };
+  }
+
+  /** Network namespace file, shared /dev/shm and /etc files: made once, before any container starts. */
+  private async ensureResources(pod: PodRecord): Promise<{ hosts: string; hostname: string; resolvConf: string }> {
+    const dir = this.runDir(pod.id);
+    const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolvConf: path.join(dir, 'resolv.conf') };
+    return this.store.podLock(pod.id).with(async () => {
+      await fs.mkdir(dir, { recursive: true });
+      if (!isMountPoint(pod.netnsPath)) {
+        await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
+        await fs.writeFile(pod.netnsPath, '');
+        const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
+        if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
+        // A namespace made this way has its loopback down; containers of a pod talk over it.
+        const lo = await execa('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up'], { reject: false });
+        if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
+      }
+      const shm = path.join(dir, 'shm');
+      if (!isMountPoint(shm)) {
+        await fs.mkdir(shm, { recursive: true });
+        const r = await execa('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm], { reject: false });
+        if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
+      }
+      const hostname = this.hostnameOf(pod);
+      if (!existsSync(files.hosts)) await writeFileAtomic(files.hosts, hostsFile({ hostname }));
+      if (!existsSync(files.hostname)) await writeFileAtomic(files.hostname, `${hostname}\n`);
+      if (!existsSync(files.resolvConf)) await writeFileAtomic(files.resolvConf, resolvConf(readHostResolvConf(), {}));
+      return files;
+    });
+  }
+
+  /** Releases the pod's namespace file, shm mount and run dir (nothing of the pod may run). */
+  private async releaseResources(pod: PodRecord): Promise<void> {
+    await this.store.podLock(pod.id).with(async () => {
+      await unmount(path.join(this.runDir(pod.id), 'shm'));
+      await unmount(pod.netnsPath);
+      await fs.rm(pod.netnsPath, { force: true });
+      await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
+      await removeCgroup(pod.cgroupParent);
+    });
+  }
+
+  /** Starts the infra, then every member in parallel. Errors name the container that failed. */
+  async start(ref: string): Promise<{ pod: PodRecord; errors: Array<{ container: ContainerRecord; error: Error }> }> {
+    const pod = await this.get(ref);
+    const members = await this.members(pod);
+    const infra = members.find((c) => c.id === pod.infraId);
+    if (infra && infra.state.status !== 'running') await this.containers.start(infra.id);
+    const errors: Array<{ container: ContainerRecord; error: Error }> = [];
+    await Promise.all(members.filter((c) => c.id !== pod.infraId && c.state.status !== 'running').map(async (c) => {
+      try {
+        await this.containers.start(c.id);
+      } catch (err) {
+        errors.push({ container: c, error: err as Error });
+      }
+    }));
+    return { pod, errors };
+  }
+
+  /** Stops members in parallel (stop signal, grace period, then KILL), the infra last. */
+  async stop(ref: string, timeout?: number): Promise<PodRecord> {
+    const pod = await this.get(ref);
+    const members = await this.members(pod);
+    await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
+    if (pod.infraId) await this.containers.stop(pod.infraId, timeout ?? 10);
+    await this.releaseResources(pod);
+    return pod;
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<PodRecord> {
+    const pod = await this.get(ref);
+    const running = (await this.members(pod)).filter((c) => c.state.status === 'running');
+    if (!running.length) throw stateError(`pod ${pod.name} has no running containers`);
+    await Promise.all(running.filter((c) => c.id !== pod.infraId).map((c) => this.containers.kill(c.id, signal)));
+    if (running.some((c) => c.id === pod.infraId)) await this.containers.kill(pod.infraId, signal);
+    return pod;
+  }
+
+  async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<PodRecord> {
+    const pod = await this.get(ref);
+    const members = await this.members(pod);
+    const running = members.filter((c) => c.state.status === 'running');
+    if (running.length && !opts.force) {
+      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
+    }
+    if (running.length) await this.stop(pod.id, opts.timeout);
+    await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.remove(c.id, { force: true, timeout: 0 })));
+    if (pod.infraId) await this.containers.remove(pod.infraId, { force: true, timeout: 0 }).catch((e) => { if (!(e instanceof PeapodError && e.code === 'not-found')) throw e; });
+    await this.releaseResources(pod);
+    await this.store.deletePod(pod.id);
+    debug(`removed pod ${pod.name}`);
+    return pod;
+  }
+}

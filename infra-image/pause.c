@@ -1,0 +1,41 @@
+/*
+ * peapod's infra (pause) program: PID 1 of a pod's infra container. It holds the pod's
+ * namespaces open, reaps zombies (with shareProcessNamespace it is PID 1 for every member),
+ * and exits 0 on SIGTERM or SIGINT. It does nothing else.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void on_stop(int sig) {
+	(void)sig;
+	_exit(0);
+}
+
+static void on_child(int sig) {
+	(void)sig;
+	while (waitpid(-1, NULL, WNOHANG) > 0) {
+	}
+}
+
+int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "-v") == 0) {
+		puts("peapod-pause " PAUSE_VERSION);
+		return 0;
+	}
+	struct sigaction stop = {0}, child = {0};
+	stop.sa_handler = on_stop;
+	child.sa_handler = on_child;
+	child.sa_flags = SA_NOCLDSTOP | SA_RESTART;
+	if (sigaction(SIGINT, &stop, NULL) < 0 || sigaction(SIGTERM, &stop, NULL) < 0 ||
+	    sigaction(SIGCHLD, &child, NULL) < 0) {
+		perror("pause: sigaction");
+		return 1;
+	}
+	for (;;)
+		pause();
+}

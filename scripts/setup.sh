@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up peapod on a Debian 12 machine as root: Debian packages, npm dependencies, build.
+# Idempotent: a second run installs nothing and only rebuilds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "Error: scripts/setup.sh must run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+PACKAGES=(runc crun conmon netavark aardvark-dns passt iptables iproute2 uidmap busybox-static
+  catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# docker-registry's Debian service is not wanted: tests start their own on 127.0.0.1.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+echo "setup: done ($(./bin/peapod --version))"

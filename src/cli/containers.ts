@@ -1,0 +1,261 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import path from 'node:path';
+import { PeapodError } from '../../engine/errors.js';
+import type { ContainerSpec } from '../../engine/types.js';
+import type { Engine } from '../../engine/engine.js';
+import { printLogs } from '../../engine/runtime/logs.js';
+import { getEngine, setExit } from './context.js';
+import { printItems, printInspect, humanDuration } from './format.js';
+import { psView, inspectView, imageInspectView } from './views.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const int = (name: string) => (v: string) => {
+  if (!/^-?\d+$/.test(v)) throw new PeapodError('invalid', `invalid argument "${v}" for "${name}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
+  return Number(v);
+};
+
+function parseVolume(v: string): { source: string; destination: string; readOnly?: boolean } {
+  const parts = v.split(':');
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    throw new PeapodError('invalid', `invalid volume "${v}": use HOST-DIR:CONTAINER-DIR[:ro|rw]`);
+  }
+  if (!path.isAbsolute(parts[0])) throw new PeapodError('invalid', `invalid volume "${v}": named volumes are not supported yet; the host path must be absolute`);
+  if (!path.isAbsolute(parts[1])) throw new PeapodError('invalid', `invalid container path "${parts[1]}": it must be absolute`);
+  const mode = parts[2];
+  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw new PeapodError('invalid', `invalid volume option "${mode}" in "${v}": use ro or rw`);
+  return { source: parts[0], destination: parts[1], readOnly: mode === 'ro' };
+}
+
+function parseEnv(list: string[] = []): string[] {
+  return list.map((e) => {
+    if (e.includes('=')) return e;
+    // `-e NAME` takes the value from peapod's own environment, as in Podman.
+    const v = process.env[e];
+    return v === undefined ? undefined : `${e}=${v}`;
+  }).filter((e): e is string => e !== undefined);
+}
+
+function parseLabels(list: string[] = []): Record<string, string> | undefined {
+  if (!list.length) return undefined;
+  return Object.fromEntries(list.map((l) => { const i = l.indexOf('='); return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)]; }));
+}
+
+interface CreateFlags {
+  name?: string; env?: string[]; workdir?: string; entrypoint?: string; user?: string; rm?: boolean;
+  volume?: string[]; label?: string[]; hostname?: string; stopSignal?: string; stopTimeout?: number; detach?: boolean; pod?: string;
+}
+
+function addCreateFlags(cmd: Command): Command {
+  return cmd
+    .option('--name <name>', 'assign a name to the container')
+    .option('-e, --env <K=V>', 'set environment variables', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--entrypoint <cmd>', 'overwrite the image ENTRYPOINT (a string or a JSON array)')
+    .option('-u, --user <user[:group]>', 'user and group to run as')
+    .option('--rm', 'remove the container when it exits')
+    .option('-v, --volume <HOST:CTR[:ro]>', 'bind mount a host directory', collect)
+    .option('-l, --label <K=V>', 'set metadata labels', collect)
+    .option('-h, --hostname <name>', 'container host name')
+    .option('--stop-signal <sig>', 'signal to stop the container')
+    .option('--stop-timeout <seconds>', 'seconds to wait before killing the container', int('stop-timeout'))
+    .option('--pod <pod>', 'run the container in an existing pod')
+    .argument('<image>', 'image to run')
+    .argument('[command...]', 'command and arguments')
+    .passThroughOptions();
+}
+
+function specFromFlags(image: string, command: string[], f: CreateFlags): ContainerSpec {
+  let entrypoint: string[] | undefined;
+  if (f.entrypoint !== undefined) {
+    const ep = f.entrypoint.trim();
+    entrypoint = ep.startsWith('[') ? JSON.parse(ep) : ep === '' ? [] : [ep];
+  }
+  return {
+    name: f.name ?? '',
+    image,
+    entrypoint,
+    cmd: command.length ? command : undefined,
+    env: parseEnv(f.env),
+    workingDir: f.workdir,
+    user: f.user,
+    hostname: f.hostname,
+    labels: parseLabels(f.label),
+    volumes: (f.volume ?? []).map(parseVolume),
+    autoRemove: !!f.rm,
+    stopSignal: f.stopSignal,
+    stopTimeout: f.stopTimeout,
+  };
+}
+
+async function createFromFlags(engine: Engine, spec: ContainerSpec, f: CreateFlags) {
+  const opts = { createCommand: process.argv.slice(1) };
+  if (f.pod) {
+    if (f.hostname) throw new PeapodError('invalid', 'a container in a pod uses the pod\'s host name: --hostname cannot be combined with --pod');
+    return engine.pods.addContainer(f.pod, spec, opts);
+  }
+  return engine.containers.create(spec, opts);
+}
+
+export function registerContainerCommands(program: Command): void {
+  addCreateFlags(program.command('run').description('run a command in a new container'))
+    .option('-d, --detach', 'run in the background and print the container ID')
+    .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const spec = specFromFlags(image, command, f);
+      let rec = await createFromFlags(engine, spec, f);
+      if (f.detach) {
+        await engine.containers.start(rec.id);
+        process.stdout.write(`${rec.id}\n`);
+        return;
+      }
+      if (spec.autoRemove) rec = await engine.store.updateContainer(rec.id, (r) => { r.state.waiterPid = process.pid; });
+      // Signals reach the container, as Podman's --sig-proxy does.
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+        process.on(sig, () => { engine.containers.runtime.kill(rec.id, sig).catch(() => undefined); });
+      }
+      try {
+        await engine.containers.start(rec.id);
+      } catch (err) {
+        if (spec.autoRemove) await engine.containers.remove(rec.id, { force: true }).catch(() => undefined);
+        throw err;
+      }
+      const logPath = engine.containers.paths(rec.id).logPath;
+      await printLogs(logPath, {
+        follow: true,
+        isRunning: async () => !(await engine.containers.waitExitFile(rec.id, 0)),
+      });
+      const code = await engine.containers.wait(rec.id);
+      if (spec.autoRemove) await engine.containers.remove(rec.id, { force: true });
+      setExit(code);
+    });
+
+  addCreateFlags(program.command('create').description('create a container without starting it'))
+    .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
+      const rec = await createFromFlags(getEngine(cmd), specFromFlags(image, command, f), f);
+      process.stdout.write(`${rec.id}\n`);
+    });
+
+  const multi = (name: string, desc: string, fn: (engine: ReturnType<typeof getEngine>, ref: string, opts: any) => Promise<string | void>) =>
+    program.command(`${name}`).description(desc).argument('<containers...>').action(async (refs: string[], opts: any, cmd: Command) => {
+      const engine = getEngine(cmd);
+      let firstErr: unknown;
+      for (const ref of refs) {
+        try {
+          const out = await fn(engine, ref, opts);
+          if (out !== undefined) process.stdout.write(`${out}\n`);
+        } catch (err) {
+          if (firstErr) process.stderr.write(`Error: ${(err as Error).message}\n`);
+          else firstErr = err;
+        }
+      }
+      if (firstErr) throw firstErr;
+    });
+
+  multi('start', 'start one or more containers', async (e, ref) => { await e.containers.start(ref); return ref; });
+  multi('stop', 'stop one or more containers', async (e, ref, o) => { await e.containers.stop(ref, o.time); return ref; })
+    .option('-t, --time <seconds>', 'seconds to wait for the stop signal before killing', int('time'));
+  multi('kill', 'send a signal to one or more containers', async (e, ref, o) => { await e.containers.kill(ref, o.signal); return ref; })
+    .option('-s, --signal <signal>', 'signal to send', 'KILL');
+  multi('rm', 'remove one or more containers', async (e, ref, o) => { const r = await e.containers.remove(ref, { force: o.force, timeout: o.time }); return r.id; })
+    .option('-f, --force', 'stop and remove running containers')
+    .option('-t, --time <seconds>', 'seconds to wait before killing a running container with --force', int('time'));
+  multi('wait', 'wait for containers to exit and print their exit codes', async (e, ref) => String(await e.containers.wait(ref)));
+
+  program.command('ps').description('list containers')
+    .option('-a, --all', 'show all containers, not only running ones')
+    .option('-q, --quiet', 'print only container IDs')
+    .option('--no-trunc', 'do not truncate output')
+    .option('--format <format>', 'json, or a Go template')
+    .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const list = (await engine.containers.list()).filter((c) => o.all || c.state.status === 'running');
+      const views = list.map((c) => psView(c));
+      const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
+      printItems(views, o.format, {
+        headers: ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+        row: (v) => [id(v.Id), v.Image, truncate(v.Command.join(' '), o.trunc ? 20 : 1e9), `${ago(v.Created)}`, v.Status, '', v.Names.join(',')],
+      }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
+    });
+
+  program.command('inspect').description('show details of containers or images')
+    .option('-f, --format <format>', 'json, or a Go template such as {{.State.Pid}}')
+    .addOption(new Option('-t, --type <type>', 'only this kind of object').choices(['all', 'container', 'image']).default('all'))
+    .argument('<names...>')
+    .action(async (refs: string[], o: { format?: string; type: string }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const out: unknown[] = [];
+      let err: PeapodError | undefined;
+      for (const ref of refs) {
+        if (o.type !== 'image') {
+          const c = await engine.store.getContainer(ref);
+          if (c) { out.push(inspectView(engine, await engine.containers.refresh(c))); continue; }
+        }
+        if (o.type !== 'container') {
+          const img = await engine.images.get(ref);
+          if (img) { out.push(imageInspectView(engine, img)); continue; }
+        }
+        const e = new PeapodError('not-found', `no such object: "${ref}"`);
+        if (err) process.stderr.write(`Error: ${e.message}\n`);
+        err ??= e;
+      }
+      printInspect(out, o.format);
+      if (err) throw err;
+    });
+
+  program.command('logs').description("show a container's output")
+    .option('-f, --follow', 'follow the output')
+    .option('--tail <n>', 'show only the last N lines', int('tail'))
+    .option('-t, --timestamps', 'show timestamps')
+    .argument('<container>')
+    .action(async (ref: string, o: { follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const rec = await engine.containers.get(ref);
+      await printLogs(engine.containers.paths(rec.id).logPath, {
+        follow: o.follow, tail: o.tail, timestamps: o.timestamps,
+        isRunning: async () => (await engine.containers.get(rec.id)).state.status === 'running',
+      });
+    });
+
+  program.command('exec').description('run a process in a running container')
+    .option('-e, --env <K=V>', 'set environment variables', collect)
+    .option('-w, --workdir <dir>', 'working directory')
+    .option('-u, --user <user[:group]>', 'user to run as')
+    .option('-d, --detach', 'not supported yet')
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .action(async (ref: string, command: string[], o: { env?: string[]; workdir?: string; user?: string; detach?: boolean }, cmd: Command) => {
+      if (o.detach) throw new PeapodError('invalid', 'exec --detach is not supported yet');
+      const engine = getEngine(cmd);
+      const rec = await engine.containers.get(ref);
+      if (rec.state.status !== 'running') throw new PeapodError('state', `can only create exec sessions on running containers: container state improper`);
+      let user: string | undefined;
+      if (o.user) {
+        const { resolveUser } = await import('../../engine/runtime/user.js');
+        const u = await resolveUser(engine.containers.paths(rec.id).merged, o.user);
+        user = `${u.uid}:${u.gid}`;
+      }
+      const code = await engine.containers.runtime.exec(rec.id, { args: command, env: parseEnv(o.env), cwd: o.workdir, user });
+      setExit(code);
+    });
+
+  const container = program.command('container').description('manage containers');
+  container.command('cleanup', { hidden: true }).argument('<id>').action(async (id: string, _o: unknown, cmd: Command) => {
+    // Run by conmon's exit command: records the exit and releases everything.
+    const engine = getEngine(cmd);
+    if (await engine.store.getContainer(id)) await engine.containers.cleanup(id);
+  });
+  for (const alias of ['ls', 'list']) {
+    container.command(alias).description('list containers (same as ps)').allowUnknownOption().allowExcessArguments()
+      .action(async (_o: unknown, cmd: Command) => { await program.parseAsync(['ps', ...cmd.args], { from: 'user' }); });
+  }
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 3)}...` : s;
+}
+
+function ago(unixSec: number): string {
+  return `${humanDuration(Date.now() - unixSec * 1000)} ago`;
+}

@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { Engine } from '../../engine/engine.js';
+import { setLogLevel } from '../../engine/log.js';
+
+/** Global flags, read from the root program. */
+export interface GlobalOpts {
+  root?: string;
+  runroot?: string;
+  runtime?: string;
+  logLevel?: string;
+}
+
+let engine: Engine | undefined;
+
+/** argv that re-runs this CLI (used for conmon's exit command). */
+export function selfCommand(): string[] {
+  const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
+  return [process.execPath, main];
+}
+
+export function globals(cmd: Command): GlobalOpts {
+  return cmd.optsWithGlobals() as GlobalOpts;
+}
+
+/** Opens the engine once per invocation with the global flags. */
+export function getEngine(cmd: Command): Engine {
+  if (!engine) {
+    const g = globals(cmd);
+    if (g.logLevel) setLogLevel(g.logLevel);
+    engine = Engine.open({ root: g.root, runroot: g.runroot, runtime: g.runtime, logLevel: g.logLevel, selfCommand: selfCommand() });
+  }
+  return engine;
+}
+
+/** Sets the process exit code without cutting output short. */
+export function setExit(code: number): void {
+  process.exitCode = code;
+}

@@ -1,0 +1,111 @@
+import type { Command } from 'commander';
+import { getEngine } from './context.js';
+import { printItems, printInspect, humanDuration, humanSize } from './format.js';
+import { imageListView, imageInspectView } from './views.js';
+import { PeapodError } from '../../engine/errors.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function splitName(n: string): [string, string] {
+  const at = n.lastIndexOf(':');
+  return at > n.lastIndexOf('/') ? [n.slice(0, at), n.slice(at + 1)] : [n, 'latest'];
+}
+
+async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; trunc: boolean; noHeading?: boolean }) {
+  const engine = getEngine(cmd);
+  const [images, containers] = await Promise.all([engine.images.list(), engine.store.listContainers()]);
+  const views = images.map((i) => imageListView(i, containers.filter((c) => c.imageId === i.id).length));
+  const rows = views.flatMap((v) => (v.Names.length ? v.Names : ['<none>:<none>']).map((n) => ({ v, n })));
+  const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
+  if (o.format || o.quiet) {
+    printItems(views, o.format, { headers: [], row: () => [] }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
+    return;
+  }
+  printItems(rows, undefined, {
+    headers: ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
+    row: ({ v, n }) => { const [repo, tag] = n === '<none>:<none>' ? ['<none>', '<none>'] : splitName(n); return [repo, tag, id(v.Id), `${humanDuration(Date.now() - v.Created * 1000)} ago`, humanSize(v.Size)]; },
+  }, { noHeading: o.noHeading });
+}
+
+export function registerImageCommands(program: Command): void {
+  const image = program.command('image').description('manage images');
+  const addList = (c: Command) => c
+    .option('--format <format>', 'json, or a Go template')
+    .option('-q, --quiet', 'print only image IDs')
+    .option('--no-trunc', 'do not truncate output')
+    .option('-n, --noheading', 'do not print column headings')
+    .action(async (o: any, cmd: Command) => listImages(cmd, { ...o, noHeading: o.noheading }));
+  addList(program.command('images').description('list images'));
+  addList(image.command('ls').alias('list').description('list images'));
+
+  image.command('load').description('load images from an OCI or docker archive')
+    .requiredOption('-i, --input <file>', 'archive to read')
+    .option('-q, --quiet', 'suppress output')
+    .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => {
+      const loaded = await getEngine(cmd).images.load(o.input);
+      if (!o.quiet) process.stdout.write(`Loaded image: ${loaded.map((i) => i.names[0] ?? `sha256:${i.id}`).join('\nLoaded image: ')}\n`);
+    });
+  program.command('load').description('load images from an OCI or docker archive')
+    .requiredOption('-i, --input <file>', 'archive to read')
+    .option('-q, --quiet', 'suppress output')
+    .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => {
+      const loaded = await getEngine(cmd).images.load(o.input);
+      if (!o.quiet) process.stdout.write(`Loaded image: ${loaded.map((i) => i.names[0] ?? `sha256:${i.id}`).join('\nLoaded image: ')}\n`);
+    });
+
+  const addImport = (c: Command) => c
+    .argument('<file>', 'rootfs tarball, or - for stdin')
+    .argument('[name]', 'image name')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, ...)', collect)
+    .option('-m, --message <text>', 'commit message')
+    .option('-q, --quiet', 'print only the image ID')
+    .action(async (file: string, name: string | undefined, o: { change?: string[]; message?: string }, cmd: Command) => {
+      const img = await getEngine(cmd).images.importTar(file, { name, changes: o.change, message: o.message });
+      process.stdout.write(`${img.id}\n`);
+    });
+  addImport(program.command('import').description('create an image from a rootfs tarball'));
+  addImport(image.command('import').description('create an image from a rootfs tarball'));
+
+  const addRm = (c: Command) => c
+    .argument('<images...>')
+    .option('-f, --force', 'also remove containers using the image')
+    .action(async (refs: string[], o: { force?: boolean }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      let first: unknown;
+      for (const ref of refs) {
+        try {
+          const r = await engine.removeImage(ref, o.force);
+          for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
+          if (r.deleted) process.stdout.write(`Deleted: ${r.deleted}\n`);
+        } catch (err) {
+          if (first) process.stderr.write(`Error: ${(err as Error).message}\n`);
+          else first = err;
+        }
+      }
+      if (first) throw first;
+    });
+  addRm(program.command('rmi').description('remove images'));
+  addRm(image.command('rm').description('remove images'));
+
+  const addInspect = (c: Command) => c
+    .argument('<images...>')
+    .option('-f, --format <format>', 'json, or a Go template')
+    .action(async (refs: string[], o: { format?: string }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const out = [];
+      for (const ref of refs) {
+        const img = await engine.images.get(ref);
+        if (!img) throw new PeapodError('not-found', `${ref}: image not known`);
+        out.push(imageInspectView(engine, img));
+      }
+      printInspect(out, o.format);
+    });
+  addInspect(image.command('inspect').description('show details of images'));
+
+  const addTag = (c: Command) => c.argument('<image>').argument('<names...>').action(async (ref: string, names: string[], _o: unknown, cmd: Command) => {
+    const engine = getEngine(cmd);
+    for (const n of names) await engine.images.tag(ref, n);
+  });
+  addTag(program.command('tag').description('add names to an image'));
+  addTag(image.command('tag').description('add names to an image'));
+}

@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { PeapodError } from '../../engine/errors.js';
+import { parseManifests, type ParsedDoc } from '../kube/parse.js';
+import { validateDocs } from '../kube/validate.js';
+import { planKube, podNamesOf } from '../kube/plan.js';
+import { playPlan, downPods } from '../kube/apply.js';
+import { formatDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from '../kube/diagnostics.js';
+import { getEngine } from './context.js';
+
+const parseBool = (v: string | undefined) => v === undefined || v === '' || v === 'true';
+
+async function readSource(file: string): Promise<{ text: string; name: string }> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return { text: Buffer.concat(chunks).toString('utf8'), name: '<stdin>' };
+  }
+  if (/^https?:\/\//.test(file)) {
+    const r = await fetch(file);
+    if (!r.ok) throw new PeapodError('invalid', `fetching ${file}: HTTP ${r.status}`);
+    return { text: await r.text(), name: file };
+  }
+  try {
+    return { text: await readFile(file, 'utf8'), name: file };
+  } catch (err: any) {
+    throw new PeapodError('invalid', `reading ${file}: ${err?.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+}
+
+/** Reads every file; all diagnostics (all files, all documents) come back together. */
+async function load(files: string[], mode: 'strict' | 'warn', validate: boolean): Promise<{ docs: ParsedDoc[]; diags: Diagnostic[] }> {
+  const docs: ParsedDoc[] = [];
+  const diags: Diagnostic[] = [];
+  for (const f of files) {
+    const { text, name } = await readSource(f);
+    const r = parseManifests(text, name);
+    docs.push(...r.docs);
+    diags.push(...r.errors);
+  }
+  if (validate) diags.push(...validateDocs(docs, { mode }));
+  return { docs, diags };
+}
+
+function report(diags: Diagnostic[]): void {
+  for (const d of sortDiagnostics(diags)) process.stderr.write(`${formatDiagnostic(d)}\n`);
+}
+
+interface PlayFlags { start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean }
+
+async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
+  if (o.down) return down(files, cmd);
+  const { docs, diags } = await load(files, o.validate, true);
+  if (hasErrors(diags)) {
+    report(diags);
+    const n = diags.filter((d) => d.severity === 'error').length;
+    throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${files.join(', ')}: nothing was created`);
+  }
+  const plan = planKube(docs);
+  const all = [...diags, ...plan.diagnostics];
+  report(all);
+  if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${files.join(', ')}: nothing was created`);
+  const engine = getEngine(cmd);
+  const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
+  if (o.quiet) return;
+  let out = '';
+  for (const p of r.pods) {
+    out += `Pod:\n${p.id}\n`;
+    if (p.containers.length) out += `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n`;
+    out += '\n';
+  }
+  process.stdout.write(out);
+}
+
+async function down(files: string[], cmd: Command): Promise<void> {
+  const { docs, diags } = await load(files, 'warn', false);
+  if (hasErrors(diags)) {
+    report(diags);
+    throw new PeapodError('invalid', `cannot read ${files.join(', ')}`);
+  }
+  const r = await downPods(getEngine(cmd), podNamesOf(docs));
+  let out = '';
+  if (r.stopped.length) out += `Pods stopped:\n${r.stopped.join('\n')}\n`;
+  if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;
+  process.stdout.write(out);
+}
+
+function addPlay(c: Command): Command {
+  return c.description('create pods from Kubernetes YAML')
+    .argument('<files...>', 'YAML files, - for stdin, or URLs')
+    .addOption(new Option('--start [bool]', 'start the pods after creating them').argParser(parseBool).default(true))
+    .option('--replace', 'remove pods of the same name first')
+    .option('--down', 'stop and remove the pods the files define (same as kube down)')
+    .option('-q, --quiet', 'print nothing on success')
+    .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
+    .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));
+}
+
+export function registerKubeCommands(program: Command): void {
+  const playCmd = program.command('play').description('play Kubernetes YAML');
+  addPlay(playCmd.command('kube'));
+  const kube = program.command('kube').description('play, take down and generate Kubernetes YAML');
+  addPlay(kube.command('play'));
+  kube.command('down').description('stop and remove the pods that Kubernetes YAML defines')
+    .argument('<files...>', 'YAML files, - for stdin, or URLs')
+    .action(async (files: string[], _o: unknown, cmd: Command) => down(files, cmd));
+}

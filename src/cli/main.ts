@@ -1,0 +1,61 @@
+import { Command, CommanderError, Option } from 'commander';
+import { PeapodError } from '../../engine/errors.js';
+import { isDebug, setLogLevel } from '../../engine/log.js';
+import { registerContainerCommands } from './containers.js';
+import { registerImageCommands } from './images.js';
+import { registerSystemCommands } from './system.js';
+import { registerPodCommands } from './pods.js';
+import { registerKubeCommands } from './kube.js';
+import { VERSION } from './version.js';
+
+const program = new Command('peapod');
+program
+  .description('daemonless, Pod-first container engine that plays Kubernetes YAML')
+  .version(`peapod version ${VERSION}`, '-v, --version', 'print the version')
+  .option('--root <dir>', 'persistent storage root')
+  .option('--runroot <dir>', 'volatile state root')
+  .option('--runtime <path>', 'OCI runtime (runc or crun)')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+  .enablePositionalOptions()
+  .showSuggestionAfterError(true)
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined });
+
+program.hook('preAction', (_this, action) => {
+  const lvl = action.optsWithGlobals().logLevel;
+  if (lvl) setLogLevel(lvl);
+});
+
+registerContainerCommands(program);
+registerImageCommands(program);
+registerSystemCommands(program);
+registerPodCommands(program);
+registerKubeCommands(program);
+
+/** The one place that decides what the user sees for an error, and the exit code. */
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(err.exitCode);
+    const msg = err.message.replace(/^error: /, '')
+      .replace(/^unknown option '([^']+)'/, 'unknown flag: $1')
+      .replace(/^unknown command '([^']+)'/, 'unrecognized command `peapod $1`');
+    process.stderr.write(`Error: ${msg}\n`);
+    process.exit(125);
+  }
+  if (err instanceof PeapodError) {
+    process.stderr.write(`Error: ${err.message}\n`);
+    if (err.hint && isDebug()) process.stderr.write(`hint: ${err.hint}\n`);
+    if (isDebug() && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
+    process.exit(err.exitCode);
+  }
+  const e = err as Error;
+  process.stderr.write(`Error: ${e?.message ?? String(err)}\n`);
+  if (isDebug()) process.stderr.write(`${e?.stack}\n`);
+  process.exit(125);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  fail(err);
+}

@@ -1,0 +1,223 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { PeapodError } from '../../engine/errors.js';
+import type { ContainerRecord, PodRecord } from '../../engine/types.js';
+import type { Engine } from '../../engine/engine.js';
+import { parseK8sLog } from '../../engine/runtime/logs.js';
+import { cgroupRoots } from '../../engine/runtime/mounts.js';
+import { getEngine } from './context.js';
+import { printItems, printInspect, humanDuration, alignTable } from './format.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const int = (v: string) => {
+  if (!/^-?\d+$/.test(v)) throw new PeapodError('invalid', `invalid argument "${v}": expected an integer`);
+  return Number(v);
+};
+
+function labelsOf(list: string[] = []): Record<string, string> | undefined {
+  if (!list.length) return undefined;
+  return Object.fromEntries(list.map((l) => { const i = l.indexOf('='); return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)]; }));
+}
+
+/** `pod ps --format json` entry (Podman's ListPodsReport). */
+export async function podPsView(engine: Engine, pod: PodRecord) {
+  const members = await engine.pods.members(pod);
+  return {
+    Cgroup: pod.cgroupParent,
+    Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status, RestartCount: c.state.restartCount })),
+    Created: pod.created,
+    Id: pod.id,
+    InfraId: pod.infraId,
+    Name: pod.name,
+    Namespace: '',
+    Networks: [],
+    Status: await engine.pods.status(pod, members),
+    Labels: pod.spec.labels ?? {},
+  };
+}
+
+/** `pod inspect` (Podman's InspectPodData). */
+export async function podInspectView(engine: Engine, pod: PodRecord) {
+  const members = await engine.pods.members(pod);
+  const infra = members.find((c) => c.id === pod.infraId);
+  return {
+    Id: pod.id,
+    Name: pod.name,
+    Namespace: '',
+    Created: pod.created,
+    CreateCommand: [],
+    ExitPolicy: 'continue',
+    State: await engine.pods.status(pod, members),
+    Hostname: engine.pods.hostnameOf(pod),
+    Labels: pod.spec.labels ?? {},
+    CreateCgroup: true,
+    CgroupParent: '/peapod',
+    CgroupPath: pod.cgroupParent,
+    CreateInfra: true,
+    InfraContainerID: pod.infraId,
+    InfraConfig: { PortBindings: {}, HostNetwork: false, StaticIP: '', StaticMAC: '', NoManageResolvConf: false, DNSServer: null, DNSSearch: null, DNSOption: null, NoManageHosts: false, HostAdd: null, Networks: null, NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: 'host' },
+    SharedNamespaces: ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])],
+    NumContainers: members.length,
+    Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status })),
+    InfraState: infra?.state.status ?? '',
+  };
+}
+
+async function eachPod(refs: string[], fn: (ref: string) => Promise<string | void>): Promise<void> {
+  let first: unknown;
+  for (const ref of refs) {
+    try {
+      const out = await fn(ref);
+      if (out) process.stdout.write(`${out}\n`);
+    } catch (err) {
+      if (first) process.stderr.write(`Error: ${(err as Error).message}\n`);
+      else first = err;
+    }
+  }
+  if (first) throw first;
+}
+
+async function startPod(engine: Engine, ref: string): Promise<string> {
+  const { pod, errors } = await engine.pods.start(ref);
+  if (errors.length) {
+    throw new PeapodError(errors[0].error instanceof PeapodError ? errors[0].error.code : 'runtime',
+      `starting container ${errors[0].container.name} of pod ${pod.name}: ${errors[0].error.message}`);
+  }
+  return pod.id;
+}
+
+function podProcesses(pod: PodRecord, members: ContainerRecord[]): string[][] {
+  const rows: string[][] = [['CONTAINER', 'USER', 'PID', 'PPID', 'ELAPSED', 'COMMAND']];
+  const pidsRoot = cgroupRoots().find((r) => /\/(pids|unified)$/.test(r) || r === '/sys/fs/cgroup') ?? '/sys/fs/cgroup/pids';
+  const boot = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  const hz = 100;
+  for (const c of members) {
+    let pids: string[] = [];
+    try {
+      pids = readFileSync(`${pidsRoot}${pod.cgroupParent}/${c.id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean);
+    } catch { continue; }
+    for (const pid of pids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const uid = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? '?';
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+        const elapsed = boot - Number(f[19]) / hz;
+        rows.push([c.name, uid, pid, f[1], humanDuration(elapsed * 1000), cmd]);
+      } catch { /* exited meanwhile */ }
+    }
+  }
+  return rows;
+}
+
+export function registerPodCommands(program: Command): void {
+  const pod = program.command('pod').description('manage pods');
+
+  pod.command('create').description('create a pod (its infra container holds the shared namespaces)')
+    .option('--name <name>', 'pod name')
+    .option('--hostname <name>', 'host name of the pod')
+    .option('-l, --label <K=V>', 'labels', collect)
+    .option('--share-pid', 'share the PID namespace between the containers')
+    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const name = o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`;
+      const rec = await engine.pods.create({ name, hostname: o.hostname, labels: labelsOf(o.label), shareProcessNamespace: o.sharePid });
+      process.stdout.write(`${rec.id}\n`);
+    });
+
+  pod.command('ps').alias('ls').alias('list').description('list pods')
+    .option('--format <format>', 'json, or a Go template')
+    .option('-q, --quiet', 'print only pod IDs')
+    .option('--no-trunc', 'do not truncate IDs')
+    .action(async (o: { format?: string; quiet?: boolean; trunc: boolean }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const views = await Promise.all((await engine.pods.list()).map((p) => podPsView(engine, p)));
+      const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
+      printItems(views, o.format, {
+        headers: ['POD ID', 'NAME', 'STATUS', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
+        row: (v) => [id(v.Id), v.Name, v.Status, `${humanDuration(Date.now() - Date.parse(v.Created))} ago`, id(v.InfraId), String(v.Containers.length)],
+      }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
+    });
+
+  pod.command('inspect').description('show details of pods')
+    .option('-f, --format <format>', 'json, or a Go template')
+    .argument('<pods...>')
+    .action(async (refs: string[], o: { format?: string }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const out = [];
+      for (const r of refs) out.push(await podInspectView(engine, await engine.pods.get(r)));
+      // Podman 4.3 prints a single pod as an object, several as an array.
+      if (out.length === 1 && (!o.format || o.format === 'json')) process.stdout.write(JSON.stringify(out[0], null, 4) + '\n');
+      else printInspect(out, o.format);
+    });
+
+  pod.command('start').description('start pods').argument('<pods...>')
+    .action(async (refs: string[], _o: unknown, cmd: Command) => eachPod(refs, (r) => startPod(getEngine(cmd), r)));
+
+  pod.command('stop').description('stop pods: members in parallel, the infra last').argument('<pods...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing', int)
+    .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => (await getEngine(cmd).pods.stop(r, o.time)).id));
+
+  pod.command('restart').description('restart pods').argument('<pods...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing', int)
+    .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => {
+      const engine = getEngine(cmd);
+      await engine.pods.stop(r, o.time);
+      return startPod(engine, r);
+    }));
+
+  pod.command('kill').description('send a signal to the containers of pods').argument('<pods...>')
+    .option('-s, --signal <signal>', 'signal to send', 'KILL')
+    .action(async (refs: string[], o: { signal: string }, cmd: Command) => eachPod(refs, async (r) => (await getEngine(cmd).pods.kill(r, o.signal)).id));
+
+  pod.command('rm').description('remove pods').argument('<pods...>')
+    .option('-f, --force', 'stop running pods first')
+    .option('-t, --time <seconds>', 'seconds to wait before killing', int)
+    .action(async (refs: string[], o: { force?: boolean; time?: number }, cmd: Command) => eachPod(refs, async (r) => (await getEngine(cmd).pods.remove(r, { force: o.force, timeout: o.time })).id));
+
+  pod.command('logs').description("show the output of a pod's containers")
+    .option('-c, --container <name>', 'only this container')
+    .option('-f, --follow', 'follow the output')
+    .option('--tail <n>', 'only the last N lines of each container', int)
+    .option('-t, --timestamps', 'show timestamps')
+    .argument('<pod>')
+    .action(async (ref: string, o: { container?: string; follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const p = await engine.pods.get(ref);
+      let members = (await engine.pods.members(p)).filter((c) => !c.spec.isInfra);
+      if (o.container) {
+        members = members.filter((c) => c.name === o.container || c.spec.kubeName === o.container || c.id.startsWith(o.container!));
+        if (!members.length) throw new PeapodError('not-found', `no container "${o.container}" in pod ${p.name}`);
+      }
+      const { printLogs } = await import('../../engine/runtime/logs.js');
+      const prefix = members.length > 1;
+      if (!o.follow) {
+        // interleave by time, as the lines were written
+        const lines = members.flatMap((c) => {
+          let content = '';
+          try { content = readFileSync(engine.containers.paths(c.id).logPath, 'utf8'); } catch { /* no output yet */ }
+          let l = parseK8sLog(content);
+          if (o.tail !== undefined) l = l.slice(Math.max(0, l.length - o.tail));
+          return l.map((x) => ({ ...x, c }));
+        }).sort((a, b) => a.time.localeCompare(b.time));
+        for (const l of lines) {
+          const text = `${prefix ? `${l.c.id.slice(0, 12)} ` : ''}${o.timestamps ? `${l.time} ` : ''}${l.text}${l.complete ? '\n' : ''}`;
+          (l.stream === 'stderr' ? process.stderr : process.stdout).write(text);
+        }
+        return;
+      }
+      await Promise.all(members.map((c) => printLogs(engine.containers.paths(c.id).logPath, {
+        follow: true, tail: o.tail, timestamps: o.timestamps, prefix: prefix ? `${c.id.slice(0, 12)} ` : '',
+        isRunning: async () => (await engine.containers.get(c.id)).state.status === 'running',
+      })));
+    });
+
+  pod.command('top').description('show the processes of a pod').argument('<pod>')
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      const engine = getEngine(cmd);
+      const p = await engine.pods.get(ref);
+      const members = (await engine.pods.members(p)).filter((c) => c.state.status === 'running');
+      if (!members.length) throw new PeapodError('state', `pod ${p.name} is not running`);
+      process.stdout.write(alignTable(podProcesses(p, members)));
+    });
+}

@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { getEngine, globals } from './context.js';
+import { VERSION } from './version.js';
+import { PeapodError } from '../../engine/errors.js';
+import { findProgram, cgroupLayout, chooseRuntime } from '../../engine/config.js';
+import { renderTemplate } from './format.js';
+
+interface Check { name: string; ok: boolean; detail: string; fix?: string; required: boolean }
+
+function doctorChecks(runtimeFlag?: string): Check[] {
+  const prog = (name: string, pkg: string, required = true, extra: string[] = []): Check => {
+    const p = findProgram(name, extra);
+    return { name, ok: !!p, detail: p ?? 'not found', fix: `apt-get install ${pkg}`, required };
+  };
+  const checks: Check[] = [];
+  checks.push({ name: 'root', ok: process.getuid?.() === 0, detail: `uid ${process.getuid?.()}`, fix: 'run peapod as root (rootless mode is not available yet)', required: true });
+  try {
+    const rt = chooseRuntime(runtimeFlag);
+    checks.push({ name: 'oci runtime', ok: true, detail: `${rt.name} at ${rt.path}: ${rt.reason}`, required: true });
+  } catch (err) {
+    checks.push({ name: 'oci runtime', ok: false, detail: (err as Error).message, fix: (err as PeapodError).hint ?? 'apt-get install runc', required: true });
+  }
+  checks.push(prog('conmon', 'conmon'));
+  const fs = existsSync('/proc/filesystems') ? readFileSync('/proc/filesystems', 'utf8') : '';
+  checks.push({ name: 'overlayfs', ok: /\toverlay\n/.test(fs), detail: /\toverlay\n/.test(fs) ? 'supported by the kernel' : 'not in /proc/filesystems', fix: 'modprobe overlay', required: true });
+  checks.push({ name: 'cgroups', ok: existsSync('/sys/fs/cgroup'), detail: `layout ${cgroupLayout()}`, fix: 'mount cgroups at /sys/fs/cgroup', required: true });
+  checks.push(prog('mount', 'mount'));
+  checks.push(prog('mknod', 'coreutils'));
+  checks.push(prog('setfattr', 'attr'));
+  checks.push(prog('netavark', 'netavark', false, ['/usr/lib/podman', '/usr/libexec/podman']));
+  checks.push(prog('aardvark-dns', 'aardvark-dns', false, ['/usr/lib/podman', '/usr/libexec/podman']));
+  checks.push(prog('iptables', 'iptables', false));
+  checks.push(prog('pasta', 'passt', false));
+  checks.push(prog('gcc', 'gcc libc6-dev', false));
+  return checks;
+}
+
+export function registerSystemCommands(program: Command): void {
+  program.command('info').description('show host and engine information')
+    .option('-f, --format <format>', 'json, or a Go template')
+    .action(async (o: { format?: string }, cmd: Command) => {
+      const info = { ...getEngine(cmd).info(), version: { Version: VERSION, NodeVersion: process.version } };
+      if (o.format && o.format !== 'json') process.stdout.write(renderTemplate(o.format, info) + '\n');
+      else if (o.format === 'json') process.stdout.write(JSON.stringify(info, null, 4) + '\n');
+      else process.stdout.write(toYamlish(info));
+    });
+
+  program.command('version').description('show the version').action(() => {
+    process.stdout.write(`Version:      ${VERSION}\nNode Version: ${process.version}\nOS/Arch:      linux/${process.arch === 'x64' ? 'amd64' : process.arch}\n`);
+  });
+
+  const system = program.command('system').description('manage peapod');
+  system.command('reset').description('remove all containers, pods, images and state of this root')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: { force?: boolean }, cmd: Command) => {
+      const engine = getEngine(cmd);
+      if (!o.force) {
+        if (!process.stdin.isTTY) throw new PeapodError('invalid', 'system reset removes everything: pass --force to confirm (no terminal to ask)');
+        process.stdout.write(`WARNING! This will remove all containers, pods and images under ${engine.cfg.root} and ${engine.cfg.runroot}.\nAre you sure you want to continue? [y/N] `);
+        const answer = await new Promise<string>((r) => process.stdin.once('data', (d) => r(String(d).trim())));
+        process.stdin.pause();
+        if (!/^y(es)?$/i.test(answer)) return;
+      }
+      await engine.systemReset();
+    });
+
+  const doctor = async (_o: unknown, cmd: Command) => {
+    const checks = doctorChecks(globals(cmd).runtime);
+    for (const c of checks) {
+      const mark = c.ok ? 'ok' : c.required ? 'MISSING' : 'missing (optional)';
+      process.stdout.write(`${c.name.padEnd(14)} ${mark.padEnd(20)} ${c.detail}${c.ok || !c.fix ? '' : `\n${''.padEnd(35)} fix: ${c.fix}`}\n`);
+    }
+    const bad = checks.filter((c) => !c.ok && c.required);
+    if (bad.length) throw new PeapodError('prerequisite', `${bad.length} required prerequisite${bad.length > 1 ? 's are' : ' is'} missing: ${bad.map((b) => b.name).join(', ')}`);
+  };
+  program.command('doctor').description('check every prerequisite and say how to fix what is missing').action(doctor);
+}
+
+function toYamlish(v: unknown, indent = ''): string {
+  let out = '';
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (x && typeof x === 'object' && !Array.isArray(x)) out += `${indent}${k}:\n${toYamlish(x, indent + '  ')}`;
+    else out += `${indent}${k}: ${Array.isArray(x) ? JSON.stringify(x) : String(x)}\n`;
+  }
+  return out;
+}

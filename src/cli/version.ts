@@ -1,0 +1,1 @@
+export { VERSION } from '../../engine/version.js';

@@ -1,0 +1,177 @@
+// Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them).
+import type { ContainerRecord, ImageRecord } from '../../engine/types.js';
+import type { Engine } from '../../engine/engine.js';
+import { humanDuration } from './format.js';
+
+const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function containerStatusText(c: ContainerRecord, now = Date.now()): string {
+  switch (c.state.status) {
+    case 'running': return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))}`;
+    case 'exited':
+    case 'stopped': return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago`;
+    case 'created': return 'Created';
+    default: return c.state.status;
+  }
+}
+
+/** One entry of `ps --format json`. */
+export function psView(c: ContainerRecord, podName?: string) {
+  return {
+    AutoRemove: !!c.spec.autoRemove,
+    Command: c.args,
+    Created: unix(c.created),
+    CreatedAt: new Date(c.created).toString(),
+    Exited: c.state.status === 'exited' || c.state.status === 'stopped',
+    ExitedAt: unix(c.state.finishedAt),
+    ExitCode: c.state.exitCode,
+    Id: c.id,
+    Image: c.imageName,
+    ImageID: c.imageId,
+    IsInfra: !!c.spec.isInfra,
+    Labels: c.spec.labels ?? null,
+    Mounts: (c.spec.volumes ?? []).map((v) => v.destination),
+    Names: [c.name],
+    Namespaces: {},
+    Networks: [],
+    Pid: c.state.pid,
+    Pod: c.spec.pod ?? '',
+    PodName: podName ?? '',
+    Ports: null,
+    Restarts: c.state.restartCount,
+    Size: null,
+    StartedAt: unix(c.state.startedAt),
+    State: c.state.status,
+    Status: containerStatusText(c),
+  };
+}
+
+/** One entry of `inspect` (container). */
+export function inspectView(engine: Engine, c: ContainerRecord, podName?: string) {
+  const p = engine.containers.paths(c.id);
+  const running = c.state.status === 'running';
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: c.args[0] ?? '',
+    Args: c.args.slice(1),
+    State: {
+      OciVersion: '1.0.2-dev',
+      Status: c.state.status,
+      Running: running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: c.state.oomKilled,
+      Dead: false,
+      Pid: c.state.pid,
+      ConmonPid: c.state.conmonPid,
+      ExitCode: c.state.exitCode,
+      Error: c.state.error ?? '',
+      StartedAt: c.state.startedAt ?? ZERO_TIME,
+      FinishedAt: c.state.finishedAt ?? ZERO_TIME,
+    },
+    Image: c.imageId,
+    ImageName: c.imageName,
+    Rootfs: '',
+    Pod: c.spec.pod ?? '',
+    PodName: podName ?? '',
+    ResolvConfPath: running ? `${p.etc}/resolv.conf` : '',
+    HostnamePath: running ? `${p.etc}/hostname` : '',
+    HostsPath: running ? `${p.etc}/hosts` : '',
+    StaticDir: engine.store.containerDir(c.id),
+    OCIConfigPath: `${p.bundle}/config.json`,
+    OCIRuntime: c.runtime,
+    ConmonPidFile: `${p.bundle}/conmon.pid`,
+    PidFile: `${p.bundle}/pidfile`,
+    Name: c.name,
+    RestartCount: c.state.restartCount,
+    Driver: 'overlay',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: [],
+    GraphDriver: { Name: 'overlay', Data: { MergedDir: p.merged, UpperDir: p.upper, WorkDir: p.work } },
+    Mounts: (c.spec.volumes ?? []).map((v) => ({ Type: 'bind', Source: v.source, Destination: v.destination, Driver: '', Mode: '', Options: ['rbind'], RW: !v.readOnly, Propagation: 'rprivate' })),
+    Dependencies: [],
+    IsInfra: !!c.spec.isInfra,
+    Config: {
+      Hostname: c.spec.hostname ?? c.id.slice(0, 12),
+      Domainname: '',
+      User: c.spec.user ?? '',
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: c.spec.env ?? [],
+      Cmd: c.spec.kube ? c.spec.kube.args ?? null : c.spec.cmd ?? null,
+      Image: c.imageName,
+      Volumes: null,
+      WorkingDir: c.spec.workingDir ?? '/',
+      Entrypoint: (c.spec.kube ? c.spec.kube.command : c.spec.entrypoint)?.join(' ') ?? '',
+      OnBuild: null,
+      Labels: c.spec.labels ?? null,
+      Annotations: c.spec.annotations ?? {},
+      StopSignal: c.spec.stopSignal ?? 15,
+      CreateCommand: c.createCommand ?? [],
+      StopTimeout: c.spec.stopTimeout ?? 10,
+    },
+    HostConfig: {
+      AutoRemove: !!c.spec.autoRemove,
+      Binds: (c.spec.volumes ?? []).map((v) => `${v.source}:${v.destination}:${v.readOnly ? 'ro' : 'rw'},rprivate,rbind`),
+      RestartPolicy: { Name: c.spec.restartPolicy ?? '', MaximumRetryCount: 0 },
+    },
+  };
+}
+
+/** One entry of `images --format json`. */
+export function imageListView(img: ImageRecord, containers: number) {
+  return {
+    Id: img.id,
+    ParentId: '',
+    RepoTags: img.names,
+    RepoDigests: img.repoDigests,
+    Size: img.size,
+    SharedSize: 0,
+    VirtualSize: img.size,
+    Labels: img.config.config?.Labels ?? null,
+    Containers: containers,
+    Names: img.names,
+    Digest: img.digest,
+    History: img.namesHistory,
+    Created: unix(img.created),
+    CreatedAt: img.created,
+  };
+}
+
+/** One entry of `image inspect`. */
+export function imageInspectView(engine: Engine, img: ImageRecord) {
+  const cfg = img.config.config ?? {};
+  const layers = engine.images.layerPaths(img);
+  return {
+    Id: img.id,
+    Digest: img.digest,
+    RepoTags: img.names,
+    RepoDigests: img.repoDigests,
+    Parent: '',
+    Comment: img.config.history?.[img.config.history.length - 1]?.comment ?? '',
+    Created: img.created,
+    Config: cfg,
+    Version: '',
+    Author: img.config.author ?? '',
+    Architecture: img.config.architecture,
+    Os: img.config.os,
+    Size: img.size,
+    VirtualSize: img.size,
+    GraphDriver: { Name: 'overlay', Data: { LowerDir: layers.slice(1).join(':'), UpperDir: layers[0] ?? '' } },
+    RootFS: { Type: 'layers', Layers: img.layers },
+    Labels: cfg.Labels ?? null,
+    Annotations: img.annotations ?? {},
+    ManifestType: img.manifestType,
+    User: cfg.User ?? '',
+    History: img.config.history ?? [],
+    NamesHistory: img.namesHistory,
+  };
+}

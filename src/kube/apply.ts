@@ -1,0 +1,83 @@
+// apply: the engine creates what the plan says. Pods are created in parallel, the containers of a
+// pod in parallel; if anything fails, everything this play created is removed again (transactional).
+import type { Engine } from '../../engine/engine.js';
+import { PeapodError } from '../../engine/errors.js';
+import type { PodRecord } from '../../engine/types.js';
+import type { Plan, PlannedPod } from './plan.js';
+
+export interface PlayOptions {
+  start: boolean;
+  replace: boolean;
+}
+
+export interface PlayReport {
+  pods: Array<{ id: string; name: string; containers: string[] }>;
+}
+
+/** Checks made before anything is created: images present, pod names free (or --replace). */
+async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PodRecord[]> {
+  const problems: string[] = [];
+  const images = new Set(plan.pods.flatMap((p) => p.containers.map((c) => c.image)));
+  await Promise.all([...images].map(async (img) => {
+    if (!(await engine.images.get(img))) problems.push(`image "${img}" is not in the local store (load or import it first: pulling from registries is not available yet)`);
+  }));
+  const existing: PodRecord[] = [];
+  for (const p of plan.pods) {
+    const pod = await engine.store.getPod(p.pod.name);
+    if (pod) {
+      if (opts.replace) existing.push(pod);
+      else problems.push(`pod "${p.pod.name}" already exists: use --replace to recreate it, or kube down first`);
+      continue;
+    }
+    const used = await engine.store.nameInUse(p.pod.name);
+    if (used) problems.push(`name "${p.pod.name}" is already in use by a ${used}`);
+    for (const c of p.containers) {
+      if (!opts.replace && (await engine.store.getContainer(c.name))?.name === c.name) problems.push(`container name "${c.name}" is already in use`);
+    }
+  }
+  if (problems.length) throw new PeapodError(problems.every((x) => x.includes('already')) ? 'exists' : 'invalid', problems.join('; '));
+  return existing;
+}
+
+async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, created: string[]): Promise<PlayReport['pods'][number]> {
+  const pod = await engine.pods.create(p.pod);
+  created.push(pod.id);
+  const ctrs = await Promise.all(p.containers.map((c) => engine.pods.addContainer(pod.id, c)));
+  if (opts.start) {
+    const { errors } = await engine.pods.start(pod.id);
+    if (errors.length) {
+      const e = errors[0];
+      throw new PeapodError('runtime', `starting container "${e.container.spec.kubeName ?? e.container.name}" of pod ${pod.name}: ${e.error.message}`, { cause: e.error });
+    }
+  }
+  return { id: pod.id, name: pod.name, containers: ctrs.map((c) => c.id) };
+}
+
+/** Plays a plan. On failure removes every pod this play created and rethrows. */
+export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PlayReport> {
+  const replaced = await preflight(engine, plan, opts);
+  for (const old of replaced) await engine.pods.remove(old.id, { force: true, timeout: 0 });
+  const created: string[] = [];
+  const results = await Promise.allSettled(plan.pods.map((p) => createPod(engine, p, opts, created)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch(() => undefined)));
+    throw failed.reason;
+  }
+  return { pods: results.map((r) => (r as PromiseFulfilledResult<PlayReport['pods'][number]>).value) };
+}
+
+/** Stops and removes exactly the pods the given objects define. */
+export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>): Promise<{ stopped: string[]; removed: string[] }> {
+  const pods = await engine.pods.list();
+  const targets = pods.filter((p) => objects.some((o) => p.spec.kube?.kind === o.kind && p.spec.kube?.name === o.name));
+  const stopped: string[] = [];
+  const removed: string[] = [];
+  await Promise.all(targets.map(async (p) => {
+    await engine.pods.stop(p.id, 0 <= (p.spec.terminationGracePeriodSeconds ?? 10) ? p.spec.terminationGracePeriodSeconds : undefined);
+    stopped.push(p.id);
+    await engine.pods.remove(p.id, { force: true, timeout: 0 });
+    removed.push(p.id);
+  }));
+  return { stopped, removed };
+}
