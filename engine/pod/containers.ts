@@ -11,6 +11,7 @@ import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
 import { resolveUser, mergeEnv } from '../runtime/user.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { mountOverlay, unmount, removeCgroup, hostNofileHard } from '../runtime/mounts.js';
+import { boundingSetFromProcStatus, parseProcLimits } from '../runtime/spec.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { debug } from '../log.js';
 
@@ -144,9 +145,7 @@ export class Containers {
     const imgCfg = image.config.config ?? {};
     const user = await resolveUser(p.merged, rec.spec.user ?? imgCfg.User);
     const hostname = podCtx?.hostname ?? rec.spec.hostname ?? rec.id.slice(0, 12);
-    let env = mergeEnv(imgCfg.Env ?? [], rec.spec.env ?? []);
-    if (!env.some((e) => e.startsWith('HOME='))) env = [...env, `HOME=${user.home || '/'}`];
-    if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${podCtx?.etcFiles ? readHostname(podCtx.etcFiles.hostname) : hostname}`];
+    const env = mergeEnv(imgCfg.Env ?? [], rec.spec.env ?? []);
 
     const mounts: Mount[] = [];
     if (podCtx?.etcFiles) {
@@ -171,12 +170,14 @@ export class Containers {
       args: rec.args,
       env,
       cwd: rec.spec.workingDir || imgCfg.WorkingDir || '/',
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, home: user.home || '/' },
       hostname: podCtx ? podCtx.hostname : hostname,
+      envHostname: podCtx?.etcFiles ? readHostname(podCtx.etcFiles.hostname) : hostname,
       namespaces: podCtx?.namespaces ?? [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       mounts,
       cgroupsPath: path.posix.join(podCtx?.cgroupParent ?? '/peapod', rec.id),
-      hostRlimitNofileHard: hostNofileHard(),
+      ...hostFacts(),
+      resources: rec.spec.isInfra ? { pidsLimit: 0 } : undefined,
       annotations: { 'io.peapod.container.name': rec.name },
     });
     await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
@@ -301,6 +302,22 @@ export class Containers {
     }
     return rec.state.exitCode;
   }
+}
+
+let facts: Pick<SpecInput, 'hostRlimitNofileHard' | 'hostRlimits' | 'hostPidMax' | 'hostCapabilities'> | undefined;
+/** What this host allows a container (limits, capabilities); read once per process. */
+function hostFacts() {
+  if (!facts) {
+    const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
+    const pidMax = Number(read('/proc/sys/kernel/pid_max').trim());
+    facts = {
+      hostRlimitNofileHard: hostNofileHard(),
+      hostRlimits: parseProcLimits(read('/proc/self/limits')),
+      hostPidMax: pidMax > 0 ? pidMax : undefined,
+      hostCapabilities: boundingSetFromProcStatus(read('/proc/self/status')),
+    };
+  }
+  return facts;
 }
 
 function bind(source: string, destination: string): Mount {
