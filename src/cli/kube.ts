@@ -43,8 +43,8 @@ async function load(files: string[], mode: 'strict' | 'warn', validate: boolean)
   return { docs, diags };
 }
 
-function report(diags: Diagnostic[]): void {
-  for (const d of sortDiagnostics(diags)) process.stderr.write(`${formatDiagnostic(d)}\n`);
+function report(diags: Diagnostic[], files: string[]): void {
+  for (const d of sortDiagnostics(diags, files)) process.stderr.write(`${formatDiagnostic(d)}\n`);
 }
 
 interface PlayFlags { start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean }
@@ -53,13 +53,13 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   if (o.down) return down(files, cmd);
   const { docs, diags } = await load(files, o.validate, true);
   if (hasErrors(diags)) {
-    report(diags);
+    report(diags, files);
     const n = diags.filter((d) => d.severity === 'error').length;
     throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${files.join(', ')}: nothing was created`);
   }
   const plan = planKube(docs);
   const all = [...diags, ...plan.diagnostics];
-  report(all);
+  report(all, files);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${files.join(', ')}: nothing was created`);
   const engine = getEngine(cmd);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
@@ -76,7 +76,7 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
 async function down(files: string[], cmd: Command): Promise<void> {
   const { docs, diags } = await load(files, 'warn', false);
   if (hasErrors(diags)) {
-    report(diags);
+    report(diags, files);
     throw new PeapodError('invalid', `cannot read ${files.join(', ')}`);
   }
   const r = await downPods(getEngine(cmd), podNamesOf(docs));
