@@ -127,7 +127,7 @@ export function printInspect(items: unknown[], format?: string): void {
 
 /** "Up 3 seconds", "Exited (0) 2 minutes ago", ... as Podman prints them. */
 export function humanDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
+  const s = Math.max(0, Math.floor(ms / 1000));
   if (s < 1) return 'Less than a second';
   if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
   const m = Math.round(s / 60);
