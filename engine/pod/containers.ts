@@ -2,7 +2,7 @@ import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PeapodError, stateError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
-import type { ContainerRecord, ContainerSpec, ImageRecord, Mount } from '../types.js';
+import type { ContainerRecord, ContainerSpec, Mount } from '../types.js';
 import { StateStore, newId, bootId } from '../state/store.js';
 import type { ImageStore } from '../image/store.js';
 import { OciRuntime, type BundlePaths } from '../runtime/oci.js';

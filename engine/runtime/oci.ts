@@ -152,9 +152,12 @@ export class OciRuntime {
       child.on('error', reject);
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + signalNumber(sig) : 255)));
     });
-    // runc reports its own failure to start the process on stderr with exit code 255 (runc) or 1.
-    const failure = /exec failed|executable file not found|no such file or directory|permission denied/i.exec(stderr);
-    if (code !== 0 && failure && /runc|crun|OCI|exec failed/i.test(stderr)) throw classifyRuntimeError(stderr.trim());
+    // The runtime reports its own failure to start the process as an "exec failed" log line and
+    // exit code 255 (runc) or 1 (crun); anything else is the process's own output and exit code.
+    if ((code === 255 || code === 1) && /level=error msg="exec failed|^crun: .*exec/m.test(stderr)) {
+      const line = stderr.split('\n').find((l) => /exec failed|crun:/.test(l)) ?? stderr;
+      throw classifyRuntimeError((line.match(/msg="(.*)"/)?.[1] ?? line).replace(/\\"/g, '"'));
+    }
     process.stderr.write(stderr);
     return code;
   }

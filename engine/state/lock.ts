@@ -1,11 +1,14 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PeapodError } from '../errors.js';
 
 // An inter-process lock for one state root. Node has no flock(2), so the lock is a directory
 // created with mkdir (atomic) holding the owner's pid and process start time. A holder that died
 // (kill -9) is detected by checking that pid+start time, so the next command takes over at once
-// instead of waiting for a timeout. Re-entrant within one process.
+// instead of waiting for a timeout. Within one process, concurrent async operations are serialised
+// by an in-process queue, and an operation that already holds the lock (tracked per async call
+// chain) may take it again (re-entrant).
 
 function procStartTime(pid: number): string | undefined {
   try {
@@ -17,14 +20,15 @@ function procStartTime(pid: number): string | undefined {
   }
 }
 
-const held = new Map<string, number>();
+/** Locks held by the current async call chain. */
+const chain = new AsyncLocalStorage<ReadonlySet<string>>();
+/** Tail of the in-process queue of each lock. */
+const queues = new Map<string, Promise<void>>();
 
 export class FileLock {
   constructor(readonly dir: string, private readonly timeoutMs = 60_000) {}
 
-  async acquire(): Promise<void> {
-    const depth = held.get(this.dir) ?? 0;
-    if (depth > 0) { held.set(this.dir, depth + 1); return; }
+  private async acquireFile(): Promise<void> {
     await fs.mkdir(path.dirname(this.dir), { recursive: true });
     const deadline = Date.now() + this.timeoutMs;
     const me = `${process.pid} ${procStartTime(process.pid)}`;
@@ -32,7 +36,6 @@ export class FileLock {
       try {
         await fs.mkdir(this.dir);
         await fs.writeFile(path.join(this.dir, 'owner'), me);
-        held.set(this.dir, 1);
         return;
       } catch (err: any) {
         if (err?.code !== 'EEXIST') throw err;
@@ -78,19 +81,26 @@ export class FileLock {
     } catch { /* another waiter got there first */ }
   }
 
-  async release(): Promise<void> {
-    const depth = held.get(this.dir) ?? 0;
-    if (depth > 1) { held.set(this.dir, depth - 1); return; }
-    held.delete(this.dir);
-    await fs.rm(this.dir, { recursive: true, force: true });
-  }
-
+  /** Runs fn holding the lock: exclusive against other processes and other async chains here. */
   async with<T>(fn: () => Promise<T>): Promise<T> {
-    await this.acquire();
+    const mine = chain.getStore();
+    if (mine?.has(this.dir)) return fn();
+    const prev = queues.get(this.dir) ?? Promise.resolve();
+    let done!: () => void;
+    const turn = new Promise<void>((r) => { done = r; });
+    const tail = prev.then(() => turn);
+    queues.set(this.dir, tail);
+    await prev;
     try {
-      return await fn();
+      await this.acquireFile();
+      try {
+        return await chain.run(new Set([...(mine ?? []), this.dir]), fn);
+      } finally {
+        await fs.rm(this.dir, { recursive: true, force: true });
+      }
     } finally {
-      await this.release();
+      done();
+      if (queues.get(this.dir) === tail) queues.delete(this.dir);
     }
   }
 }

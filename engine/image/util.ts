@@ -1,0 +1,148 @@
+// Small helpers shared by the image modules.
+
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { PeapodError } from '../errors.js';
+
+export const SHA256_HEX_RE = /^[a-f0-9]{64}$/;
+export const SHA256_DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function sha256Digest(data: Uint8Array | string): string {
+  return `sha256:${sha256Hex(data)}`;
+}
+
+/** The hex part of a "sha256:<hex>" digest; PeapodError('invalid') for any other algorithm or form. */
+export function digestHex(digest: string, what: string): string {
+  if (!SHA256_DIGEST_RE.test(digest)) {
+    throw new PeapodError('invalid', `${what}: unsupported or malformed digest "${digest}" (only sha256 is supported)`);
+  }
+  return digest.slice('sha256:'.length);
+}
+
+/** A pass-through stream that hashes (sha256) and counts what flows through it. */
+export class HashingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  /** "sha256:<hex>" of everything that passed; call once, after the stream ended. */
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+}
+
+/**
+ * Read the first `n` bytes of a stream without consuming them: returns those bytes and a stream
+ * that yields the whole content (the original one with the bytes pushed back, or a fresh one when
+ * the source already ended).
+ */
+export function peek(src: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    const cleanup = (): void => {
+      src.off('readable', onReadable);
+      src.off('end', onEnd);
+      src.off('error', onError);
+    };
+    const onError = (err: Error): void => { cleanup(); reject(err); };
+    const onEnd = (): void => {
+      cleanup();
+      const all = Buffer.concat(chunks);
+      resolve({ head: all.subarray(0, n), stream: Readable.from(all.length ? [all] : []) });
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = src.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        len += chunk.length;
+        if (len >= n) {
+          cleanup();
+          const all = Buffer.concat(chunks);
+          src.unshift(all);
+          resolve({ head: all.subarray(0, n), stream: src });
+          return;
+        }
+      }
+    };
+    src.on('readable', onReadable);
+    src.on('end', onEnd);
+    src.on('error', onError);
+  });
+}
+
+export type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+
+/** Recognise a compressed stream by its magic bytes (layers and archives are not labelled reliably). */
+export function sniffCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  return 'none';
+}
+
+// Debian packages of the helper programs, for the error when one is missing.
+const HELPER_PACKAGES: Record<string, string> = { setfattr: 'attr', mknod: 'coreutils', mkfifo: 'coreutils', sync: 'coreutils' };
+
+/** Run a helper program; a failure becomes an Error carrying its stderr. */
+export function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'utf8' }, (err, _stdout, stderr) => {
+      if (!err) { resolve(); return; }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        const pkg = HELPER_PACKAGES[cmd];
+        reject(new PeapodError('prerequisite', `${cmd}: command not found`, {
+          hint: pkg ? `install it: apt-get install ${pkg}` : undefined, cause: err,
+        }));
+        return;
+      }
+      const detail = stderr.trim() || err.message;
+      const e = new Error(`${cmd} ${args.join(' ')}: ${detail}`, { cause: err });
+      (e as Error & { code?: unknown }).code = (err as Error & { code?: unknown }).code;
+      reject(e);
+    });
+  });
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Whether process `pid` is alive (signal 0); EPERM means it exists but is not ours. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** OCI platform of this host, from Node's names (Go's GOARCH names are what images use). */
+export function hostPlatform(): { os: string; architecture: string; variant?: string } {
+  const arch: Record<string, string> = {
+    x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x',
+    riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle',
+  };
+  const architecture = arch[process.arch] ?? process.arch;
+  const variant = architecture === 'arm64' ? 'v8' : architecture === 'arm' ? 'v7' : undefined;
+  return { os: 'linux', architecture, variant };
+}
