@@ -205,6 +205,7 @@ export class Containers {
   async stop(ref: string, timeout?: number): Promise<ContainerRecord> {
     const rec = await this.get(ref);
     if (rec.state.status !== 'running') return rec;
+    const conmonPid = rec.state.conmonPid;
     const image = await this.images.get(rec.imageId);
     const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
     const grace = timeout ?? rec.spec.stopTimeout ?? 10;
@@ -221,7 +222,10 @@ export class Containers {
       }
       await this.waitExitFile(rec.id, 10_000);
     }
-    return this.cleanup(rec.id);
+    const done = await this.cleanup(rec.id);
+    // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
+    await waitGone(conmonPid, 5000);
+    return done;
   }
 
   /** Polls for conmon's exit file; true once it exists. */
@@ -354,13 +358,18 @@ export function processAlive(pid: number): boolean {
 /** A foreground `run --rm` removes its container itself after reading the exit code. */
 function waiterAlive(rec: ContainerRecord): boolean {
   const w = rec.state.waiterPid;
-  return w !== undefined && w !== process.pid && processAlive(w);
+  return w !== undefined && processAlive(w);
 }
 
 export function normalizeSignal(sig: string | number): string {
   const s = String(sig).toUpperCase();
   if (/^\d+$/.test(s)) return s;
   return s.startsWith('SIG') ? s : `SIG${s}`;
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let d = 2; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await sleep(d);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -101,7 +101,7 @@ export function registerContainerCommands(program: Command): void {
   addCreateFlags(program.command('run').description('run a command in a new container'))
     .option('-d, --detach', 'run in the background and print the container ID')
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const spec = specFromFlags(image, command, f);
       let rec = await createFromFlags(engine, spec, f);
       if (f.detach) {
@@ -132,13 +132,13 @@ export function registerContainerCommands(program: Command): void {
 
   addCreateFlags(program.command('create').description('create a container without starting it'))
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
-      const rec = await createFromFlags(getEngine(cmd), specFromFlags(image, command, f), f);
+      const rec = await createFromFlags((await getEngine(cmd)), specFromFlags(image, command, f), f);
       process.stdout.write(`${rec.id}\n`);
     });
 
-  const multi = (name: string, desc: string, fn: (engine: ReturnType<typeof getEngine>, ref: string, opts: any) => Promise<string | void>) =>
+  const multi = (name: string, desc: string, fn: (engine: Engine, ref: string, opts: any) => Promise<string | void>) =>
     program.command(`${name}`).description(desc).argument('<containers...>').action(async (refs: string[], opts: any, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       let firstErr: unknown;
       for (const ref of refs) {
         try {
@@ -168,7 +168,7 @@ export function registerContainerCommands(program: Command): void {
     .option('--no-trunc', 'do not truncate output')
     .option('--format <format>', 'json, or a Go template')
     .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const list = (await engine.containers.list()).filter((c) => o.all || c.state.status === 'running');
       const views = list.map((c) => psView(c));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
@@ -183,7 +183,7 @@ export function registerContainerCommands(program: Command): void {
     .addOption(new Option('-t, --type <type>', 'only this kind of object').choices(['all', 'container', 'image']).default('all'))
     .argument('<names...>')
     .action(async (refs: string[], o: { format?: string; type: string }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const out: unknown[] = [];
       let err: PeapodError | undefined;
       for (const ref of refs) {
@@ -209,7 +209,7 @@ export function registerContainerCommands(program: Command): void {
     .option('-t, --timestamps', 'show timestamps')
     .argument('<container>')
     .action(async (ref: string, o: { follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const rec = await engine.containers.get(ref);
       await printLogs(engine.containers.paths(rec.id).logPath, {
         follow: o.follow, tail: o.tail, timestamps: o.timestamps,
@@ -227,7 +227,7 @@ export function registerContainerCommands(program: Command): void {
     .passThroughOptions()
     .action(async (ref: string, command: string[], o: { env?: string[]; workdir?: string; user?: string; detach?: boolean }, cmd: Command) => {
       if (o.detach) throw new PeapodError('invalid', 'exec --detach is not supported yet');
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const rec = await engine.containers.get(ref);
       if (rec.state.status !== 'running') throw new PeapodError('state', `can only create exec sessions on running containers: container state improper`);
       let user: string | undefined;
@@ -243,7 +243,7 @@ export function registerContainerCommands(program: Command): void {
   const container = program.command('container').description('manage containers');
   container.command('cleanup', { hidden: true }).argument('<id>').action(async (id: string, _o: unknown, cmd: Command) => {
     // Run by conmon's exit command: records the exit and releases everything.
-    const engine = getEngine(cmd);
+    const engine = await getEngine(cmd);
     if (await engine.store.getContainer(id)) await engine.containers.cleanup(id);
   });
   for (const alias of ['ls', 'list']) {

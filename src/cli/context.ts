@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Engine } from '../../engine/engine.js';
+import type { Engine } from '../../engine/engine.js';
 import { setLogLevel } from '../../engine/log.js';
 
 /** Global flags, read from the root program. */
@@ -24,11 +24,15 @@ export function globals(cmd: Command): GlobalOpts {
   return cmd.optsWithGlobals() as GlobalOpts;
 }
 
-/** Opens the engine once per invocation with the global flags. */
-export function getEngine(cmd: Command): Engine {
+/**
+ * Opens the engine once per invocation with the global flags. Loaded lazily so that commands
+ * which need no engine (--version, help) start fast.
+ */
+export async function getEngine(cmd: Command): Promise<Engine> {
   if (!engine) {
     const g = globals(cmd);
     if (g.logLevel) setLogLevel(g.logLevel);
+    const { Engine } = await import('../../engine/engine.js');
     engine = Engine.open({ root: g.root, runroot: g.runroot, runtime: g.runtime, logLevel: g.logLevel, selfCommand: selfCommand() });
   }
   return engine;

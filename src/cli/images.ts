@@ -12,7 +12,7 @@ function splitName(n: string): [string, string] {
 }
 
 async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; trunc: boolean; noHeading?: boolean }) {
-  const engine = getEngine(cmd);
+  const engine = await getEngine(cmd);
   const [images, containers] = await Promise.all([engine.images.list(), engine.store.listContainers()]);
   const views = images.map((i) => imageListView(i, containers.filter((c) => c.imageId === i.id).length));
   const rows = views.flatMap((v) => (v.Names.length ? v.Names : ['<none>:<none>']).map((n) => ({ v, n })));
@@ -42,14 +42,14 @@ export function registerImageCommands(program: Command): void {
     .requiredOption('-i, --input <file>', 'archive to read')
     .option('-q, --quiet', 'suppress output')
     .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => {
-      const loaded = await getEngine(cmd).images.load(o.input);
+      const loaded = await (await getEngine(cmd)).images.load(o.input);
       if (!o.quiet) process.stdout.write(`Loaded image: ${loaded.map((i) => i.names[0] ?? `sha256:${i.id}`).join('\nLoaded image: ')}\n`);
     });
   program.command('load').description('load images from an OCI or docker archive')
     .requiredOption('-i, --input <file>', 'archive to read')
     .option('-q, --quiet', 'suppress output')
     .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => {
-      const loaded = await getEngine(cmd).images.load(o.input);
+      const loaded = await (await getEngine(cmd)).images.load(o.input);
       if (!o.quiet) process.stdout.write(`Loaded image: ${loaded.map((i) => i.names[0] ?? `sha256:${i.id}`).join('\nLoaded image: ')}\n`);
     });
 
@@ -60,7 +60,7 @@ export function registerImageCommands(program: Command): void {
     .option('-m, --message <text>', 'commit message')
     .option('-q, --quiet', 'print only the image ID')
     .action(async (file: string, name: string | undefined, o: { change?: string[]; message?: string }, cmd: Command) => {
-      const img = await getEngine(cmd).images.importTar(file, { name, changes: o.change, message: o.message });
+      const img = await (await getEngine(cmd)).images.importTar(file, { name, changes: o.change, message: o.message });
       process.stdout.write(`${img.id}\n`);
     });
   addImport(program.command('import').description('create an image from a rootfs tarball'));
@@ -70,7 +70,7 @@ export function registerImageCommands(program: Command): void {
     .argument('<images...>')
     .option('-f, --force', 'also remove containers using the image')
     .action(async (refs: string[], o: { force?: boolean }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       let first: unknown;
       for (const ref of refs) {
         try {
@@ -91,7 +91,7 @@ export function registerImageCommands(program: Command): void {
     .argument('<images...>')
     .option('-f, --format <format>', 'json, or a Go template')
     .action(async (refs: string[], o: { format?: string }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const out = [];
       for (const ref of refs) {
         const img = await engine.images.get(ref);
@@ -103,7 +103,7 @@ export function registerImageCommands(program: Command): void {
   addInspect(image.command('inspect').description('show details of images'));
 
   const addTag = (c: Command) => c.argument('<image>').argument('<names...>').action(async (ref: string, names: string[], _o: unknown, cmd: Command) => {
-    const engine = getEngine(cmd);
+    const engine = await getEngine(cmd);
     for (const n of names) await engine.images.tag(ref, n);
   });
   addTag(program.command('tag').description('add names to an image'));

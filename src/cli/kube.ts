@@ -2,11 +2,9 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { PeapodError } from '../../engine/errors.js';
-import { parseManifests, type ParsedDoc } from '../kube/parse.js';
-import { validateDocs } from '../kube/validate.js';
-import { planKube, podNamesOf } from '../kube/plan.js';
-import { playPlan, downPods } from '../kube/apply.js';
-import { formatDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from '../kube/diagnostics.js';
+import type { ParsedDoc } from '../kube/parse.js';
+import type { Diagnostic } from '../kube/diagnostics.js';
+import { formatDiagnostic, hasErrors, sortDiagnostics } from '../kube/diagnostics.js';
 import { getEngine } from './context.js';
 
 const parseBool = (v: string | undefined) => v === undefined || v === '' || v === 'true';
@@ -31,6 +29,7 @@ async function readSource(file: string): Promise<{ text: string; name: string }>
 
 /** Reads every file; all diagnostics (all files, all documents) come back together. */
 async function load(files: string[], mode: 'strict' | 'warn', validate: boolean): Promise<{ docs: ParsedDoc[]; diags: Diagnostic[] }> {
+  const { parseManifests } = await import('../kube/parse.js');
   const docs: ParsedDoc[] = [];
   const diags: Diagnostic[] = [];
   for (const f of files) {
@@ -39,7 +38,10 @@ async function load(files: string[], mode: 'strict' | 'warn', validate: boolean)
     docs.push(...r.docs);
     diags.push(...r.errors);
   }
-  if (validate) diags.push(...validateDocs(docs, { mode }));
+  if (validate) {
+    const { validateDocs } = await import('../kube/validate.js');
+    diags.push(...validateDocs(docs, { mode }));
+  }
   return { docs, diags };
 }
 
@@ -57,11 +59,13 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
     const n = diags.filter((d) => d.severity === 'error').length;
     throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${files.join(', ')}: nothing was created`);
   }
+  const { planKube } = await import('../kube/plan.js');
+  const { playPlan } = await import('../kube/apply.js');
   const plan = planKube(docs);
   const all = [...diags, ...plan.diagnostics];
   report(all, files);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${files.join(', ')}: nothing was created`);
-  const engine = getEngine(cmd);
+  const engine = await getEngine(cmd);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
   if (o.quiet) return;
   let out = '';
@@ -79,7 +83,9 @@ async function down(files: string[], cmd: Command): Promise<void> {
     report(diags, files);
     throw new PeapodError('invalid', `cannot read ${files.join(', ')}`);
   }
-  const r = await downPods(getEngine(cmd), podNamesOf(docs));
+  const { podNamesOf } = await import('../kube/plan.js');
+  const { downPods } = await import('../kube/apply.js');
+  const r = await downPods(await getEngine(cmd), podNamesOf(docs));
   let out = '';
   if (r.stopped.length) out += `Pods stopped:\n${r.stopped.join('\n')}\n`;
   if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;

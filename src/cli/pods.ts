@@ -4,7 +4,6 @@ import { PeapodError } from '../../engine/errors.js';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import { parseK8sLog } from '../../engine/runtime/logs.js';
-import { cgroupRoots } from '../../engine/runtime/mounts.js';
 import { getEngine } from './context.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
@@ -86,7 +85,7 @@ async function startPod(engine: Engine, ref: string): Promise<string> {
   return pod.id;
 }
 
-function podProcesses(pod: PodRecord, members: ContainerRecord[]): string[][] {
+function podProcesses(pod: PodRecord, members: ContainerRecord[], cgroupRoots: () => string[]): string[][] {
   const rows: string[][] = [['CONTAINER', 'USER', 'PID', 'PPID', 'ELAPSED', 'COMMAND']];
   const pidsRoot = cgroupRoots().find((r) => /\/(pids|unified)$/.test(r) || r === '/sys/fs/cgroup') ?? '/sys/fs/cgroup/pids';
   const boot = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
@@ -119,7 +118,7 @@ export function registerPodCommands(program: Command): void {
     .option('-l, --label <K=V>', 'labels', collect)
     .option('--share-pid', 'share the PID namespace between the containers')
     .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const name = o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`;
       const rec = await engine.pods.create({ name, hostname: o.hostname, labels: labelsOf(o.label), shareProcessNamespace: o.sharePid });
       process.stdout.write(`${rec.id}\n`);
@@ -130,7 +129,7 @@ export function registerPodCommands(program: Command): void {
     .option('-q, --quiet', 'print only pod IDs')
     .option('--no-trunc', 'do not truncate IDs')
     .action(async (o: { format?: string; quiet?: boolean; trunc: boolean }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const views = await Promise.all((await engine.pods.list()).map((p) => podPsView(engine, p)));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
@@ -143,7 +142,7 @@ export function registerPodCommands(program: Command): void {
     .option('-f, --format <format>', 'json, or a Go template')
     .argument('<pods...>')
     .action(async (refs: string[], o: { format?: string }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const out = [];
       for (const r of refs) out.push(await podInspectView(engine, await engine.pods.get(r)));
       // Podman 4.3 prints a single pod as an object, several as an array.
@@ -152,28 +151,28 @@ export function registerPodCommands(program: Command): void {
     });
 
   pod.command('start').description('start pods').argument('<pods...>')
-    .action(async (refs: string[], _o: unknown, cmd: Command) => eachPod(refs, (r) => startPod(getEngine(cmd), r)));
+    .action(async (refs: string[], _o: unknown, cmd: Command) => eachPod(refs, async (r) => startPod((await getEngine(cmd)), r)));
 
   pod.command('stop').description('stop pods: members in parallel, the infra last').argument('<pods...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing', int)
-    .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => (await getEngine(cmd).pods.stop(r, o.time)).id));
+    .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.stop(r, o.time)).id));
 
   pod.command('restart').description('restart pods').argument('<pods...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing', int)
     .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       await engine.pods.stop(r, o.time);
       return startPod(engine, r);
     }));
 
   pod.command('kill').description('send a signal to the containers of pods').argument('<pods...>')
     .option('-s, --signal <signal>', 'signal to send', 'KILL')
-    .action(async (refs: string[], o: { signal: string }, cmd: Command) => eachPod(refs, async (r) => (await getEngine(cmd).pods.kill(r, o.signal)).id));
+    .action(async (refs: string[], o: { signal: string }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.kill(r, o.signal)).id));
 
   pod.command('rm').description('remove pods').argument('<pods...>')
     .option('-f, --force', 'stop running pods first')
     .option('-t, --time <seconds>', 'seconds to wait before killing', int)
-    .action(async (refs: string[], o: { force?: boolean; time?: number }, cmd: Command) => eachPod(refs, async (r) => (await getEngine(cmd).pods.remove(r, { force: o.force, timeout: o.time })).id));
+    .action(async (refs: string[], o: { force?: boolean; time?: number }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.remove(r, { force: o.force, timeout: o.time })).id));
 
   pod.command('logs').description("show the output of a pod's containers")
     .option('-c, --container <name>', 'only this container')
@@ -182,7 +181,7 @@ export function registerPodCommands(program: Command): void {
     .option('-t, --timestamps', 'show timestamps')
     .argument('<pod>')
     .action(async (ref: string, o: { container?: string; follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const p = await engine.pods.get(ref);
       let members = (await engine.pods.members(p)).filter((c) => !c.spec.isInfra);
       if (o.container) {
@@ -214,10 +213,11 @@ export function registerPodCommands(program: Command): void {
 
   pod.command('top').description('show the processes of a pod').argument('<pod>')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       const p = await engine.pods.get(ref);
       const members = (await engine.pods.members(p)).filter((c) => c.state.status === 'running');
       if (!members.length) throw new PeapodError('state', `pod ${p.name} is not running`);
-      process.stdout.write(alignTable(podProcesses(p, members)));
+      const { cgroupRoots } = await import('../../engine/runtime/mounts.js');
+      process.stdout.write(alignTable(podProcesses(p, members, cgroupRoots)));
     });
 }

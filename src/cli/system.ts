@@ -40,7 +40,7 @@ export function registerSystemCommands(program: Command): void {
   program.command('info').description('show host and engine information')
     .option('-f, --format <format>', 'json, or a Go template')
     .action(async (o: { format?: string }, cmd: Command) => {
-      const info = { ...getEngine(cmd).info(), version: { Version: VERSION, NodeVersion: process.version } };
+      const info = { ...(await getEngine(cmd)).info(), version: { Version: VERSION, NodeVersion: process.version } };
       if (o.format && o.format !== 'json') process.stdout.write(renderTemplate(o.format, info) + '\n');
       else if (o.format === 'json') process.stdout.write(JSON.stringify(info, null, 4) + '\n');
       else process.stdout.write(toYamlish(info));
@@ -54,7 +54,7 @@ export function registerSystemCommands(program: Command): void {
   system.command('reset').description('remove all containers, pods, images and state of this root')
     .option('-f, --force', 'do not ask for confirmation')
     .action(async (o: { force?: boolean }, cmd: Command) => {
-      const engine = getEngine(cmd);
+      const engine = await getEngine(cmd);
       if (!o.force) {
         if (!process.stdin.isTTY) throw new PeapodError('invalid', 'system reset removes everything: pass --force to confirm (no terminal to ask)');
         process.stdout.write(`WARNING! This will remove all containers, pods and images under ${engine.cfg.root} and ${engine.cfg.runroot}.\nAre you sure you want to continue? [y/N] `);

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { sandbox, requireRoot, type Sandbox } from '../helpers/cli.js';
-import { leaks } from '../helpers/leaks.js';
+import { settledLeaks } from '../helpers/leaks.js';
 import { busyboxRootfsTar } from '../helpers/busybox.js';
 
 let sb: Sandbox;
@@ -19,14 +19,14 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!sb) return;
   await sb.destroy();
-  expect(leaks(sb.dir)).toEqual([]);
+  expect(await settledLeaks(sb.dir)).toEqual([]);
 });
 
 afterEach(async () => {
   // every test leaves nothing running or mounted once its containers are removed
   const ps = await sb.ok(['ps', '-a', '--format', 'json']);
   for (const c of JSON.parse(String(ps.stdout))) await sb.run(['rm', '-f', '-t', '0', c.Id]);
-  expect(leaks(sb.dir)).toEqual([]);
+  expect(await settledLeaks(sb.dir)).toEqual([]);
 });
 
 const ppidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
@@ -84,7 +84,7 @@ describe('peapod run', () => {
     expect(existsSync(`/proc/${pid}`)).toBe(false);
 
     await sb.ok(['rm', 'web']);
-    expect(leaks(sb.dir)).toEqual([]);
+    expect(await settledLeaks(sb.dir)).toEqual([]);
     const cg = path.join('/sys/fs/cgroup/memory/peapod', id);
     expect(existsSync(cg)).toBe(false);
   });
@@ -95,7 +95,7 @@ describe('peapod run', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const [c] = JSON.parse(String((await sb.ok(['ps', '-a', '--format', 'json'])).stdout));
     expect(c).toMatchObject({ Id: id, State: 'exited', ExitCode: 42 });
-    expect(leaks(sb.dir)).toEqual([]);
+    expect(await settledLeaks(sb.dir)).toEqual([]);
   });
 
   it('two runs at the same moment both succeed and are both listed', async () => {

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { writeFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { sandbox, requireRoot, PROJECT, type Sandbox } from '../helpers/cli.js';
-import { leaks } from '../helpers/leaks.js';
+import { settledLeaks } from '../helpers/leaks.js';
 import { busyboxRootfsTar } from '../helpers/busybox.js';
 
 let sb: Sandbox;
@@ -18,13 +18,13 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!sb) return;
   await sb.destroy();
-  expect(leaks(sb.dir)).toEqual([]);
+  expect(await settledLeaks(sb.dir)).toEqual([]);
 });
 
 afterEach(async () => {
   const pods = JSON.parse(String((await sb.ok(['pod', 'ps', '--format', 'json'])).stdout));
   for (const p of pods) await sb.run(['pod', 'rm', '-f', '-t', '0', p.Id]);
-  expect(leaks(sb.dir)).toEqual([]);
+  expect(await settledLeaks(sb.dir)).toEqual([]);
 });
 
 function manifest(name: string, body: string): string {
@@ -97,7 +97,7 @@ describe('play kube', () => {
     await sb.ok(['play', 'kube', f]);
     const d = await sb.ok(['kube', 'down', f]);
     expect(String(d.stdout)).toMatch(/^Pods stopped:\n[0-9a-f]{64}\nPods removed:\n[0-9a-f]{64}$/);
-    expect(leaks(sb.dir)).toEqual([]);
+    expect(await settledLeaks(sb.dir)).toEqual([]);
     const netns = path.join(sb.runroot, 'netns');
     expect(existsSync(netns) ? readdirSync(netns) : []).toEqual([]);
     expect(JSON.parse(String((await sb.ok(['ps', '-a', '--format', 'json'])).stdout))).toEqual([]);
@@ -127,7 +127,7 @@ spec:
     expect(String(r.stderr)).toMatch(/^Error: starting container "three" of pod broken: .*(not found|no such file)/);
     expect(JSON.parse(String((await sb.ok(['pod', 'ps', '--format', 'json'])).stdout))).toEqual([]);
     expect(JSON.parse(String((await sb.ok(['ps', '-a', '--format', 'json'])).stdout))).toEqual([]);
-    expect(leaks(sb.dir)).toEqual([]);
+    expect(await settledLeaks(sb.dir)).toEqual([]);
   });
 
   it('reports the typo manifest with file:line:col and a suggestion, and creates nothing', async () => {

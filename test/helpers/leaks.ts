@@ -41,3 +41,17 @@ export function leaks(sandboxDir: string): string[] {
   if (existsSync(runc)) problems.push(...readdirSync(runc).map((c) => `runc state ${c}`));
   return problems;
 }
+
+/**
+ * Waits (up to 10 s) for what is left to go away: conmon starts its exit command
+ * (`peapod container cleanup`) as an orphan that finishes a moment after the container is gone.
+ * Returns what is still left then.
+ */
+export async function settledLeaks(sandboxDir: string, timeoutMs = 10_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const l = leaks(sandboxDir);
+    if (!l.length || Date.now() > deadline) return l;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
