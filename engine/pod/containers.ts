@@ -223,8 +223,10 @@ export class Containers {
       await this.waitExitFile(rec.id, 10_000);
     }
     const done = await this.cleanup(rec.id);
+    debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
     // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
     await waitGone(conmonPid, 5000);
+    debug(`conmon ${conmonPid} of ${rec.name} is gone`);
     return done;
   }
 
@@ -345,13 +347,17 @@ export function readExitFile(file: string): number | undefined {
   }
 }
 
+/**
+ * True while pid runs. A zombie counts as gone: conmon is reparented to PID 1, which may reap
+ * late (on this host's init, up to ~2 s), and a zombie does nothing more.
+ */
 export function processAlive(pid: number): boolean {
   if (!pid) return false;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err: any) {
-    return err?.code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
   }
 }
 

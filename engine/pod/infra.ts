@@ -46,7 +46,7 @@ export async function ensureInfraImage(images: ImageStore, lock: FileLock, name 
       if (cc.exitCode !== 0) throw new PeapodError('prerequisite', `building the infra image: gcc failed: ${cc.stderr.trim()}`, { hint: 'apt-get install gcc libc6-dev' });
       const tar = path.join(tmp, 'layer.tar');
       await execa('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', tar, '.']);
-      return images.importTar(tar, { name, changes: ['ENTRYPOINT ["/pause"]', 'STOPSIGNAL SIGTERM'], message: 'peapod infra (pause) image' });
+      return await images.importTar(tar, { name, changes: ['ENTRYPOINT ["/pause"]', 'STOPSIGNAL SIGTERM'], message: 'peapod infra (pause) image' });
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }

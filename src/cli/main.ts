@@ -54,6 +54,10 @@ function fail(err: unknown): never {
   process.exit(125);
 }
 
+// A stray asynchronous error still ends as one `Error:` line and exit 125, never a stack dump.
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -40,6 +40,7 @@ metadata:
   labels:
     app: ${name}
 spec:
+  terminationGracePeriodSeconds: 2
 ${extra}  containers:
     - name: web
       image: localhost/bb:latest
