@@ -22,6 +22,7 @@ export interface EngineConfigInput {
   runroot?: string;
   runtime?: string;
   logLevel?: string;
+  infraImage?: string;
   selfCommand: string[];
 }
 
@@ -91,7 +92,47 @@ export function chooseRuntime(requested?: string): { name: 'runc' | 'crun'; path
   throw new PeapodError('prerequisite', 'no usable OCI runtime found', { hint: 'apt-get install runc' });
 }
 
+/** Settings a config file may hold (JSON): the defaults of the matching global flags. */
+export interface ConfigFile {
+  runtime?: string;
+  infraImage?: string;
+  root?: string;
+  runroot?: string;
+}
+
+/** $PEAPOD_CONFIG, else /etc/peapod/peapod.json (root) or $XDG_CONFIG_HOME/peapod/peapod.json. */
+export function configFilePath(): string {
+  if (process.env.PEAPOD_CONFIG) return process.env.PEAPOD_CONFIG;
+  if (isRoot()) return '/etc/peapod/peapod.json';
+  return path.join(process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'peapod', 'peapod.json');
+}
+
+export function readConfigFile(file = configFilePath()): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err: any) {
+    if (err?.code === 'ENOENT' && !process.env.PEAPOD_CONFIG) return {};
+    throw new PeapodError('invalid', `reading config file ${file}: ${err?.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new PeapodError('invalid', `config file ${file}: ${(err as Error).message}`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new PeapodError('invalid', `config file ${file}: expected a JSON object`);
+  const known = ['runtime', 'infraImage', 'root', 'runroot'];
+  for (const [k, val] of Object.entries(v)) {
+    if (!known.includes(k)) throw new PeapodError('invalid', `config file ${file}: unknown setting "${k}" (known: ${known.join(', ')})`);
+    if (typeof val !== 'string') throw new PeapodError('invalid', `config file ${file}: setting "${k}" must be a string`);
+  }
+  return v as ConfigFile;
+}
+
 export function buildConfig(input: EngineConfigInput): EngineConfig {
+  const file = readConfigFile();
+  input = { ...input, root: input.root ?? file.root, runroot: input.runroot ?? file.runroot, runtime: input.runtime ?? file.runtime };
   const rt = chooseRuntime(input.runtime ?? process.env.PEAPOD_RUNTIME);
   const conmon = findProgram('conmon', ['/usr/libexec/podman']);
   if (!conmon) throw new PeapodError('prerequisite', 'conmon not found', { hint: 'apt-get install conmon' });
@@ -104,5 +145,6 @@ export function buildConfig(input: EngineConfigInput): EngineConfig {
     conmonPath: conmon,
     selfCommand: input.selfCommand,
     logLevel: input.logLevel ?? 'warn',
+    infraImage: input.infraImage ?? file.infraImage,
   };
 }

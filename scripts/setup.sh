@@ -28,7 +28,9 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 here (omit-lockfile-registry-resolved) writes locks that its own `npm ci` may call out
+  # of sync over other platforms' optional packages; `npm install` honours the same pinned versions.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
 echo "setup: done ($(./bin/peapod --version))"

@@ -10,6 +10,7 @@ export interface GlobalOpts {
   runroot?: string;
   runtime?: string;
   logLevel?: string;
+  infraImage?: string;
 }
 
 let engine: Engine | undefined;
@@ -33,7 +34,7 @@ export async function getEngine(cmd: Command): Promise<Engine> {
     const g = globals(cmd);
     if (g.logLevel) setLogLevel(g.logLevel);
     const { Engine } = await import('../../engine/engine.js');
-    engine = Engine.open({ root: g.root, runroot: g.runroot, runtime: g.runtime, logLevel: g.logLevel, selfCommand: selfCommand() });
+    engine = Engine.open({ root: g.root, runroot: g.runroot, runtime: g.runtime, logLevel: g.logLevel, infraImage: g.infraImage, selfCommand: selfCommand() });
   }
   return engine;
 }

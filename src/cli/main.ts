@@ -15,6 +15,7 @@ program
   .option('--root <dir>', 'persistent storage root')
   .option('--runroot <dir>', 'volatile state root')
   .option('--runtime <path>', 'OCI runtime (runc or crun)')
+  .option('--infra-image <image>', 'image of the infra container of new pods (default: the built-in pause image)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
   .enablePositionalOptions()
   .showSuggestionAfterError(true)
