@@ -27,6 +27,19 @@ async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; t
   }, { noHeading: o.noHeading });
 }
 
+/** `load`: prints the names the archive brought (an image already known under them keeps its ID). */
+async function loadImages(cmd: Command, o: { input: string; quiet?: boolean }): Promise<void> {
+  const engine = await getEngine(cmd);
+  const before = new Set((await engine.images.list()).flatMap((i) => i.names.map((n) => `${i.id} ${n}`)));
+  const loaded = await engine.images.load(o.input);
+  if (o.quiet) return;
+  const lines = loaded.flatMap((i) => {
+    const added = i.names.filter((n) => !before.has(`${i.id} ${n}`));
+    return added.length ? added : [i.names[0] ?? `sha256:${i.id}`];
+  });
+  process.stdout.write(lines.map((l) => `Loaded image: ${l}\n`).join(''));
+}
+
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('manage images');
   const addList = (c: Command) => c
@@ -41,17 +54,11 @@ export function registerImageCommands(program: Command): void {
   image.command('load').description('load images from an OCI or docker archive')
     .requiredOption('-i, --input <file>', 'archive to read')
     .option('-q, --quiet', 'suppress output')
-    .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => {
-      const loaded = await (await getEngine(cmd)).images.load(o.input);
-      if (!o.quiet) process.stdout.write(`Loaded image: ${loaded.map((i) => i.names[0] ?? `sha256:${i.id}`).join('\nLoaded image: ')}\n`);
-    });
+    .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => loadImages(cmd, o));
   program.command('load').description('load images from an OCI or docker archive')
     .requiredOption('-i, --input <file>', 'archive to read')
     .option('-q, --quiet', 'suppress output')
-    .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => {
-      const loaded = await (await getEngine(cmd)).images.load(o.input);
-      if (!o.quiet) process.stdout.write(`Loaded image: ${loaded.map((i) => i.names[0] ?? `sha256:${i.id}`).join('\nLoaded image: ')}\n`);
-    });
+    .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => loadImages(cmd, o));
 
   const addImport = (c: Command) => c
     .argument('<file>', 'rootfs tarball, or - for stdin')

@@ -25,7 +25,7 @@ export interface Sandbox {
   /** runs `peapod --root R --runroot RR ...args` and never throws on a non-zero exit */
   run(args: string[], opts?: { input?: string; timeout?: number; env?: Record<string, string> }): Promise<Result>;
   /** like run, but throws with stderr when the command fails */
-  ok(args: string[], opts?: { input?: string; timeout?: number }): Promise<Result>;
+  ok(args: string[], opts?: { input?: string; timeout?: number; env?: Record<string, string> }): Promise<Result>;
   /** removes everything this sandbox's peapod created (system reset) and its directories */
   destroy(): Promise<void>;
 }
