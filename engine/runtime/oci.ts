@@ -90,7 +90,7 @@ export class OciRuntime {
     child.unref();
     if (message.data < 0) {
       const why = await this.runtimeError(p.bundle, message.message ?? stderr);
-      throw classifyRuntimeError(why);
+      throw classifyRuntimeError(why, this.cfg.runtimeName);
     }
     const conmonPid = Number((await fs.readFile(path.join(p.bundle, 'conmon.pid'), 'utf8')).trim());
     return { pid: message.data, conmonPid };
@@ -156,7 +156,7 @@ export class OciRuntime {
     // exit code 255 (runc) or 1 (crun); anything else is the process's own output and exit code.
     if ((code === 255 || code === 1) && /level=error msg="exec failed|^crun: .*exec/m.test(stderr)) {
       const line = stderr.split('\n').find((l) => /exec failed|crun:/.test(l)) ?? stderr;
-      throw classifyRuntimeError((line.match(/msg="(.*)"/)?.[1] ?? line).replace(/\\"/g, '"'));
+      throw classifyRuntimeError((line.match(/msg="(.*)"/)?.[1] ?? line).replace(/\\"/g, '"'), this.cfg.runtimeName);
     }
     process.stderr.write(stderr);
     return code;
@@ -174,15 +174,15 @@ export class OciRuntime {
 }
 
 /** Map the runtime's "cannot exec" errors to Podman's exit codes: not found 127, not executable 126. */
-export function classifyRuntimeError(msg: string): PeapodError {
-  const clean = msg.replace(/^.*?(exec:|runc create failed:|exec failed:)\s*/s, '$1 ').trim();
+export function classifyRuntimeError(msg: string, runtimeName = 'runc'): PeapodError {
+  const clean = `${runtimeName}: ${msg.trim().replace(new RegExp(`^${runtimeName}: `), '')}`;
   if (/executable file not found|no such file or directory/i.test(msg) && /exec|starting container process/i.test(msg)) {
     return new PeapodError('command-not-found', `${clean}: OCI runtime attempted to invoke a command that was not found`);
   }
   if (/permission denied|exec format error|is a directory/i.test(msg) && /exec|starting container process/i.test(msg)) {
     return new PeapodError('not-executable', `${clean}: OCI permission denied`);
   }
-  return new PeapodError('runtime', `OCI runtime error: ${clean}`);
+  return new PeapodError('runtime', `${clean}: OCI runtime error`);
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };

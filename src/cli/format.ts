@@ -125,18 +125,22 @@ export function printInspect(items: unknown[], format?: string): void {
   process.stdout.write(items.map((i) => renderTemplate(format, i) + '\n').join(''));
 }
 
-/** "Up 3 seconds", "Exited (0) 2 minutes ago", ... as Podman prints them. */
+/** go-units' HumanDuration, which Podman uses for "Up 3 seconds ago", "2 minutes ago", ... */
 export function humanDuration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   if (s < 1) return 'Less than a second';
-  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
-  const m = Math.round(s / 60);
-  if (m < 60) return m === 1 ? 'About a minute' : `${m} minutes`;
-  const h = Math.round(m / 60);
-  if (h < 48) return h === 1 ? 'About an hour' : `${h} hours`;
-  const d = Math.round(h / 24);
-  if (d < 14) return `${d} days`;
-  return `${Math.round(d / 7)} weeks`;
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.floor(ms / 3_600_000 + 0.5);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }
 
 export function humanSize(bytes: number): string {

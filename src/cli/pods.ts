@@ -22,8 +22,8 @@ function labelsOf(list: string[] = []): Record<string, string> | undefined {
 export async function podPsView(engine: Engine, pod: PodRecord) {
   const members = await engine.pods.members(pod);
   return {
-    Cgroup: pod.cgroupParent,
-    Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status, RestartCount: c.state.restartCount })),
+    Cgroup: '/peapod',
+    Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
     Created: pod.created,
     Id: pod.id,
     InfraId: pod.infraId,

@@ -3,12 +3,13 @@ import type { ContainerRecord, ImageRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import { humanDuration } from './format.js';
 
-const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
+/** Unix seconds; Go's zero time (-62135596800) when unset, as Podman prints it. */
+const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : -62135596800);
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 export function containerStatusText(c: ContainerRecord, now = Date.now()): string {
   switch (c.state.status) {
-    case 'running': return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))}`;
+    case 'running': return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago`;
     case 'exited':
     case 'stopped': return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago`;
     case 'created': return 'Created';
@@ -22,7 +23,7 @@ export function psView(c: ContainerRecord, podName?: string) {
     AutoRemove: !!c.spec.autoRemove,
     Command: c.args,
     Created: unix(c.created),
-    CreatedAt: new Date(c.created).toString(),
+    CreatedAt: `${humanDuration(Date.now() - Date.parse(c.created))} ago`,
     Exited: c.state.status === 'exited' || c.state.status === 'stopped',
     ExitedAt: unix(c.state.finishedAt),
     ExitCode: c.state.exitCode,
@@ -39,7 +40,6 @@ export function psView(c: ContainerRecord, podName?: string) {
     Pod: c.spec.pod ?? '',
     PodName: podName ?? '',
     Ports: null,
-    Restarts: c.state.restartCount,
     Size: null,
     StartedAt: unix(c.state.startedAt),
     State: c.state.status,

@@ -26,9 +26,12 @@ describe('tables and durations', () => {
   });
   it.each([
     { ms: 500, out: 'Less than a second' },
+    { ms: 1500, out: '1 second' },
     { ms: 3000, out: '3 seconds' },
-    { ms: 90_000, out: '2 minutes' },
+    { ms: 90_000, out: 'About a minute' },
+    { ms: 150_000, out: '2 minutes' },
     { ms: 3_600_000, out: 'About an hour' },
+    { ms: 3 * 86_400_000, out: '3 days' },
   ])('$ms ms is "$out"', ({ ms, out }) => expect(humanDuration(ms)).toBe(out));
   it('the CLI version is the package version', () => expect(VERSION).toBe(pkg.version));
 });
