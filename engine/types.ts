@@ -117,8 +117,18 @@ export interface PodSpec {
   shareProcessNamespace?: boolean;
   restartPolicy?: string;
   terminationGracePeriodSeconds?: number;
-  /** where the pod came from, for `kube down` and `generate kube` */
-  kube?: { kind: string; name: string; file?: string };
+  /** share the host's network namespace (and host name) instead of a pod network */
+  hostNetwork?: boolean;
+  /** network to join: a bridge network's name, or 'none'; default: the default bridge `peapod` */
+  network?: string;
+  hostAliases?: Array<{ ip: string; hostnames: string[] }>;
+  dnsPolicy?: string;
+  dnsConfig?: { nameservers?: string[]; searches?: string[]; options?: Array<{ name: string; value?: string }> };
+  /**
+   * Where the pod came from, for `kube down`, `generate kube` and `generate systemd --new`:
+   * the kind and name of the Kubernetes object, the file, and the object itself (plain JSON).
+   */
+  kube?: { kind: string; name: string; file?: string; object?: unknown };
 }
 
 export interface PodRecord {

@@ -78,7 +78,7 @@ function containerSpec(podName: string, c: Obj, pod: PodSpec): ContainerSpec {
   };
 }
 
-function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source']): PlannedPod {
+function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'], object: unknown): PlannedPod {
   const pod: PodSpec = {
     name,
     hostname: spec.hostname,
@@ -87,7 +87,7 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     shareProcessNamespace: spec.shareProcessNamespace,
     restartPolicy: spec.restartPolicy ?? 'Always',
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds ?? 30,
-    kube: { kind: source.kind, name: source.name, file: source.file },
+    kube: { kind: source.kind, name: source.name, file: source.file, object },
   };
   return { pod, containers: (spec.containers ?? []).map((c: Obj) => containerSpec(name, c, pod)), source };
 }
@@ -102,7 +102,7 @@ export function planKube(docs: readonly ParsedDoc[]): Plan {
     let support: Support | undefined;
     if (v.kind === 'Pod') {
       support = POD;
-      pods.push(podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source));
+      pods.push(podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v));
     } else if (v.kind === 'Deployment') {
       support = DEPLOYMENT;
       const replicas = v.spec?.replicas ?? 1;
@@ -110,7 +110,7 @@ export function planKube(docs: readonly ParsedDoc[]): Plan {
       const meta = { ...(tmpl.metadata ?? {}), annotations: { ...(v.metadata.annotations ?? {}), ...(tmpl.metadata?.annotations ?? {}) } };
       if (!Object.keys(meta.annotations).length) delete meta.annotations;
       for (let i = 0; i < replicas; i++) {
-        pods.push(podFrom(`${v.metadata.name}-pod-${i}`, meta, tmpl.spec ?? {}, source));
+        pods.push(podFrom(`${v.metadata.name}-pod-${i}`, meta, tmpl.spec ?? {}, source, v));
       }
     } else {
       diagnostics.push(at(doc, ['kind'], `kind ${v.kind} is not supported by play kube yet (supported: Pod, Deployment)`, 'error'));

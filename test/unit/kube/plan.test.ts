@@ -37,7 +37,7 @@ describe('planKube', () => {
     const [pp] = p.pods;
     expect(pp.pod).toEqual({
       name: 'web', hostname: 'host1', labels: { app: 'web' }, annotations: { note: 'hi' }, shareProcessNamespace: true,
-      restartPolicy: 'Never', terminationGracePeriodSeconds: 5, kube: { kind: 'Pod', name: 'web', file: 'p.yaml' },
+      restartPolicy: 'Never', terminationGracePeriodSeconds: 5, kube: { kind: 'Pod', name: 'web', file: 'p.yaml', object: expect.objectContaining({ kind: 'Pod' }) },
     });
     expect(pp.containers).toEqual([{
       name: 'web-srv', kubeName: 'srv', image: 'localhost/bb:latest', kube: { command: ['httpd'], args: ['-f', '-p', '8080'] },
