@@ -6,6 +6,9 @@ import { StateStore } from './state/store.js';
 import { ImageStore } from './image/store.js';
 import { Containers } from './pod/containers.js';
 import { Pods } from './pod/pods.js';
+import { Networks } from './network/networks.js';
+import { NetavarkBackend, netavarkConfigDir } from './network/netavark.js';
+import type { NetworkBackend } from './network/backend.js';
 import type { ImageRecord } from './types.js';
 import { unmount } from './runtime/mounts.js';
 
@@ -15,12 +18,16 @@ export class Engine {
   readonly images: ImageStore;
   readonly containers: Containers;
   readonly pods: Pods;
+  readonly networks: Networks;
+  private backend?: NetworkBackend;
 
   private constructor(readonly cfg: EngineConfig) {
     this.store = new StateStore(cfg.root);
     this.images = new ImageStore({ root: path.join(cfg.root, 'storage'), lock: this.store.lock });
     this.containers = new Containers(cfg, this.store, this.images);
-    this.pods = new Pods(cfg, this.store, this.images, this.containers);
+    this.networks = new Networks(this.store);
+    // The backend is made on first use: commands that never touch a network need no netavark.
+    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= new NetavarkBackend(netavarkConfigDir(cfg.runroot))));
   }
 
   static open(input: EngineConfigInput): Engine {

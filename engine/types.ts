@@ -121,6 +121,8 @@ export interface PodSpec {
   hostNetwork?: boolean;
   /** network to join: a bridge network's name, or 'none'; default: the default bridge `peapod` */
   network?: string;
+  /** ports published on the host (from hostPort, --publish, pod create -p) */
+  publish?: Array<{ hostIP: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp' }>;
   hostAliases?: Array<{ ip: string; hostnames: string[] }>;
   dnsPolicy?: string;
   dnsConfig?: { nameservers?: string[]; searches?: string[]; options?: Array<{ name: string; value?: string }> };

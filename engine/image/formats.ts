@@ -29,9 +29,9 @@ export const MEDIA_TYPES = {
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
-const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifestList]);
-const MANIFEST_TYPES = new Set<string>([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
-const CONFIG_TYPES = new Set<string>([MEDIA_TYPES.ociConfig, MEDIA_TYPES.dockerConfig]);
+export const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifestList]);
+export const MANIFEST_TYPES = new Set<string>([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
+export const CONFIG_TYPES = new Set<string>([MEDIA_TYPES.ociConfig, MEDIA_TYPES.dockerConfig]);
 const MAX_INDEX_DEPTH = 8;
 
 /** One layer of an image being loaded. */
@@ -61,7 +61,7 @@ export interface ImagePlan {
   annotations?: Record<string, string>;
 }
 
-interface Descriptor {
+export interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
@@ -70,18 +70,18 @@ interface Descriptor {
   urls?: string[];
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function stringMap(v: unknown): Record<string, string> | undefined {
+export function stringMap(v: unknown): Record<string, string> | undefined {
   if (!isRecord(v)) return undefined;
   const out: Record<string, string> = {};
   for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
   return out;
 }
 
-function descriptor(v: unknown, where: string): Descriptor {
+export function descriptor(v: unknown, where: string): Descriptor {
   if (!isRecord(v) || typeof v.digest !== 'string' || typeof v.size !== 'number') {
     throw new PeapodError('invalid', `${where}: malformed descriptor (needs digest and size)`);
   }
@@ -136,19 +136,26 @@ function platformString(p: Descriptor['platform']): string {
   return [p.os ?? '?', p.architecture ?? '?', p.variant].filter(Boolean).join('/');
 }
 
-/** Pick this host's image from an index (Podman does the same when pulling or loading). */
-export function choosePlatform(entries: Descriptor[], where: string): Descriptor {
-  const host = hostPlatform();
+/** An OCI platform: what an index entry runs on, or what a pull asks for. */
+export interface Platform { os: string; architecture: string; variant?: string }
+
+/**
+ * Pick the image for `platform` (default: this host's) from an index, as Podman does when
+ * pulling or loading: same os and architecture; an explicitly wanted variant must match,
+ * otherwise the host's variant is preferred, then an entry without variant, then any.
+ */
+export function choosePlatform(entries: Descriptor[], where: string, platform?: Platform): Descriptor {
+  const host = platform ?? hostPlatform();
   const images = entries.filter((d) => d.mediaType === '' || MANIFEST_TYPES.has(d.mediaType) || INDEX_TYPES.has(d.mediaType));
-  const matching = images.filter((d) => d.platform?.os === host.os && d.platform?.architecture === host.architecture);
+  let matching = images.filter((d) => d.platform?.os === host.os && d.platform?.architecture === host.architecture);
+  if (platform?.variant) matching = matching.filter((d) => d.platform?.variant === platform.variant);
   if (matching.length > 0) {
-    // Prefer the host's variant, then no variant, then any.
     return matching.find((d) => d.platform?.variant === host.variant)
       ?? matching.find((d) => !d.platform?.variant)
       ?? matching[0]!;
   }
   if (images.length === 1 && !images[0]!.platform) return images[0]!;
-  throw new PeapodError('invalid', `${where}: no image for ${host.os}/${host.architecture} (the index has: ${images.map((d) => platformString(d.platform)).join(', ') || 'nothing'})`);
+  throw new PeapodError('not-found', `${where}: no image for ${platformString(host)} (the index has: ${images.map((d) => platformString(d.platform)).join(', ') || 'nothing'})`);
 }
 
 /** Which kind of archive this is (Podman tries OCI first, then docker-archive). */
@@ -222,7 +229,6 @@ async function planFromDescriptor(a: TarArchive, desc: Descriptor, depth: number
   }
   const layers = layerDescs.map((d, i): LayerSource => {
     const p = blobPath(d.digest, where);
-    if (d.mediaType.includes('zstd')) throw new PeapodError('invalid', `${a.source}: layer ${p} is zstd-compressed, which is not supported (only gzip)`);
     if (!a.has(p)) {
       throw new PeapodError('invalid', d.urls?.length
         ? `${a.source}: foreign layer ${d.digest} is not included in the archive (it lives at ${d.urls[0]})`

@@ -1,4 +1,4 @@
-// Layer unpacking: one layer tar (plain or gzip) becomes one directory usable as an overlayfs
+// Layer unpacking: one layer tar (plain, gzip or zstd) becomes one directory usable as an overlayfs
 // lowerdir. Layers come from archives and registries that peapod does not trust, so every entry
 // is checked before anything is written, and nothing is ever written through a symlink:
 //   - entry paths must be relative and must not contain ".." (anything else could land outside);
@@ -21,7 +21,7 @@ import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { ExtractEvents, Header } from 'tar-stream';
 import { PeapodError } from '../errors.js';
-import { HashingStream, exists, peek, run, sniffCompression } from './util.js';
+import { HashingStream, exists, peek, run, sniffCompression, zstdDecoder, type Decoder } from './util.js';
 
 export interface UnpackResult {
   /** "sha256:<hex>" of the uncompressed tar stream (the layer's diff ID). */
@@ -343,7 +343,7 @@ function headerMeta(h: TarHeader): DirMeta {
 }
 
 /**
- * Unpack a layer tar stream (gzip-compressed or not, recognised by its magic bytes) into the new
+ * Unpack a layer tar stream (plain, gzip or zstd, recognised by its magic bytes) into the new
  * directory `dest`, which must not exist yet. Returns the diff ID (sha256 of the uncompressed
  * tar) and the uncompressed size. Throws PeapodError 'unsafe-layer' for an entry that could
  * write outside `dest`, 'invalid' for a malformed layer; either way nothing is left behind.
@@ -358,12 +358,17 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
     await fs.chmod(tmp, 0o755);
     const { head, stream: src } = await peek(stream, 6);
     const compression = sniffCompression(head);
-    if (compression !== 'none' && compression !== 'gzip') {
-      throw new PeapodError('invalid', `${compression}-compressed layers are not supported (only gzip)`);
+    if (compression !== 'none' && compression !== 'gzip' && compression !== 'zstd') {
+      throw new PeapodError('invalid', `${compression}-compressed layers are not supported (only gzip and zstd)`);
     }
     const hasher = new HashingStream();
     const writer = new LayerWriter(tmp);
-    await extract(src, compression === 'gzip', hasher, writer);
+    const decoder: Decoder | undefined = compression === 'gzip' ? { stream: createGunzip(), done: Promise.resolve() }
+      : compression === 'zstd' ? zstdDecoder() : undefined;
+    await extract(src, decoder, hasher, writer);
+    // zstd runs as a child process: its exit status, not only the end of its output, says whether
+    // the stream was complete and valid.
+    await decoder?.done;
     await writer.finish();
     const result: UnpackResult = { diffId: hasher.digest(), size: hasher.bytes };
     if (opts.expectedDiffId !== undefined && opts.expectedDiffId !== result.diffId) {
@@ -382,12 +387,12 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
   }
 }
 
-/** Feed src (through gunzip when compressed, then the hasher) into a tar extractor, one entry at a time. */
-function extract(src: Readable, gzip: boolean, hasher: HashingStream, writer: LayerWriter): Promise<void> {
+/** Feed src (through the decoder when compressed, then the hasher) into a tar extractor, one entry at a time. */
+function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStream, writer: LayerWriter): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // allowUnknownFormat: old (v7) tars without the ustar magic are still valid layers.
     const extractor = tarStream.extract({ allowUnknownFormat: true } as Parameters<typeof tarStream.extract>[0]);
-    const gunzip = gzip ? createGunzip() : undefined;
+    const gunzip = decoder?.stream;
     let current: Promise<void> = Promise.resolve();
     let failed = false;
     const fail = (err: unknown): void => {

@@ -1,9 +1,9 @@
 // Small helpers shared by the image modules.
 
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Duplex, Readable, Transform, type TransformCallback } from 'node:stream';
 import { PeapodError } from '../errors.js';
 
 export const SHA256_HEX_RE = /^[a-f0-9]{64}$/;
@@ -94,7 +94,48 @@ export function sniffCompression(head: Buffer): Compression {
 }
 
 // Debian packages of the helper programs, for the error when one is missing.
-const HELPER_PACKAGES: Record<string, string> = { setfattr: 'attr', mknod: 'coreutils', mkfifo: 'coreutils', sync: 'coreutils' };
+const HELPER_PACKAGES: Record<string, string> = { setfattr: 'attr', mknod: 'coreutils', mkfifo: 'coreutils', sync: 'coreutils', zstd: 'zstd' };
+
+/** A decompressing stream, and a promise that settles when the decompressor has really finished. */
+export interface Decoder {
+  stream: Duplex;
+  /** Resolves once the input was complete and valid; rejects otherwise. Never an unhandled rejection. */
+  done: Promise<void>;
+}
+
+/**
+ * A zstd decompressor: Debian's `zstd` program (Node 20's zlib has no zstd). A child process
+ * rather than a JavaScript decoder: it is several times faster on big layers and handles every
+ * frame format the reference implementation writes. Its exit status is the verdict (`done`).
+ */
+export function zstdDecoder(): Decoder {
+  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stream = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      const e = err.code === 'ENOENT'
+        ? new PeapodError('prerequisite', 'zstd: command not found (needed for zstd-compressed layers)', { hint: 'install it: apt-get install zstd', cause: err })
+        : err;
+      stream.destroy(e);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (code === 0) { resolve(); return; }
+      const e = new PeapodError('invalid', `corrupt zstd data: ${stderr.trim().split('\n').pop() || (signal ? `zstd killed by ${signal}` : `zstd exited with ${code}`)}`);
+      stream.destroy(e);
+      reject(e);
+    });
+  });
+  done.catch(() => undefined);
+  // Whoever gives up on the stream (an error further down) also ends the child.
+  stream.on('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  // EPIPE on stdin when zstd gave up early is reported through `done`, not as a stray error.
+  child.stdin.on('error', () => undefined);
+  return { stream, done };
+}
 
 /** Run a helper program; a failure becomes an Error carrying its stderr. */
 export function run(cmd: string, args: string[]): Promise<void> {

@@ -1,4 +1,5 @@
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PeapodError, stateError } from '../errors.js';
@@ -14,6 +15,21 @@ import { writeFileAtomic } from '../state/atomic.js';
 import { isMountPoint, unmount, removeCgroup } from '../runtime/mounts.js';
 import { readHostResolvConf } from './containers.js';
 import { debug } from '../log.js';
+import { FileLock } from '../state/lock.js';
+import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
+import { DEFAULT_NETWORK, Networks, portFree } from '../network/networks.js';
+import { removeIdleNetavarkChains } from '../network/netavark.js';
+
+/** What a running pod's network is, kept in its run dir (needed again for teardown). */
+export interface PodNetworkState {
+  request: PodNetworkRequest;
+  status: PodNetworkStatus;
+}
+
+function readText(file: string): string {
+  try { return readFileSync(file, 'utf8'); } catch { return ''; }
+}
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -40,8 +56,48 @@ export function podStatus(states: string[]): PodStatus {
  * the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf.
  */
 export class Pods {
-  constructor(readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers) {
+  private readonly networkLock: FileLock;
+
+  constructor(
+    readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
+    readonly networks: Networks, private readonly backend: () => NetworkBackend,
+  ) {
     containers.setPodContextProvider((rec) => this.contextFor(rec));
+    // netavark setup/teardown and the removal of its idle chains must not interleave across processes.
+    this.networkLock = new FileLock(path.join(store.root, 'locks', 'network.lock'));
+  }
+
+  /** 'host', 'none', or the name of the bridge network the pod joins. */
+  networkMode(pod: PodRecord): string {
+    if (pod.spec.hostNetwork) return 'host';
+    return pod.spec.network || DEFAULT_NETWORK;
+  }
+
+  /** The pod's network as set up now (undefined when stopped, or on host/none networks). */
+  async networkState(pod: PodRecord): Promise<PodNetworkState | undefined> {
+    return readJson<PodNetworkState>(path.join(this.runDir(pod.id), 'network.json'));
+  }
+
+  /**
+   * Refuses ports that something on the host holds, or that another running pod publishes
+   * (netavark forwards with DNAT and binds nothing, so a bind test alone would not see those).
+   */
+  async checkPorts(ports: PortMapping[], exceptPods: string | string[] = []): Promise<void> {
+    const except = new Set(Array.isArray(exceptPods) ? exceptPods : [exceptPods]);
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    for (const p of ports) {
+      const key = `${p.protocol}/${p.hostPort}`;
+      if (seen.has(key)) problems.push(`host port ${p.hostPort}/${p.protocol} is published twice`);
+      seen.add(key);
+    }
+    const others = await Promise.all((await this.store.listPods()).filter((o) => !except.has(o.id)).map(async (o) => ({ o, st: await this.networkState(o) })));
+    for (const p of ports) {
+      const owner = others.find(({ st }) => st?.request.ports.some((q) => q.hostPort === p.hostPort && q.protocol === p.protocol && (!q.hostIP || !p.hostIP || q.hostIP === p.hostIP)));
+      if (owner) problems.push(`host port ${p.hostPort}/${p.protocol} is already published by pod ${owner.o.name}`);
+      else if (!(await portFree(p))) problems.push(`host port ${p.hostIP ? `${p.hostIP}:` : ''}${p.hostPort}/${p.protocol} is already in use on this host`);
+    }
+    if (problems.length) throw new PeapodError('exists', problems.join('; '));
   }
 
   runDir(id: string): string {
@@ -118,10 +174,13 @@ export class Pods {
     const files = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const etcFiles = { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf };
+    const hostNet = !!pod.spec.hostNetwork;
+    // hostNetwork: the host's network namespace and, as in Kubernetes, its host name (no UTS namespace).
+    const netNs = hostNet ? [] : [{ type: 'network' as const, path: pod.netnsPath }];
     if (rec.spec.isInfra) {
       return {
-        namespaces: [{ type: 'pid' }, { type: 'network', path: pod.netnsPath }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-        hostname: this.hostnameOf(pod),
+        namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }],
+        hostname: hostNet ? undefined : this.hostnameOf(pod),
         mounts: [shm],
         cgroupParent: pod.cgroupParent,
         etcFiles,
@@ -133,9 +192,9 @@ export class Pods {
     return {
       namespaces: [
         pod.spec.shareProcessNamespace ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
-        { type: 'network', path: pod.netnsPath },
+        ...netNs,
         { type: 'ipc', path: ns('ipc') },
-        { type: 'uts', path: ns('uts') },
+        ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
         { type: 'mount' },
       ],
       mounts: [shm],
@@ -144,20 +203,28 @@ export class Pods {
     };
   }
 
-  /** Network namespace file, shared /dev/shm and /etc files: made once, before any container starts. */
+  /**
+   * Network namespace file (connected to the pod's network), shared /dev/shm and /etc files:
+   * made once, before any container starts.
+   */
   private async ensureResources(pod: PodRecord): Promise<{ hosts: string; hostname: string; resolvConf: string }> {
     const dir = this.runDir(pod.id);
     const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolvConf: path.join(dir, 'resolv.conf') };
     return this.store.podLock(pod.id).with(async () => {
       await fs.mkdir(dir, { recursive: true });
-      if (!isMountPoint(pod.netnsPath)) {
-        await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
-        await fs.writeFile(pod.netnsPath, '');
-        const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
-        if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
-        // A namespace made this way has its loopback down; containers of a pod talk over it.
-        const lo = await execa('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up'], { reject: false });
-        if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
+      const mode = this.networkMode(pod);
+      let net: PodNetworkState | undefined;
+      if (mode !== 'host') {
+        if (!isMountPoint(pod.netnsPath)) {
+          await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
+          await fs.writeFile(pod.netnsPath, '');
+          const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
+          if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
+          // A namespace made this way has its loopback down; containers of a pod talk over it.
+          const lo = await execa('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up'], { reject: false });
+          if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
+        }
+        if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
       const shm = path.join(dir, 'shm');
       if (!isMountPoint(shm)) {
@@ -165,17 +232,70 @@ export class Pods {
         const r = await execa('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm], { reject: false });
         if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
       }
-      const hostname = this.hostnameOf(pod);
-      if (!existsSync(files.hosts)) await writeFileAtomic(files.hosts, hostsFile({ hostname }));
-      if (!existsSync(files.hostname)) await writeFileAtomic(files.hostname, `${hostname}\n`);
-      if (!existsSync(files.resolvConf)) await writeFileAtomic(files.resolvConf, resolvConf(readHostResolvConf(), {}));
+      const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
+      const extra = (pod.spec.hostAliases ?? []).map((a) => ({ ip: a.ip, names: a.hostnames }));
+      const hostResolv = readHostResolvConf();
+      await writeFileAtomic(files.hosts, hostsFile({
+        hostname,
+        ip: net?.status.ip,
+        names: net ? [pod.name].filter((n) => n !== hostname) : undefined,
+        extra,
+        base: mode === 'host' ? readText('/etc/hosts') : undefined,
+      }));
+      await writeFileAtomic(files.hostname, `${hostname}\n`);
+      await writeFileAtomic(files.resolvConf, this.resolvFor(pod, hostResolv, net));
       return files;
     });
   }
 
-  /** Releases the pod's namespace file, shm mount and run dir (nothing of the pod may run). */
+  /** resolv.conf by dnsPolicy: ClusterFirst (default) asks the network's DNS first, Default the host's, None only dnsConfig. */
+  private resolvFor(pod: PodRecord, hostResolv: string, net?: PodNetworkState): string {
+    const cfg = pod.spec.dnsConfig ?? {};
+    const opts = (cfg.options ?? []).map((o) => (o.value === undefined ? o.name : `${o.name}:${o.value}`));
+    const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
+    if (policy === 'None') {
+      return resolvConf('', { nameservers: cfg.nameservers ?? [], searches: cfg.searches?.length ? cfg.searches : ['.'], options: opts });
+    }
+    if (pod.spec.hostNetwork || policy === 'Default' || !net?.status.dnsServers.length) {
+      return resolvConf(hostResolv, { nameservers: cfg.nameservers, searches: cfg.searches, options: opts.length ? opts : undefined, keepHostServers: true, hostNetwork: pod.spec.hostNetwork });
+    }
+    return resolvConf(hostResolv, {
+      nameservers: [...net.status.dnsServers, ...(cfg.nameservers ?? [])],
+      searches: [...net.status.dnsSearch, ...(cfg.searches ?? [])],
+      options: opts.length ? opts : undefined,
+      keepHostServers: true,
+    });
+  }
+
+  /** Allocates the pod's address and connects its namespace to the bridge network. */
+  private async connect(pod: PodRecord, networkName: string): Promise<PodNetworkState> {
+    const network = await this.networks.mustGet(networkName);
+    const ports = pod.spec.publish ?? [];
+    await this.checkPorts(ports, pod.id);
+    const ip = await this.networks.allocate(network, pod.id);
+    const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
+    const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
+    const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };
+    const status = await this.networkLock.with(() => this.backend().setup(request));
+    const state = { request, status };
+    await writeJsonAtomic(path.join(this.runDir(pod.id), 'network.json'), state);
+    debug(`pod ${pod.name} has address ${status.ip} on ${network.name}`);
+    return state;
+  }
+
+  /** Releases the pod's network, namespace file, shm mount and run dir (nothing of the pod may run). */
   private async releaseResources(pod: PodRecord): Promise<void> {
     await this.store.podLock(pod.id).with(async () => {
+      const net = await this.networkState(pod);
+      if (net) {
+        await this.networkLock.with(async () => {
+          await this.backend().teardown(net.request);
+          if ((await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
+            await removeIdleNetavarkChains();
+          }
+        });
+        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+      }
       await unmount(path.join(this.runDir(pod.id), 'shm'));
       await unmount(pod.netnsPath);
       await fs.rm(pod.netnsPath, { force: true });
@@ -231,6 +351,7 @@ export class Pods {
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.remove(c.id, { force: true, timeout: 0 })));
     if (pod.infraId) await this.containers.remove(pod.infraId, { force: true, timeout: 0 }).catch((e) => { if (!(e instanceof PeapodError && e.code === 'not-found')) throw e; });
     await this.releaseResources(pod);
+    if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
     debug(`removed pod ${pod.name}`);
     return pod;

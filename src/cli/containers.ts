@@ -189,7 +189,12 @@ export function registerContainerCommands(program: Command): void {
       for (const ref of refs) {
         if (o.type !== 'image') {
           const c = await engine.store.getContainer(ref);
-          if (c) { out.push(inspectView(engine, await engine.containers.refresh(c))); continue; }
+          if (c) {
+            const pod = c.spec.pod ? await engine.store.getPod(c.spec.pod) : undefined;
+            const podInfo = pod && { name: pod.name, net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
+            out.push(inspectView(engine, await engine.containers.refresh(c), podInfo));
+            continue;
+          }
         }
         if (o.type !== 'container') {
           const img = await engine.images.get(ref);

@@ -49,7 +49,10 @@ function report(diags: Diagnostic[], files: string[]): void {
   for (const d of sortDiagnostics(diags, files)) process.stderr.write(`${formatDiagnostic(d)}\n`);
 }
 
-interface PlayFlags { start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean }
+interface PlayFlags {
+  start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
+  publish?: string[]; publishAll?: boolean; network?: string;
+}
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, cmd);
@@ -61,7 +64,12 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   }
   const { planKube } = await import('../kube/plan.js');
   const { playPlan } = await import('../kube/apply.js');
-  const plan = planKube(docs);
+  let plan;
+  try {
+    plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network });
+  } catch (err) {
+    throw new PeapodError('invalid', (err as Error).message);
+  }
   const all = [...diags, ...plan.diagnostics];
   report(all, files);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${files.join(', ')}: nothing was created`);
@@ -99,6 +107,9 @@ function addPlay(c: Command): Command {
     .option('--replace', 'remove pods of the same name first')
     .option('--down', 'stop and remove the pods the files define (same as kube down)')
     .option('-q, --quiet', 'print nothing on success')
+    .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--publish-all', 'publish every containerPort, also those without hostPort, on the same host port')
+    .option('--network <name>', 'network of the pods: a bridge network, host or none')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));
 }

@@ -6,6 +6,7 @@ import { registerImageCommands } from './images.js';
 import { registerSystemCommands } from './system.js';
 import { registerPodCommands } from './pods.js';
 import { registerKubeCommands } from './kube.js';
+import { registerNetworkCommands } from './networks.js';
 import { VERSION } from './version.js';
 
 const program = new Command('peapod');
@@ -32,6 +33,7 @@ registerImageCommands(program);
 registerSystemCommands(program);
 registerPodCommands(program);
 registerKubeCommands(program);
+registerNetworkCommands(program);
 
 /** The one place that decides what the user sees for an error, and the exit code. */
 function fail(err: unknown): never {

@@ -29,7 +29,7 @@ export async function podPsView(engine: Engine, pod: PodRecord) {
     InfraId: pod.infraId,
     Name: pod.name,
     Namespace: '',
-    Networks: [],
+    Networks: engine.pods.networkMode(pod) === 'host' ? [] : [engine.pods.networkMode(pod)],
     Status: await engine.pods.status(pod, members),
     Labels: pod.spec.labels ?? {},
   };
@@ -39,6 +39,10 @@ export async function podPsView(engine: Engine, pod: PodRecord) {
 export async function podInspectView(engine: Engine, pod: PodRecord) {
   const members = await engine.pods.members(pod);
   const infra = members.find((c) => c.id === pod.infraId);
+  const net = await engine.pods.networkState(pod);
+  const mode = engine.pods.networkMode(pod);
+  const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of pod.spec.publish ?? []) (portBindings[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
   return {
     Id: pod.id,
     Name: pod.name,
@@ -54,7 +58,12 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
     CgroupPath: pod.cgroupParent,
     CreateInfra: true,
     InfraContainerID: pod.infraId,
-    InfraConfig: { PortBindings: {}, HostNetwork: false, StaticIP: '', StaticMAC: '', NoManageResolvConf: false, DNSServer: null, DNSSearch: null, DNSOption: null, NoManageHosts: false, HostAdd: null, Networks: null, NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: 'host' },
+    InfraConfig: {
+      PortBindings: portBindings, HostNetwork: mode === 'host', StaticIP: net?.status.ip ?? '', StaticMAC: '', NoManageResolvConf: false,
+      DNSServer: pod.spec.dnsConfig?.nameservers ?? null, DNSSearch: pod.spec.dnsConfig?.searches ?? null, DNSOption: null, NoManageHosts: false,
+      HostAdd: pod.spec.hostAliases?.flatMap((a) => a.hostnames.map((h) => `${h}:${a.ip}`)) ?? null,
+      Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: 'host',
+    },
     SharedNamespaces: ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])],
     NumContainers: members.length,
     Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status })),
@@ -117,10 +126,27 @@ export function registerPodCommands(program: Command): void {
     .option('--hostname <name>', 'host name of the pod')
     .option('-l, --label <K=V>', 'labels', collect)
     .option('--share-pid', 'share the PID namespace between the containers')
-    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean }, cmd: Command) => {
+    .option('-p, --publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port of the pod on the host', collect)
+    .option('--network <name>', 'network: a bridge network, host or none')
+    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
       const name = o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`;
-      const rec = await engine.pods.create({ name, hostname: o.hostname, labels: labelsOf(o.label), shareProcessNamespace: o.sharePid });
+      const { parsePublish } = await import('../kube/plan.js');
+      let publish;
+      try {
+        publish = (o.publish ?? []).map(parsePublish);
+      } catch (err) {
+        throw new PeapodError('invalid', (err as Error).message);
+      }
+      if (publish.length && o.network === 'host') throw new PeapodError('invalid', 'a pod on the host network publishes nothing: its ports are the host\'s');
+      if (o.network && o.network !== 'host' && o.network !== 'none') await engine.networks.mustGet(o.network);
+      await engine.pods.checkPorts(publish);
+      const rec = await engine.pods.create({
+        name, hostname: o.hostname, labels: labelsOf(o.label), shareProcessNamespace: o.sharePid,
+        publish: publish.length ? publish : undefined,
+        hostNetwork: o.network === 'host' || undefined,
+        network: o.network && o.network !== 'host' ? o.network : undefined,
+      });
       process.stdout.write(`${rec.id}\n`);
     });
 

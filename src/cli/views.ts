@@ -1,5 +1,6 @@
 // Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them).
-import type { ContainerRecord, ImageRecord } from '../../engine/types.js';
+import type { ContainerRecord, ImageRecord, PodSpec } from '../../engine/types.js';
+import type { PodNetworkState } from '../../engine/pod/pods.js';
 import type { Engine } from '../../engine/engine.js';
 import { humanDuration } from './format.js';
 
@@ -47,8 +48,16 @@ export function psView(c: ContainerRecord, podName?: string) {
   };
 }
 
-/** One entry of `inspect` (container). */
-export function inspectView(engine: Engine, c: ContainerRecord, podName?: string) {
+/** One entry of `inspect` (container); `pod` gives its pod's network, when it has one. */
+export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
+  const podName = pod?.name;
+  const net = c.state.status === 'running' ? pod?.net : undefined;
+  const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of pod?.publish ?? []) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
+  const netInfo = net ? {
+    EndpointID: '', Gateway: net.status.gateway, IPAddress: net.status.ip, IPPrefixLen: net.status.prefixLength,
+    IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: net.status.mac ?? '',
+  } : { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '' };
   const p = engine.containers.paths(c.id);
   const running = c.state.status === 'running';
   return {
@@ -94,6 +103,13 @@ export function inspectView(engine: Engine, c: ContainerRecord, podName?: string
     GraphDriver: { Name: 'overlay', Data: { MergedDir: p.merged, UpperDir: p.upper, WorkDir: p.work } },
     Mounts: (c.spec.volumes ?? []).map((v) => ({ Type: 'bind', Source: v.source, Destination: v.destination, Driver: '', Mode: '', Options: ['rbind'], RW: !v.readOnly, Propagation: 'rprivate' })),
     Dependencies: [],
+    NetworkSettings: {
+      ...netInfo,
+      Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+      Ports: ports,
+      SandboxKey: c.spec.pod && pod?.mode !== 'host' ? (net?.request.netnsPath ?? '') : '',
+      Networks: net ? { [net.status.network]: { ...netInfo, NetworkID: net.request.network.id, Links: null, Aliases: net.request.aliases } } : undefined,
+    },
     IsInfra: !!c.spec.isInfra,
     Config: {
       Hostname: c.spec.hostname ?? c.id.slice(0, 12),

@@ -35,7 +35,13 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
       if (!opts.replace && (await engine.store.getContainer(c.name))?.name === c.name) problems.push(`container name "${c.name}" is already in use`);
     }
   }
+  const networks = new Set(plan.pods.filter((p) => !p.pod.hostNetwork).map((p) => p.pod.network ?? 'peapod').filter((n) => n !== 'none'));
+  for (const n of networks) {
+    if (!(await engine.networks.get(n))) problems.push(`network "${n}" not found: create it with peapod network create ${n}`);
+  }
   if (problems.length) throw new PeapodError(problems.every((x) => x.includes('already')) ? 'exists' : 'invalid', problems.join('; '));
+  // Host ports are checked before anything is created (pods being replaced give theirs up).
+  await engine.pods.checkPorts(plan.pods.flatMap((p) => p.pod.publish ?? []), existing.map((p) => p.id));
   return existing;
 }
 

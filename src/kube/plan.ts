@@ -17,6 +17,45 @@ export interface Plan {
   diagnostics: Diagnostic[];
 }
 
+/** Options of `play kube` that change what is planned. */
+export interface PlanOptions {
+  /** --publish [[IP:]HOST:]CTR[/PROTO]: adds a mapping, or overrides the hostPort of a containerPort */
+  publish?: string[];
+  /** --publish-all: a containerPort without hostPort is published on the same port number */
+  publishAll?: boolean;
+  /** --network NAME|host|none */
+  network?: string;
+}
+
+type Mapping = NonNullable<PodSpec['publish']>[number];
+
+/** Parses Podman's --publish syntax: [[hostIP:]hostPort:]containerPort[/protocol]. */
+export function parsePublish(spec: string): Mapping {
+  const m = /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d*):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(spec.trim());
+  if (!m) throw new Error(`invalid --publish "${spec}": use [[HOST-IP:]HOST-PORT:]CONTAINER-PORT[/PROTOCOL]`);
+  const containerPort = Number(m[3]);
+  const hostPort = m[2] ? Number(m[2]) : containerPort;
+  for (const [what, v] of [['container port', containerPort], ['host port', hostPort]] as const) {
+    if (v < 1 || v > 65535) throw new Error(`invalid --publish "${spec}": ${what} ${v} is not in 1-65535`);
+  }
+  return { hostIP: (m[1] ?? '').replace(/^\[|\]$/g, ''), hostPort, containerPort, protocol: (m[4] ?? 'tcp') as Mapping['protocol'] };
+}
+
+/** The pod's published ports: hostPorts of its containers, then --publish overrides and additions. */
+function publishedPorts(containers: ContainerSpec[], opts: PlanOptions, overrides: Mapping[]): Mapping[] {
+  const out: Mapping[] = [];
+  for (const c of containers) {
+    for (const p of c.ports ?? []) {
+      const protocol = (p.protocol ?? 'TCP').toLowerCase() as Mapping['protocol'];
+      const o = overrides.find((x) => x.containerPort === p.containerPort && x.protocol === protocol);
+      if (o) continue;
+      if (p.hostPort) out.push({ hostIP: p.hostIP ?? '', hostPort: p.hostPort, containerPort: p.containerPort, protocol });
+      else if (opts.publishAll) out.push({ hostIP: p.hostIP ?? '', hostPort: p.containerPort, containerPort: p.containerPort, protocol });
+    }
+  }
+  return [...out, ...overrides];
+}
+
 type Obj = Record<string, any>;
 
 /**
@@ -34,6 +73,7 @@ const CONTAINER: Support = {
 const POD_SPEC: Support = {
   containers: { each: CONTAINER },
   hostname: true, shareProcessNamespace: true, terminationGracePeriodSeconds: true, restartPolicy: true,
+  hostNetwork: true, hostAliases: true, dnsPolicy: true, dnsConfig: true,
 };
 
 const METADATA: Support = { name: true, namespace: true, labels: true, annotations: true };
@@ -88,14 +128,19 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     restartPolicy: spec.restartPolicy ?? 'Always',
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds ?? 30,
     kube: { kind: source.kind, name: source.name, file: source.file, object },
+    hostNetwork: spec.hostNetwork || undefined,
+    hostAliases: spec.hostAliases,
+    dnsPolicy: spec.dnsPolicy,
+    dnsConfig: spec.dnsConfig,
   };
   return { pod, containers: (spec.containers ?? []).map((c: Obj) => containerSpec(name, c, pod)), source };
 }
 
 /** Builds the plan. Assumes the documents passed validation (types and required fields hold). */
-export function planKube(docs: readonly ParsedDoc[]): Plan {
+export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Plan {
   const pods: PlannedPod[] = [];
   const diagnostics: Diagnostic[] = [];
+  const overrides = (opts.publish ?? []).map(parsePublish);
   for (const doc of docs) {
     const v = doc.value as Obj;
     const source = { file: doc.file, kind: String(v.kind), name: String(v.metadata?.name) };
@@ -119,6 +164,38 @@ export function planKube(docs: readonly ParsedDoc[]): Plan {
     const paths: PathSegment[][] = [];
     unsupported(v, support, [], paths);
     for (const p of paths) diagnostics.push(at(doc, p, 'not supported by peapod yet: ignored', 'warning'));
+  }
+  for (const p of pods) {
+    if (p.pod.hostNetwork) {
+      // The pod uses the host's ports directly: nothing to forward.
+      if (opts.network && opts.network !== 'host') diagnostics.push({ file: p.source.file, line: 1, col: 1, path: 'spec.hostNetwork', message: `hostNetwork pod "${p.pod.name}" cannot join network ${opts.network}`, severity: 'error' });
+      continue;
+    }
+    if (opts.network === 'host') p.pod.hostNetwork = true;
+    else if (opts.network) p.pod.network = opts.network;
+    if (!p.pod.hostNetwork) {
+      const ports = publishedPorts(p.containers, opts, overrides);
+      if (ports.length) p.pod.publish = ports;
+    }
+  }
+  // Deployment replicas with the same hostPort cannot all bind it on one host.
+  const byHostPort = new Map<string, PlannedPod>();
+  for (const p of pods) {
+    for (const m of p.pod.publish ?? []) {
+      const key = `${m.hostPort}/${m.protocol}`;
+      const prev = byHostPort.get(key);
+      if (prev && prev !== p) {
+        diagnostics.push({
+          file: p.source.file, line: 1, col: 1, path: '',
+          message: prev.source.name === p.source.name && p.source.kind === 'Deployment'
+            ? `Deployment ${p.source.name}: ${pods.filter((x) => x.source.name === p.source.name).length} replicas cannot all publish host port ${key} on one host: use --publish to map the port, or replicas: 1`
+            : `host port ${key} is published by both pod "${prev.pod.name}" and pod "${p.pod.name}"`,
+          severity: 'error',
+        });
+        break;
+      }
+      byHostPort.set(key, p);
+    }
   }
   // Two objects that would make the same pod, in one play, are an error before anything runs.
   const seen = new Map<string, PlannedPod>();

@@ -94,3 +94,47 @@ spec:
     expect(p.diagnostics.every((d) => d.severity === 'error')).toBe(true);
   });
 });
+
+describe('planKube networking', () => {
+  const withPorts = (ports: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata: {name: n}
+spec:
+${extra}  containers:
+    - name: c
+      image: i
+      ports: ${ports}
+`;
+  it('publishes hostPorts, and containerPorts only with --publish-all', () => {
+    expect(plan(withPorts('[{containerPort: 80, hostPort: 8080}, {containerPort: 53, protocol: UDP}]')).pods[0].pod.publish)
+      .toEqual([{ hostIP: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+    const all = planKube(parseManifests(withPorts('[{containerPort: 80, hostPort: 8080}, {containerPort: 53, protocol: UDP}]'), 'p.yaml').docs, { publishAll: true });
+    expect(all.pods[0].pod.publish).toEqual([
+      { hostIP: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+      { hostIP: '', hostPort: 53, containerPort: 53, protocol: 'udp' },
+    ]);
+  });
+  it('--publish overrides the hostPort of a containerPort', () => {
+    const p = planKube(parseManifests(withPorts('[{containerPort: 80, hostPort: 8080}]'), 'p.yaml').docs, { publish: ['9090:80'] });
+    expect(p.pods[0].pod.publish).toEqual([{ hostIP: '', hostPort: 9090, containerPort: 80, protocol: 'tcp' }]);
+  });
+  it('hostNetwork publishes nothing; --network sets the network', () => {
+    expect(plan(withPorts('[{containerPort: 80, hostPort: 80}]', '  hostNetwork: true\n')).pods[0].pod).toMatchObject({ hostNetwork: true, publish: undefined });
+    const p = planKube(parseManifests(withPorts('[{containerPort: 80}]'), 'p.yaml').docs, { network: 'backend' });
+    expect(p.pods[0].pod.network).toBe('backend');
+  });
+  it('refuses Deployment replicas that would share a hostPort, and says why', () => {
+    const p = plan(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  replicas: 2
+  selector: {matchLabels: {a: b}}
+  template:
+    metadata: {labels: {a: b}}
+    spec:
+      containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]
+`);
+    expect(p.diagnostics.map((d) => d.message)).toEqual(['Deployment d: 2 replicas cannot all publish host port 8080/tcp on one host: use --publish to map the port, or replicas: 1']);
+  });
+});

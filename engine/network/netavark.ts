@@ -1,0 +1,121 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { PeapodError } from '../errors.js';
+import { findProgram } from '../config.js';
+import { debug } from '../log.js';
+import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus } from './backend.js';
+
+const LIBEXEC = ['/usr/lib/podman', '/usr/libexec/podman', '/usr/local/lib/podman', '/usr/local/libexec/podman'];
+
+/** The rootful bridge backend: netavark (and aardvark-dns for names), driven with JSON on stdin. */
+export class NetavarkBackend implements NetworkBackend {
+  readonly name = 'netavark';
+  private readonly netavark: string;
+  private readonly aardvark?: string;
+
+  constructor(private readonly configDir: string) {
+    const nv = process.env.PEAPOD_NETAVARK ?? findProgram('netavark', LIBEXEC);
+    if (!nv) throw new PeapodError('prerequisite', 'netavark not found (looked in PATH and /usr/lib/podman)', { hint: 'apt-get install netavark aardvark-dns' });
+    this.netavark = nv;
+    this.aardvark = process.env.PEAPOD_AARDVARK ?? findProgram('aardvark-dns', LIBEXEC);
+  }
+
+  private options(req: PodNetworkRequest) {
+    const n = req.network;
+    return {
+      container_id: req.podId,
+      container_name: req.podName,
+      networks: { [n.name]: { interface_name: 'eth0', static_ips: [req.ip], aliases: req.aliases } },
+      network_info: {
+        [n.name]: {
+          name: n.name, id: n.id, driver: 'bridge', network_interface: n.networkInterface,
+          subnets: [{ subnet: n.subnet, gateway: n.gateway }],
+          ipv6_enabled: false, internal: n.internal, dns_enabled: n.dnsEnabled && !!this.aardvark,
+          ipam_options: { driver: 'host-local' },
+        },
+      },
+      port_mappings: req.ports.map((p) => ({ host_ip: p.hostIP, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
+      dns_servers: null,
+    };
+  }
+
+  private async run(cmd: 'setup' | 'teardown', req: PodNetworkRequest): Promise<string> {
+    await fs.mkdir(this.configDir, { recursive: true });
+    const args = ['--config', this.configDir, '--rootless', 'false'];
+    if (this.aardvark) args.push('--aardvark-binary', this.aardvark);
+    args.push(cmd, req.netnsPath);
+    const input = JSON.stringify(this.options(req));
+    debug(`running ${this.netavark} ${args.join(' ')} <<< ${input}`);
+    const r = await execa(this.netavark, args, { input, reject: false });
+    if (r.exitCode !== 0) {
+      let msg = (r.stdout || r.stderr).trim();
+      try { msg = JSON.parse(msg).error ?? msg; } catch { /* not JSON */ }
+      throw new PeapodError('runtime', `netavark ${cmd} of pod ${req.podName}: ${msg}`);
+    }
+    return r.stdout;
+  }
+
+  async setup(req: PodNetworkRequest): Promise<PodNetworkStatus> {
+    const out = JSON.parse(await this.run('setup', req));
+    const info = out[req.network.name] ?? {};
+    const [ifname, iface] = Object.entries<any>(info.interfaces ?? {})[0] ?? ['eth0', {}];
+    const sub = iface.subnets?.[0] ?? {};
+    const [ip, prefix] = String(sub.ipnet ?? `${req.ip}/${req.network.subnet.split('/')[1]}`).split('/');
+    return {
+      network: req.network.name,
+      interface: ifname,
+      ip,
+      prefixLength: Number(prefix),
+      gateway: sub.gateway ?? req.network.gateway,
+      mac: iface.mac_address,
+      dnsServers: info.dns_server_ips ?? [],
+      dnsSearch: info.dns_search_domains ?? [],
+    };
+  }
+
+  async teardown(req: PodNetworkRequest): Promise<void> {
+    try {
+      await this.run('teardown', req);
+    } catch (err) {
+      // The namespace may be gone already (reboot, crash): nothing left to undo inside it.
+      if (!/no such file|not exist|ENOENT/i.test(String((err as Error).message))) throw err;
+      debug(`netavark teardown: ${(err as Error).message}`);
+    }
+  }
+}
+
+/**
+ * netavark creates base chains on first use and never removes them. When no rule of any
+ * container is left in them, peapod removes them again, so that a host where every pod is gone
+ * has the iptables rules it had before. Chains that still hold rules (other pods, Podman's
+ * containers) are left alone.
+ */
+export async function removeIdleNetavarkChains(): Promise<void> {
+  const ipt = findProgram('iptables');
+  if (!ipt) return;
+  const save = await execa('iptables-save', [], { reject: false });
+  if (save.exitCode !== 0) return;
+  const lines = save.stdout.split('\n');
+  const rulesIn = (chain: string) => lines.filter((l) => l.startsWith(`-A ${chain} `)).length;
+  const exists = (chain: string) => lines.some((l) => l === `:${chain} - [0:0]` || l.startsWith(`:${chain} `));
+  if (!exists('NETAVARK_FORWARD') && !exists('NETAVARK-HOSTPORT-DNAT')) return;
+  // Any per-network chain, container rule or port forward still there: in use.
+  if (lines.some((l) => /^:NETAVARK-[0-9A-F]{10,}/i.test(l) || /^:NETAVARK-DN-/.test(l))) return;
+  if (rulesIn('NETAVARK_FORWARD') > 0 || rulesIn('NETAVARK-HOSTPORT-DNAT') > 0) return;
+  const run = (table: string, ...args: string[]) => execa(ipt, ['-t', table, ...args], { reject: false });
+  await run('filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'netavark firewall plugin rules', '-j', 'NETAVARK_FORWARD');
+  await run('filter', '-X', 'NETAVARK_FORWARD');
+  await run('nat', '-D', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'NETAVARK-HOSTPORT-DNAT');
+  await run('nat', '-D', 'OUTPUT', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'NETAVARK-HOSTPORT-DNAT');
+  await run('nat', '-D', 'POSTROUTING', '-j', 'NETAVARK-HOSTPORT-MASQ');
+  for (const c of ['NETAVARK-HOSTPORT-MASQ', 'NETAVARK-HOSTPORT-SETMARK', 'NETAVARK-HOSTPORT-DNAT']) {
+    await run('nat', '-F', c);
+    await run('nat', '-X', c);
+  }
+  debug('removed netavark\'s idle base chains');
+}
+
+export function netavarkConfigDir(runroot: string): string {
+  return path.join(runroot, 'netavark');
+}

@@ -1,0 +1,239 @@
+import { promises as fs, readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { PeapodError } from '../errors.js';
+import type { StateStore } from '../state/store.js';
+import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import type { NetworkConfig, PortMapping } from './backend.js';
+
+export const DEFAULT_NETWORK = 'peapod';
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+// --- IPv4 helpers -------------------------------------------------------------------------------
+
+export function ipToInt(ip: string): number {
+  const p = ip.split('.').map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new PeapodError('invalid', `invalid IPv4 address "${ip}"`);
+  return ((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3];
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+export function parseCidr(cidr: string): { base: number; prefix: number; size: number } {
+  const [ip, pfx] = cidr.split('/');
+  const prefix = Number(pfx);
+  if (!Number.isInteger(prefix) || prefix < 8 || prefix > 30) throw new PeapodError('invalid', `invalid subnet "${cidr}": use an IPv4 CIDR with a prefix between /8 and /30`);
+  const size = 2 ** (32 - prefix);
+  const base = ipToInt(ip);
+  if (base % size !== 0) throw new PeapodError('invalid', `invalid subnet "${cidr}": the address has bits set outside the prefix`);
+  return { base, prefix, size };
+}
+
+export function overlaps(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return x.base < y.base + y.size && y.base < x.base + x.size;
+}
+
+/** Subnets this host uses already: routes and addresses, and Podman's networks. */
+async function usedSubnets(): Promise<string[]> {
+  const used: string[] = ['10.88.0.0/16', '10.89.0.0/24']; // Podman's defaults here (HOST-NOTES)
+  const r = await execa('ip', ['-4', '-j', 'route', 'show', 'table', 'all'], { reject: false });
+  if (r.exitCode === 0) {
+    for (const route of JSON.parse(r.stdout || '[]')) {
+      const dst = String(route.dst ?? '');
+      if (/^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(dst)) {
+        const [ip, p] = dst.split('/');
+        // A host route (/32) or a tiny one counts as the /30 around it; very wide ones are ignored.
+        const prefix = Math.min(Number(p ?? 32), 30);
+        if (prefix >= 8) {
+          const size = 2 ** (32 - prefix);
+          used.push(`${intToIp(Math.floor(ipToInt(ip) / size) * size)}/${prefix}`);
+        }
+      }
+    }
+  }
+  for (const dir of ['/etc/containers/networks', '/run/containers/networks']) {
+    try {
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+        const cfg = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+        for (const s of cfg.subnets ?? []) if (s.subnet && !String(s.subnet).includes(':')) used.push(s.subnet);
+      }
+    } catch { /* no podman networks */ }
+  }
+  return used;
+}
+
+// --- port checks --------------------------------------------------------------------------------
+
+/** True when nothing on the host holds hostIP:port for that protocol (bind test). */
+export async function portFree(p: PortMapping): Promise<boolean> {
+  const host = p.hostIP || '0.0.0.0';
+  if (p.protocol === 'udp') {
+    return new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(p.hostPort, host, () => s.close(() => resolve(true)));
+    });
+  }
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port: p.hostPort, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+// --- the store ----------------------------------------------------------------------------------
+
+interface Allocations {
+  /** ip -> pod id */
+  ips: Record<string, string>;
+}
+
+/**
+ * Bridge networks and their address management. netavark has no IPAM: peapod hands out
+ * addresses itself, under the state lock, and frees those of pods that no longer exist, so that
+ * a crash never leaks an address for good.
+ */
+export class Networks {
+  constructor(private readonly store: StateStore) {}
+
+  private dir(): string {
+    return path.join(this.store.root, 'networks');
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir(), `${name}.json`);
+  }
+
+  private allocFile(name: string): string {
+    return path.join(this.dir(), `${name}.ipam.json`);
+  }
+
+  async list(): Promise<NetworkConfig[]> {
+    let names: string[] = [];
+    try {
+      names = (await fs.readdir(this.dir())).filter((f) => f.endsWith('.json') && !f.endsWith('.ipam.json')).map((f) => f.slice(0, -5));
+    } catch (err: any) {
+      if (err?.code !== 'ENOENT') throw err;
+    }
+    const all = await Promise.all(names.map((n) => readJson<NetworkConfig>(this.file(n))));
+    return all.filter((n): n is NetworkConfig => !!n).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async get(name: string): Promise<NetworkConfig | undefined> {
+    if (!NAME_RE.test(name)) return undefined;
+    const n = await readJson<NetworkConfig>(this.file(name));
+    if (n) return n;
+    if (name === DEFAULT_NETWORK) return this.create({ name: DEFAULT_NETWORK, dnsEnabled: true });
+    const byId = (await this.list()).filter((x) => x.id.startsWith(name));
+    return byId.length === 1 ? byId[0] : undefined;
+  }
+
+  async mustGet(name: string): Promise<NetworkConfig> {
+    const n = await this.get(name);
+    if (!n) throw new PeapodError('not-found', `unable to find network with name or ID ${name}: network not found`);
+    return n;
+  }
+
+  /** Creates a bridge network; the subnet (if not given) is the first free 10.90.N.0/24. */
+  async create(opts: { name: string; subnet?: string; gateway?: string; dnsEnabled?: boolean; internal?: boolean; labels?: Record<string, string> }): Promise<NetworkConfig> {
+    if (!NAME_RE.test(opts.name)) throw new PeapodError('invalid', `network name "${opts.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    if (['host', 'none', 'bridge', 'private', 'slirp4netns', 'pasta'].includes(opts.name)) throw new PeapodError('invalid', `"${opts.name}" is a reserved network name`);
+    return this.store.lock.with(async () => {
+      const existing = await readJson<NetworkConfig>(this.file(opts.name));
+      if (existing) {
+        if (opts.name === DEFAULT_NETWORK) return existing;
+        throw new PeapodError('exists', `network name ${opts.name} already used: network already exists`);
+      }
+      const ours = await this.list();
+      const used = [...(await usedSubnets()), ...ours.map((n) => n.subnet)];
+      let subnet = opts.subnet;
+      if (subnet) {
+        parseCidr(subnet);
+        const clash = used.find((u) => overlaps(u, subnet!));
+        if (clash) throw new PeapodError('invalid', `subnet ${subnet} overlaps ${clash}, which this host or another network uses`);
+      } else {
+        for (let i = 0; i < 256 && !subnet; i++) {
+          const cand = `10.90.${i}.0/24`;
+          if (!used.some((u) => overlaps(u, cand))) subnet = cand;
+        }
+        if (!subnet) throw new PeapodError('invalid', 'no free subnet in 10.90.0.0/16: pass --subnet');
+      }
+      const { base, size } = parseCidr(subnet);
+      const gateway = opts.gateway ?? intToIp(base + 1);
+      const g = ipToInt(gateway);
+      if (g <= base || g >= base + size - 1) throw new PeapodError('invalid', `gateway ${gateway} is not inside ${subnet}`);
+      const ifaces = new Set(ours.map((n) => n.networkInterface));
+      let idx = 0;
+      while (ifaces.has(`peapod${idx}`)) idx++;
+      const cfg: NetworkConfig = {
+        name: opts.name,
+        id: randomBytes(32).toString('hex'),
+        driver: 'bridge',
+        networkInterface: `peapod${idx}`,
+        subnet,
+        gateway,
+        dnsEnabled: opts.dnsEnabled ?? true,
+        internal: !!opts.internal,
+        created: new Date().toISOString(),
+        labels: opts.labels,
+      };
+      await writeJsonAtomic(this.file(cfg.name), cfg);
+      return cfg;
+    });
+  }
+
+  async remove(name: string, inUseBy: string[]): Promise<NetworkConfig> {
+    const n = await this.mustGet(name);
+    if (inUseBy.length) throw new PeapodError('state', `network ${n.name} is being used by ${inUseBy.join(', ')}: remove them first`);
+    await this.store.lock.with(async () => {
+      await fs.rm(this.file(n.name), { force: true });
+      await fs.rm(this.allocFile(n.name), { force: true });
+    });
+    return n;
+  }
+
+  /**
+   * The pod's address on the network: the one it has, or the lowest free one. Addresses held by
+   * pods that no longer exist are freed first (crash recovery).
+   */
+  async allocate(network: NetworkConfig, podId: string): Promise<string> {
+    return this.store.lock.with(async () => {
+      const a = (await readJson<Allocations>(this.allocFile(network.name))) ?? { ips: {} };
+      const live = new Set((await this.store.listPods()).map((p) => p.id));
+      for (const [ip, owner] of Object.entries(a.ips)) if (!live.has(owner) && owner !== podId) delete a.ips[ip];
+      const mine = Object.entries(a.ips).find(([, owner]) => owner === podId);
+      if (mine) return mine[0];
+      const { base, size } = parseCidr(network.subnet);
+      const gw = ipToInt(network.gateway);
+      for (let n = base + 1; n < base + size - 1; n++) {
+        const ip = intToIp(n);
+        if (n === gw || a.ips[ip]) continue;
+        a.ips[ip] = podId;
+        await writeJsonAtomic(this.allocFile(network.name), a);
+        return ip;
+      }
+      throw new PeapodError('runtime', `network ${network.name} (${network.subnet}) has no free address left`);
+    });
+  }
+
+  async release(networkName: string, podId: string): Promise<void> {
+    await this.store.lock.with(async () => {
+      const a = await readJson<Allocations>(this.allocFile(networkName));
+      if (!a) return;
+      let changed = false;
+      for (const [ip, owner] of Object.entries(a.ips)) if (owner === podId) { delete a.ips[ip]; changed = true; }
+      if (changed) await writeJsonAtomic(this.allocFile(networkName), a);
+    });
+  }
+
+  async allocations(networkName: string): Promise<Record<string, string>> {
+    return (await readJson<Allocations>(this.allocFile(networkName)))?.ips ?? {};
+  }
+}
