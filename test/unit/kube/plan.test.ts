@@ -38,6 +38,7 @@ describe('planKube', () => {
     expect(pp.pod).toEqual({
       name: 'web', hostname: 'host1', labels: { app: 'web' }, annotations: { note: 'hi' }, shareProcessNamespace: true,
       restartPolicy: 'Never', terminationGracePeriodSeconds: 5, kube: { kind: 'Pod', name: 'web', file: 'p.yaml', object: expect.objectContaining({ kind: 'Pod' }) },
+      publish: [{ hostIP: '', hostPort: 18080, containerPort: 8080, protocol: 'tcp' }],
     });
     expect(pp.containers).toEqual([{
       name: 'web-srv', kubeName: 'srv', image: 'localhost/bb:latest', kube: { command: ['httpd'], args: ['-f', '-p', '8080'] },
@@ -74,14 +75,14 @@ spec:
 kind: Pod
 metadata: {name: a}
 spec:
-  dnsPolicy: None
+  nodeSelector: {disk: ssd}
   containers:
     - name: c
       image: i
       resources: {limits: {memory: 64Mi}}
 `);
     expect(p.diagnostics.map(formatDiagnostic)).toEqual([
-      'p.yaml:5:3: warning: spec.dnsPolicy: not supported by peapod yet: ignored',
+      'p.yaml:5:3: warning: spec.nodeSelector: not supported by peapod yet: ignored',
       'p.yaml:9:7: warning: spec.containers[0].resources: not supported by peapod yet: ignored',
     ]);
   });
@@ -98,7 +99,7 @@ spec:
 describe('planKube networking', () => {
   const withPorts = (ports: string, extra = '') => `apiVersion: v1
 kind: Pod
-metadata: {name: n}
+metadata: {name: np}
 spec:
 ${extra}  containers:
     - name: c
