@@ -15,6 +15,8 @@ export interface EngineConfig {
   selfCommand: string[];
   logLevel: string;
   infraImage?: string;
+  /** cgroup under which every container's cgroup is made (Podman's --cgroup-parent), e.g. /peapod */
+  cgroupParent: string;
 }
 
 export interface EngineConfigInput {
@@ -92,12 +94,18 @@ export function chooseRuntime(requested?: string): { name: 'runc' | 'crun'; path
   throw new PeapodError('prerequisite', 'no usable OCI runtime found', { hint: 'apt-get install runc' });
 }
 
+function cgroupParentOf(p: string): string {
+  if (!/^\/[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/.test(p)) throw new PeapodError('invalid', `cgroup parent "${p}": use an absolute cgroup path such as /peapod`);
+  return p;
+}
+
 /** Settings a config file may hold (JSON): the defaults of the matching global flags. */
 export interface ConfigFile {
   runtime?: string;
   infraImage?: string;
   root?: string;
   runroot?: string;
+  cgroupParent?: string;
 }
 
 /** $PEAPOD_CONFIG, else /etc/peapod/peapod.json (root) or $XDG_CONFIG_HOME/peapod/peapod.json. */
@@ -122,7 +130,7 @@ export function readConfigFile(file = configFilePath()): ConfigFile {
     throw new PeapodError('invalid', `config file ${file}: ${(err as Error).message}`);
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new PeapodError('invalid', `config file ${file}: expected a JSON object`);
-  const known = ['runtime', 'infraImage', 'root', 'runroot'];
+  const known = ['runtime', 'infraImage', 'root', 'runroot', 'cgroupParent'];
   for (const [k, val] of Object.entries(v)) {
     if (!known.includes(k)) throw new PeapodError('invalid', `config file ${file}: unknown setting "${k}" (known: ${known.join(', ')})`);
     if (typeof val !== 'string') throw new PeapodError('invalid', `config file ${file}: setting "${k}" must be a string`);
@@ -146,5 +154,6 @@ export function buildConfig(input: EngineConfigInput): EngineConfig {
     selfCommand: input.selfCommand,
     logLevel: input.logLevel ?? 'warn',
     infraImage: input.infraImage ?? file.infraImage,
+    cgroupParent: cgroupParentOf(process.env.PEAPOD_CGROUP_PARENT ?? file.cgroupParent ?? '/peapod'),
   };
 }

@@ -89,6 +89,8 @@ export interface ContainerState {
   restartCount: number;
   /** the run root's boot marker when the container was started; a different one means a reboot */
   bootId?: string;
+  /** the cgroup path the running container was given (removed again at cleanup) */
+  cgroupPath?: string;
   /** pid of a foreground `run --rm` that will remove the container itself after reading its exit */
   waiterPid?: number;
 }

@@ -7,14 +7,18 @@
 //   layers/<diffid-hex>/     one unpacked layer, shared by every image that has it
 //   layers/<diffid-hex>.json its metadata (uncompressed size), written before the directory appears
 //   images/<id>.json         one ImageRecord; the ID is the config blob's sha256, as in Podman
-//   tmp/<kind>-<pid>-<rand>/ scratch space of a running load/import (same filesystem: renames)
+//   tmp/<kind>-<pid>-<rand>/ scratch space of a running load/import/pull (same filesystem: renames)
+//   staging/                 what pulls keep between attempts: partial blobs, verified unpacked
+//                            layers not yet part of an image (see staging.ts)
 //
 // Concurrency: layers are unpacked outside the state lock into scratch directories (that can take
 // minutes and must not block other commands); everything that becomes visible (a layer renamed into
 // place, blobs, records, names) happens under the FileLock, and within this process one mutation
 // at a time per root. Every file write is atomic; a layer directory appears complete or not at all.
 // After a crash, unreferenced layers, blobs and dead scratch directories are collected by the
-// next `remove`.
+// next `remove`. Pulls (registry/pull.ts) follow the same rules: layers are verified and unpacked
+// outside the lock into staging/, and become part of the store, with the image record, in one
+// locked commit.
 
 import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
@@ -28,10 +32,13 @@ import { TarArchive } from './archive.js';
 import { applyChanges } from './changes.js';
 import { MEDIA_TYPES, readArchive, type LayerSource } from './formats.js';
 import { unpackLayer } from './layer.js';
+import type { PullContext, PullOptions, PulledImage } from './registry/pull.js';
+import { PullStaging } from './staging.js';
 import { normalizeImageName, parseReference, shortNameMatches, splitName } from './reference.js';
 import { HashingStream, SHA256_HEX_RE, digestHex, exists, hostPlatform, pidAlive, sha256Digest, sha256Hex } from './util.js';
 
 export { normalizeImageName } from './reference.js';
+export type { PullOptions, PullPolicy, PullProgress } from './registry/pull.js';
 
 export interface ImageStoreOptions {
   /** Directory of the store, e.g. <peapod root>/storage; created on first write. */
@@ -202,6 +209,7 @@ export class ImageStore {
   private get layersDir(): string { return path.join(this.root, 'layers'); }
   private get imagesDir(): string { return path.join(this.root, 'images'); }
   private get tmpDir(): string { return path.join(this.root, 'tmp'); }
+  private get staging(): PullStaging { return new PullStaging(path.join(this.root, 'staging')); }
   private layerDir(hex: string): string { return path.join(this.layersDir, hex); }
   private layerMetaPath(hex: string): string { return path.join(this.layersDir, `${hex}.json`); }
   private recordPath(id: string): string { return path.join(this.imagesDir, `${id}.json`); }
@@ -371,6 +379,65 @@ export class ImageStore {
     }
   }
 
+  /**
+   * Pull `ref` from its registry, following the pull policy ('missing' by default: an image
+   * found locally is returned without any network access). See registry/pull.ts.
+   */
+  async pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+    // Loaded on demand: commands that never pull do not pay for the registry client.
+    const { pullImage } = await import('./registry/pull.js');
+    return pullImage(ref, opts, this.pullContext());
+  }
+
+  private pullContext(): PullContext {
+    const staging = this.staging;
+    return {
+      images: () => this.readAll(),
+      find: (ref, images) => findImage(ref, images)?.image,
+      layerPresent: (hex) => exists(this.layerDir(hex)),
+      staging,
+      scratch: async () => {
+        await this.ensureDirs();
+        return this.scratchDir('pull');
+      },
+      commit: (image) => this.commitPulled(image, staging),
+    };
+  }
+
+  /** Under the lock: the staged layers of a pulled image move into the store, then its record is written. */
+  private async commitPulled(image: PulledImage, staging: PullStaging): Promise<ImageRecord> {
+    await this.ensureDirs();
+    return this.mutate(async () => {
+      const all = await this.readAll();
+      const sizes: number[] = [];
+      const staged = new Map<string, StagedLayer>();
+      for (const diffId of image.config.rootfs.diff_ids) {
+        const hex = digestHex(diffId, `image ${image.id}`);
+        if (!staged.has(hex) && !(await exists(this.layerDir(hex)))) {
+          const s = await staging.stagedLayer(hex);
+          if (!s) {
+            throw new PeapodError('state', `layer ${diffId} disappeared before the image was stored (removed by another command?)`, {
+              hint: 'run the pull again',
+            });
+          }
+          staged.set(hex, s);
+        }
+        sizes.push(await this.commitLayer(diffId, staged, this.tmpDir));
+        await staging.forgetLayer(hex);
+      }
+      return this.commitImage({
+        id: image.id,
+        configBytes: image.configBytes,
+        config: image.config,
+        manifestBytes: image.manifestBytes,
+        manifestType: image.manifestType,
+        listBytes: image.listBytes,
+        sizes,
+        names: image.names,
+      }, all);
+    });
+  }
+
   /** Add a name (normalised, "localhost/" by default) to an image; it moves if another image has it. */
   async tag(ref: string, name: string): Promise<void> {
     const full = normalizeImageName(name);
@@ -504,12 +571,18 @@ export class ImageStore {
     config: ImageConfigBlob;
     manifestBytes: Buffer;
     manifestType: string;
+    /** The manifest list / index the image came from (pulls): its digest becomes the image's digest. */
+    listBytes?: Buffer;
     sizes: number[];
     names: string[];
     annotations?: Record<string, string>;
   }, all: ImageRecord[]): Promise<ImageRecord> {
     await this.writeBlob(input.configBytes);
-    const manifestDigest = await this.writeBlob(input.manifestBytes);
+    const instanceDigest = await this.writeBlob(input.manifestBytes);
+    const listDigest = input.listBytes ? await this.writeBlob(input.listBytes) : undefined;
+    // As in Podman: the digest a user pulls by (the list's) first, then the instance's.
+    const manifestDigests = listDigest ? [listDigest, instanceDigest] : [instanceDigest];
+    const manifestDigest = manifestDigests[0]!;
     const existing = all.find((i) => i.id === input.id);
     const rec: ImageRecord = existing ?? {
       id: input.id,
@@ -525,7 +598,7 @@ export class ImageStore {
       config: input.config,
     };
     // The newest manifest becomes the image's digest; earlier ones stay known (Podman's Digests).
-    rec.digests = unique([manifestDigest, ...(existing ? existing.digests ?? [existing.digest] : [])]);
+    rec.digests = unique([...manifestDigests, ...(existing ? existing.digests ?? [existing.digest] : [])]);
     rec.digest = manifestDigest;
     rec.manifestType = input.manifestType;
     if (input.annotations && Object.keys(input.annotations).length > 0) rec.annotations = { ...rec.annotations, ...input.annotations };
@@ -588,6 +661,8 @@ export class ImageStore {
       // Our own scratch directories belong to operations still running in this process.
       if (pid > 0 && pid !== process.pid && !pidAlive(pid)) await fs.rm(path.join(this.tmpDir, e), { recursive: true, force: true });
     }
+    // What interrupted pulls left for a retry is kept for a day, then collected.
+    await this.staging.collect();
   }
 
   private async deleteLayer(hex: string): Promise<void> {

@@ -165,6 +165,8 @@ export class Containers {
     }
     mounts.push(...(podCtx?.mounts ?? []));
 
+    const cgroupPath = path.posix.join(podCtx?.cgroupParent ?? this.cfg.cgroupParent, rec.id);
+    rec.state.cgroupPath = cgroupPath;
     const spec = buildOciSpec({
       rootfs: p.merged,
       args: rec.args,
@@ -175,7 +177,7 @@ export class Containers {
       envHostname: podCtx?.etcFiles ? readHostname(podCtx.etcFiles.hostname) : hostname,
       namespaces: podCtx?.namespaces ?? [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       mounts,
-      cgroupsPath: path.posix.join(podCtx?.cgroupParent ?? '/peapod', rec.id),
+      cgroupsPath: cgroupPath,
       ...hostFacts(),
       resources: rec.spec.isInfra ? { pidsLimit: 0 } : undefined,
       annotations: { 'io.peapod.container.name': rec.name },
@@ -277,7 +279,7 @@ export class Containers {
     const p = this.paths(rec.id);
     await this.runtime.delete(rec.id);
     await unmount(p.merged);
-    await removeCgroup(path.posix.join(rec.spec.pod ? `/peapod/${rec.spec.pod}` : '/peapod', rec.id));
+    if (rec.state.cgroupPath) await removeCgroup(rec.state.cgroupPath);
     await fs.rm(p.bundle, { recursive: true, force: true });
     await fs.rm(this.exitFile(rec.id), { force: true });
   }

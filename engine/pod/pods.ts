@@ -123,7 +123,7 @@ export class Pods {
       spec,
       infraId: '',
       netnsPath: path.join(this.cfg.runroot, 'netns', `peapod-${id.slice(0, 12)}`),
-      cgroupParent: `/peapod/${id}`,
+      cgroupParent: `${this.cfg.cgroupParent}/${id}`,
     };
     await this.store.lock.with(async () => {
       const used = await this.store.nameInUse(spec.name);

@@ -22,7 +22,7 @@ function labelsOf(list: string[] = []): Record<string, string> | undefined {
 export async function podPsView(engine: Engine, pod: PodRecord) {
   const members = await engine.pods.members(pod);
   return {
-    Cgroup: '/peapod',
+    Cgroup: engine.cfg.cgroupParent,
     Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
     Created: pod.created,
     Id: pod.id,
@@ -54,7 +54,7 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
     Hostname: engine.pods.hostnameOf(pod),
     Labels: pod.spec.labels ?? {},
     CreateCgroup: true,
-    CgroupParent: '/peapod',
+    CgroupParent: engine.cfg.cgroupParent,
     CgroupPath: pod.cgroupParent,
     CreateInfra: true,
     InfraContainerID: pod.infraId,

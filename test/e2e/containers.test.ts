@@ -58,6 +58,7 @@ describe('peapod run', () => {
     expect(ps[0]).toMatchObject({ Id: id, Names: ['web'], State: 'running', Image: IMG });
     const pid = ps[0].Pid as number;
     expect(comm(ppidOf(pid))).toBe('conmon');
+    expect(existsSync(path.join('/sys/fs/cgroup/memory', sb.cgroupParent, id))).toBe(true);
     // no peapod CLI process stays behind
     const peapods = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
       try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(sb.root) && !readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('/usr/bin/conmon'); } catch { return false; }
@@ -85,7 +86,8 @@ describe('peapod run', () => {
 
     await sb.ok(['rm', 'web']);
     expect(await settledLeaks(sb.dir)).toEqual([]);
-    const cg = path.join('/sys/fs/cgroup/memory/peapod', id);
+    // the cgroup existed while it ran, and is gone now
+    const cg = path.join('/sys/fs/cgroup/memory', sb.cgroupParent, id);
     expect(existsSync(cg)).toBe(false);
   });
 

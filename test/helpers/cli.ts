@@ -22,6 +22,8 @@ export interface Sandbox {
   root: string;
   runroot: string;
   dir: string;
+  /** the cgroup under which this sandbox's containers run */
+  cgroupParent: string;
   /** runs `peapod --root R --runroot RR ...args` and never throws on a non-zero exit */
   run(args: string[], opts?: { input?: string; timeout?: number; env?: Record<string, string> }): Promise<Result>;
   /** like run, but throws with stderr when the command fails */
@@ -34,12 +36,15 @@ export function sandbox(name = 'peapod-test'): Sandbox {
   const dir = mkdtempSync(path.join(os.tmpdir(), `${name}-`));
   const root = path.join(dir, 'root');
   const runroot = path.join(dir, 'run');
+  // Each sandbox has its own cgroup parent, so its leak check never sees another sandbox's pods.
+  const cgroupParent = `/peapod-test-${path.basename(dir)}`;
   const run = (args: string[], opts: { input?: string; timeout?: number; env?: Record<string, string> } = {}) =>
     execa(BIN, ['--root', root, '--runroot', runroot, ...args], {
-      reject: false, input: opts.input, timeout: opts.timeout ?? 60_000, env: opts.env, stdin: opts.input === undefined ? 'ignore' : undefined,
+      reject: false, input: opts.input, timeout: opts.timeout ?? 60_000, env: { PEAPOD_CGROUP_PARENT: cgroupParent, ...opts.env },
+      stdin: opts.input === undefined ? 'ignore' : undefined,
     }) as unknown as Promise<Result>;
   return {
-    root, runroot, dir, run,
+    root, runroot, dir, run, cgroupParent,
     async ok(args, opts) {
       const r = await run(args, opts);
       if (r.exitCode !== 0) throw new Error(`peapod ${args.join(' ')} exited ${r.exitCode}: ${String(r.stderr)}`);

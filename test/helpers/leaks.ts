@@ -3,14 +3,16 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
-function cgroupDirs(): string[] {
+/** Cgroup directories left under a sandbox's cgroup parent (test/helpers/cli.ts names it after the dir). */
+function cgroupDirs(sandboxDir: string): string[] {
+  const parent = `peapod-test-${path.basename(sandboxDir)}`;
   const found: string[] = [];
   const base = '/sys/fs/cgroup';
   let hier: string[] = [];
   try { hier = readdirSync(base); } catch { return found; }
   const roots = existsSync(path.join(base, 'cgroup.controllers')) ? [base] : hier.map((h) => path.join(base, h));
   for (const r of roots) {
-    const d = path.join(r, 'peapod');
+    const d = path.join(r, parent);
     if (existsSync(d)) {
       const kids = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
       found.push(...(kids.length ? kids : [d]));
@@ -36,7 +38,7 @@ export function leaks(sandboxDir: string): string[] {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(sandboxDir));
   problems.push(...mounts.map((m) => `mount ${m}`));
   problems.push(...conmonFor(sandboxDir).map((p) => `process ${p}`));
-  problems.push(...cgroupDirs().map((c) => `cgroup ${c}`));
+  problems.push(...cgroupDirs(sandboxDir).map((c) => `cgroup ${c}`));
   const runc = path.join(sandboxDir, 'run', 'runc');
   if (existsSync(runc)) problems.push(...readdirSync(runc).map((c) => `runc state ${c}`));
   return problems;

@@ -39,44 +39,16 @@ export interface Challenge {
 /** Parse a WWW-Authenticate header (RFC 7235): several challenges, quoted or token parameters. */
 export function parseWwwAuthenticate(header: string): Challenge[] {
   const out: Challenge[] = [];
-  let i = 0;
-  const s = header;
-  const skipWs = (): void => { while (i < s.length && /[\s,]/.test(s[i]!)) i++; };
-  const token = (): string => {
-    const start = i;
-    while (i < s.length && /[^\s,=]/.test(s[i]!)) i++;
-    return s.slice(start, i);
-  };
-  while (i < s.length) {
-    skipWs();
-    const scheme = token();
-    if (!scheme) break;
-    const challenge: Challenge = { scheme: scheme.toLowerCase(), params: {} };
-    out.push(challenge);
-    for (;;) {
-      while (i < s.length && /\s/.test(s[i]!)) i++;
-      // A parameter is "name=value"; a bare token here is the next challenge's scheme.
-      const save = i;
-      if (s[i] === ',') { i++; while (i < s.length && /\s/.test(s[i]!)) i++; }
-      const nameStart = i;
-      const name = token();
-      while (i < s.length && /\s/.test(s[i]!)) i++;
-      if (!name || s[i] !== '=') { i = name ? nameStart : save; if (!name) i = s.length; break; }
-      i++; // '='
-      while (i < s.length && /\s/.test(s[i]!)) i++;
-      let value = '';
-      if (s[i] === '"') {
-        i++;
-        while (i < s.length && s[i] !== '"') {
-          if (s[i] === '\\' && i + 1 < s.length) i++;
-          value += s[i];
-          i++;
-        }
-        i++; // closing quote
-      } else {
-        value = token();
-      }
-      challenge.params[name.toLowerCase()] = value;
+  // A token either starts a challenge (scheme) or, followed by "=", is a parameter of the last one.
+  const re = /[\s,]*([^\s,=]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?/y;
+  for (;;) {
+    const m = re.exec(header);
+    if (!m || m[0].length === 0) break;
+    const name = m[1]!;
+    const value = m[2];
+    if (value === undefined) out.push({ scheme: name.toLowerCase(), params: {} });
+    else if (out.length > 0) {
+      out[out.length - 1]!.params[name.toLowerCase()] = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
     }
   }
   return out;
