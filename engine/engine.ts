@@ -9,6 +9,8 @@ import { Pods } from './pod/pods.js';
 import { Networks } from './network/networks.js';
 import { NetavarkBackend, netavarkConfigDir } from './network/netavark.js';
 import type { NetworkBackend } from './network/backend.js';
+import { Secrets } from './volume/secrets.js';
+import { Volumes } from './volume/volumes.js';
 import type { ImageRecord } from './types.js';
 import { unmount } from './runtime/mounts.js';
 
@@ -19,6 +21,8 @@ export class Engine {
   readonly containers: Containers;
   readonly pods: Pods;
   readonly networks: Networks;
+  readonly secrets: Secrets;
+  readonly volumes: Volumes;
   private backend?: NetworkBackend;
 
   private constructor(readonly cfg: EngineConfig) {
@@ -27,7 +31,9 @@ export class Engine {
     this.containers = new Containers(cfg, this.store, this.images);
     this.networks = new Networks(this.store);
     // The backend is made on first use: commands that never touch a network need no netavark.
-    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= new NetavarkBackend(netavarkConfigDir(cfg.runroot))));
+    this.secrets = new Secrets(this.store);
+    this.volumes = new Volumes(this.store);
+    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= new NetavarkBackend(netavarkConfigDir(cfg.runroot))), this.secrets, this.volumes);
   }
 
   static open(input: EngineConfigInput): Engine {

@@ -75,7 +75,45 @@ export interface ContainerSpec {
   kubeName?: string;
   ports?: Array<{ containerPort: number; hostPort?: number; hostIP?: string; protocol?: string; name?: string }>;
   restartPolicy?: string;
+  /** mounts of the pod's volumes (PodSpec.volumes) into this container */
+  volumeMounts?: VolumeMount[];
+  /** env whose values come from secrets: resolved when the container starts, never stored in the record */
+  secretEnv?: SecretEnvRef[];
+  /** env names that get the pod's address when the container starts (fieldRef status.podIP) */
+  podIPEnv?: string[];
+  /** an init container runs to completion before the app containers; a sidecar (init with restartPolicy Always) keeps running */
+  init?: 'init' | 'sidecar';
 }
+
+export interface VolumeMount {
+  name: string;          // a PodSpec.volumes entry
+  mountPath: string;
+  readOnly?: boolean;
+  subPath?: string;      // already expanded from subPathExpr
+}
+
+export interface SecretEnvRef {
+  name: string;          // env var name
+  secret: string;        // engine secret name
+  key?: string;          // one key; absent with envFrom (all keys, with prefix)
+  prefix?: string;
+  optional?: boolean;
+}
+
+/** One file of a configMap, secret or downwardAPI volume. */
+export interface VolumeFile {
+  path: string;          // relative
+  mode?: number;
+  content?: string;      // base64 (configMap, downwardAPI)
+  secretKey?: string;    // read from the volume's secret at start (secret)
+  fieldPath?: string;    // resolved at start (downwardAPI status.podIP)
+}
+
+export type PodVolume =
+  | { name: string; type: 'hostPath'; path: string; hostPathType?: string }
+  | { name: string; type: 'emptyDir'; medium?: string; sizeLimit?: number }
+  | { name: string; type: 'persistentVolumeClaim'; claimName: string; readOnly?: boolean }
+  | { name: string; type: 'configMap' | 'secret' | 'downwardAPI'; source?: string; optional?: boolean; defaultMode?: number; files: VolumeFile[] };
 
 export interface ContainerState {
   status: ContainerStatus;
@@ -128,6 +166,7 @@ export interface PodSpec {
   hostAliases?: Array<{ ip: string; hostnames: string[] }>;
   dnsPolicy?: string;
   dnsConfig?: { nameservers?: string[]; searches?: string[]; options?: Array<{ name: string; value?: string }> };
+  volumes?: PodVolume[];
   /**
    * Where the pod came from, for `kube down`, `generate kube` and `generate systemd --new`:
    * the kind and name of the Kubernetes object, the file, and the object itself (plain JSON).
@@ -144,4 +183,23 @@ export interface PodRecord {
   /** persistent network namespace file (bind mount of nsfs) */
   netnsPath: string;
   cgroupParent: string;
+}
+
+/** A secret's record: values base64, file mode 0600 under a 0700 directory; never printed. */
+export interface SecretRecord {
+  name: string;
+  id: string;
+  created: string;
+  type?: string;
+  data: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+/** A named volume (Podman's local driver): a directory under <root>/volumes/<name>/_data. */
+export interface VolumeRecord {
+  name: string;
+  created: string;
+  labels?: Record<string, string>;
+  /** made by play kube from a PersistentVolumeClaim (kept by kube down unless --force) */
+  claim?: boolean;
 }

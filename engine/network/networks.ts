@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync, readdirSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import path from 'node:path';
@@ -171,7 +171,8 @@ export class Networks {
       if (g <= base || g >= base + size - 1) throw new PeapodError('invalid', `gateway ${gateway} is not inside ${subnet}`);
       const ifaces = new Set(ours.map((n) => n.networkInterface));
       let idx = 0;
-      while (ifaces.has(`peapod${idx}`)) idx++;
+      // a bridge of that name may exist already (another peapod root): take the next one
+      while (ifaces.has(`peapod${idx}`) || existsSync(`/sys/class/net/peapod${idx}`)) idx++;
       const cfg: NetworkConfig = {
         name: opts.name,
         id: randomBytes(32).toString('hex'),

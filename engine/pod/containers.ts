@@ -8,7 +8,7 @@ import type { ImageStore } from '../image/store.js';
 import { OciRuntime, type BundlePaths } from '../runtime/oci.js';
 import { buildOciSpec, type SpecInput } from '../runtime/spec.js';
 import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
-import { resolveUser, mergeEnv } from '../runtime/user.js';
+import { resolveUser, mergeEnv, resolveInRoot } from '../runtime/user.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { mountOverlay, unmount, removeCgroup, hostNofileHard } from '../runtime/mounts.js';
 import { boundingSetFromProcStatus, parseProcLimits } from '../runtime/spec.js';
@@ -22,6 +22,14 @@ export interface PodContext {
   mounts?: Mount[];
   cgroupParent: string;         // e.g. /peapod/<podid>
   etcFiles?: { hosts: string; hostname: string; resolvConf: string };
+  /** host paths of the pod's volumes by name (PodSpec.volumes) */
+  volumes?: Record<string, string>;
+  /** env resolved when the container starts (secrets, the pod's address): never stored. envBefore
+   * (envFrom secrets) yields to the container's own env; extraEnv (secretKeyRef, status.podIP) does not. */
+  envBefore?: string[];
+  extraEnv?: string[];
+  /** volumes mounted read-only whatever the mount says (persistentVolumeClaim readOnly) */
+  readOnlyVolumes?: string[];
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -145,7 +153,7 @@ export class Containers {
     const imgCfg = image.config.config ?? {};
     const user = await resolveUser(p.merged, rec.spec.user ?? imgCfg.User);
     const hostname = podCtx?.hostname ?? rec.spec.hostname ?? rec.id.slice(0, 12);
-    const env = mergeEnv(imgCfg.Env ?? [], rec.spec.env ?? []);
+    const env = mergeEnv(imgCfg.Env ?? [], [...(podCtx?.envBefore ?? []), ...(rec.spec.env ?? []), ...(podCtx?.extraEnv ?? [])]);
 
     const mounts: Mount[] = [];
     if (podCtx?.etcFiles) {
@@ -164,6 +172,18 @@ export class Containers {
       mounts.push({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', v.readOnly ? 'ro' : 'rw'] });
     }
     mounts.push(...(podCtx?.mounts ?? []));
+    for (const m of rec.spec.volumeMounts ?? []) {
+      const base = podCtx?.volumes?.[m.name];
+      if (!base) throw new PeapodError('invalid', `container ${rec.name}: volumeMount "${m.name}" names no volume of its pod`);
+      let source = base;
+      if (m.subPath) {
+        // Resolved inside the volume as if it were "/": a symlink in the volume never leads out of it.
+        source = await resolveInRoot(base, m.subPath);
+        if (!existsSync(source)) await fs.mkdir(source, { recursive: true, mode: 0o755 });
+      }
+      const ro = m.readOnly || podCtx?.readOnlyVolumes?.includes(m.name);
+      mounts.push({ destination: m.mountPath, type: 'bind', source, options: ['rbind', ro ? 'ro' : 'rw'] });
+    }
 
     const cgroupPath = path.posix.join(podCtx?.cgroupParent ?? this.cfg.cgroupParent, rec.id);
     rec.state.cgroupPath = cgroupPath;

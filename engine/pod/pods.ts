@@ -20,6 +20,9 @@ import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
 import { DEFAULT_NETWORK, Networks, portFree } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
+import type { Secrets } from '../volume/secrets.js';
+import type { Volumes } from '../volume/volumes.js';
+import { preparePodVolumes } from '../volume/podvolumes.js';
 
 /** What a running pod's network is, kept in its run dir (needed again for teardown). */
 export interface PodNetworkState {
@@ -61,6 +64,7 @@ export class Pods {
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
     readonly networks: Networks, private readonly backend: () => NetworkBackend,
+    readonly secrets: Secrets, readonly volumes: Volumes,
   ) {
     containers.setPodContextProvider((rec) => this.contextFor(rec));
     // netavark setup/teardown and the removal of its idle chains must not interleave across processes.
@@ -165,7 +169,21 @@ export class Pods {
   }
 
   async status(pod: PodRecord, members?: ContainerRecord[]): Promise<PodStatus> {
-    return podStatus((members ?? (await this.members(pod))).map((c) => c.state.status));
+    const all = members ?? (await this.members(pod));
+    if (this.initFailure(all)) return 'Error';
+    // init containers that completed are done, not "exited" members of a degraded pod
+    const relevant = all.filter((c) => !(c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode === 0));
+    // A pod whose workload has ended (a Job's) has exited, even while its infra still holds the namespaces.
+    const workload = relevant.filter((c) => !c.spec.isInfra);
+    if (workload.length && workload.every((c) => c.state.status === 'exited' || c.state.status === 'stopped')) return 'Exited';
+    return podStatus(relevant.map((c) => c.state.status));
+  }
+
+  /** An init container that failed while the app containers never started: the kubelet's Init:Error. */
+  initFailure(members: ContainerRecord[]): { container: ContainerRecord; reason: string } | undefined {
+    const failed = members.find((c) => c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode !== 0);
+    if (!failed || !members.some((c) => !c.spec.init && !c.spec.isInfra && c.state.status === 'created')) return undefined;
+    return { container: failed, reason: `Init:Error: init container ${failed.spec.kubeName ?? failed.name} exited with code ${failed.state.exitCode}; the app containers were not started` };
   }
 
   /** Namespaces, mounts and /etc files for a container of a pod; starts the infra first if needed. */
@@ -173,6 +191,13 @@ export class Pods {
     const pod = await this.store.mustGetPod(rec.spec.pod!);
     const files = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
+    const env = await this.startEnv(rec, files.podIP);
+    const volumeCtx = {
+      volumes: files.volumes,
+      readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => v.type === 'persistentVolumeClaim' && v.readOnly).map((v) => v.name),
+      envBefore: env.before,
+      extraEnv: env.after,
+    };
     const etcFiles = { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf };
     const hostNet = !!pod.spec.hostNetwork;
     // hostNetwork: the host's network namespace and, as in Kubernetes, its host name (no UTS namespace).
@@ -200,14 +225,40 @@ export class Pods {
       mounts: [shm],
       cgroupParent: pod.cgroupParent,
       etcFiles,
+      ...volumeCtx,
     };
+  }
+
+  /** Env that is resolved only when a container starts: secret values and the pod's address. */
+  private async startEnv(rec: ContainerRecord, podIP?: string): Promise<{ before: string[]; after: string[] }> {
+    const before: string[] = [];
+    const after: string[] = [];
+    for (const r of rec.spec.secretEnv ?? []) {
+      const s = await this.secrets.get(r.secret);
+      if (!s) {
+        if (r.optional) continue;
+        throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" not found`);
+      }
+      if (r.key === undefined) {
+        for (const [k, v] of Object.entries(s.data).sort()) before.push(`${r.prefix ?? ''}${k}=${Buffer.from(v, 'base64').toString('utf8')}`);
+        continue;
+      }
+      const v = s.data[r.key];
+      if (v === undefined) {
+        if (r.optional) continue;
+        throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" has no key "${r.key}"`);
+      }
+      after.push(`${r.name}=${Buffer.from(v, 'base64').toString('utf8')}`);
+    }
+    for (const n of rec.spec.podIPEnv ?? []) after.push(`${n}=${podIP ?? ''}`);
+    return { before, after };
   }
 
   /**
    * Network namespace file (connected to the pod's network), shared /dev/shm and /etc files:
    * made once, before any container starts.
    */
-  private async ensureResources(pod: PodRecord): Promise<{ hosts: string; hostname: string; resolvConf: string }> {
+  private async ensureResources(pod: PodRecord): Promise<{ hosts: string; hostname: string; resolvConf: string; volumes: Record<string, string>; podIP?: string }> {
     const dir = this.runDir(pod.id);
     const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolvConf: path.join(dir, 'resolv.conf') };
     return this.store.podLock(pod.id).with(async () => {
@@ -244,7 +295,9 @@ export class Pods {
       }));
       await writeFileAtomic(files.hostname, `${hostname}\n`);
       await writeFileAtomic(files.resolvConf, this.resolvFor(pod, hostResolv, net));
-      return files;
+      const podIP = mode === 'host' ? undefined : net?.status.ip;
+      const volumes = await preparePodVolumes(pod, { persistDir: this.store.podDir(pod.id), runDir: dir }, this.secrets, this.volumes, podIP);
+      return { ...files, volumes, podIP };
     });
   }
 
@@ -296,7 +349,10 @@ export class Pods {
         });
         await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
       }
-      await unmount(path.join(this.runDir(pod.id), 'shm'));
+      // shm and every tmpfs volume: deepest first
+      const prefix = this.runDir(pod.id) + '/';
+      const mounted = readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
+      for (const m of mounted.sort().reverse()) await unmount(m);
       await unmount(pod.netnsPath);
       await fs.rm(pod.netnsPath, { force: true });
       await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
@@ -305,13 +361,32 @@ export class Pods {
   }
 
   /** Starts the infra, then every member in parallel. Errors name the container that failed. */
-  async start(ref: string): Promise<{ pod: PodRecord; errors: Array<{ container: ContainerRecord; error: Error }> }> {
+  async start(ref: string): Promise<{ pod: PodRecord; errors: Array<{ container: ContainerRecord; error: Error }>; initFailed?: { container: ContainerRecord; exitCode: number } }> {
     const pod = await this.get(ref);
     const members = await this.members(pod);
     const infra = members.find((c) => c.id === pod.infraId);
     if (infra && infra.state.status !== 'running') await this.containers.start(infra.id);
     const errors: Array<{ container: ContainerRecord; error: Error }> = [];
-    await Promise.all(members.filter((c) => c.id !== pod.infraId && c.state.status !== 'running').map(async (c) => {
+    // Init containers run one after the other, each to completion; a sidecar (restartPolicy
+    // Always) is started and left running. A failing init container keeps the app containers from
+    // starting, and the pod's status says so.
+    for (const c of members.filter((m) => m.spec.init)) {
+      try {
+        if (c.spec.init === 'sidecar') {
+          if (c.state.status !== 'running') await this.containers.start(c.id);
+          continue;
+        }
+        await this.containers.start(c.id);
+        const code = await this.containers.wait(c.id);
+        if (code !== 0) {
+          return { pod, errors, initFailed: { container: c, exitCode: code } };
+        }
+      } catch (err) {
+        errors.push({ container: c, error: err as Error });
+        return { pod, errors };
+      }
+    }
+    await Promise.all(members.filter((c) => c.id !== pod.infraId && !c.spec.init && c.state.status !== 'running').map(async (c) => {
       try {
         await this.containers.start(c.id);
       } catch (err) {

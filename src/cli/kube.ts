@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { PeapodError } from '../../engine/errors.js';
 import type { ParsedDoc } from '../kube/parse.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
 import { formatDiagnostic, hasErrors, sortDiagnostics } from '../kube/diagnostics.js';
 import { getEngine } from './context.js';
+import { addGenerateKube } from './generate.js';
 
 const parseBool = (v: string | undefined) => v === undefined || v === '' || v === 'true';
 
@@ -51,12 +53,30 @@ function report(diags: Diagnostic[], files: string[]): void {
 
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string;
+  publish?: string[]; publishAll?: boolean; network?: string; configmap?: string[]; dryRun?: boolean; force?: boolean;
+}
+
+/** Facts of this host that fieldRef and resourceFieldRef name. */
+function nodeFacts() {
+  const addr = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+  return { name: os.hostname(), hostIP: addr?.address ?? '127.0.0.1', cpus: os.cpus().length, memoryBytes: os.totalmem() };
 }
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
-  if (o.down) return down(files, cmd);
+  if (o.down) return down(files, { force: o.force }, cmd);
   const { docs, diags } = await load(files, o.validate, true);
+  let configMapDocs: ParsedDoc[] = [];
+  if (o.configmap?.length) {
+    const cm = await load(o.configmap, o.validate, true);
+    diags.push(...cm.diags);
+    for (const d of cm.docs) {
+      if (d.kind !== 'ConfigMap') {
+        const p = d.position(['kind']);
+        diags.push({ file: d.file, line: p.line, col: p.col, path: 'kind', message: `--configmap files hold ConfigMaps only, not ${d.kind}`, severity: 'error' });
+      }
+    }
+    configMapDocs = cm.docs;
+  }
   if (hasErrors(diags)) {
     report(diags, files);
     const n = diags.filter((d) => d.severity === 'error').length;
@@ -66,16 +86,21 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   const { playPlan } = await import('../kube/apply.js');
   let plan;
   try {
-    plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network });
+    plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, configMapDocs, node: nodeFacts() });
   } catch (err) {
     throw new PeapodError('invalid', (err as Error).message);
   }
   const all = [...diags, ...plan.diagnostics];
   report(all, files);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${files.join(', ')}: nothing was created`);
+  if (o.dryRun) {
+    process.stdout.write(describePlan(plan));
+    return;
+  }
   const engine = await getEngine(cmd);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
   if (o.quiet) return;
+  for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   let out = '';
   for (const p of r.pods) {
     out += `Pod:\n${p.id}\n`;
@@ -85,18 +110,39 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   process.stdout.write(out);
 }
 
-async function down(files: string[], cmd: Command): Promise<void> {
+/** --dry-run: what would be created, secret values left out. */
+function describePlan(plan: import('../kube/plan.js').Plan): string {
+  let out = '';
+  for (const s of plan.secrets) out += `Secret ${s.name}: keys ${Object.keys(s.data).sort().join(', ') || '(none)'}\n`;
+  for (const c of plan.claims) out += `Volume ${c} (PersistentVolumeClaim)\n`;
+  for (const p of plan.pods) {
+    const net = p.pod.hostNetwork ? 'host' : p.pod.network ?? 'peapod';
+    out += `Pod ${p.pod.name} (${p.source.kind} ${p.source.name}, network ${net}${p.pod.publish?.length ? `, ports ${p.pod.publish.map((m) => `${m.hostIP ? `${m.hostIP}:` : ''}${m.hostPort}->${m.containerPort}/${m.protocol}`).join(' ')}` : ''})\n`;
+    for (const v of p.pod.volumes ?? []) out += `  volume ${v.name}: ${v.type}\n`;
+    for (const c of p.containers) {
+      out += `  ${c.init ? `${c.init} ` : ''}container ${c.name}: image ${c.image}`;
+      if (c.kube?.command) out += `, command ${JSON.stringify(c.kube.command)}`;
+      if (c.kube?.args) out += `, args ${JSON.stringify(c.kube.args)}`;
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+async function down(files: string[], o: { force?: boolean }, cmd: Command): Promise<void> {
   const { docs, diags } = await load(files, 'warn', false);
   if (hasErrors(diags)) {
     report(diags, files);
     throw new PeapodError('invalid', `cannot read ${files.join(', ')}`);
   }
-  const { podNamesOf } = await import('../kube/plan.js');
+  const { podNamesOf, configObjectsOf } = await import('../kube/plan.js');
   const { downPods } = await import('../kube/apply.js');
-  const r = await downPods(await getEngine(cmd), podNamesOf(docs));
+  const r = await downPods(await getEngine(cmd), podNamesOf(docs), configObjectsOf(docs), o.force);
   let out = '';
   if (r.stopped.length) out += `Pods stopped:\n${r.stopped.join('\n')}\n`;
   if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;
+  if (r.secrets.length) out += `Secrets removed:\n${r.secrets.join('\n')}\n`;
+  if (r.volumes.length) out += `Volumes removed:\n${r.volumes.join('\n')}\n`;
   process.stdout.write(out);
 }
 
@@ -110,6 +156,9 @@ function addPlay(c: Command): Command {
     .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--publish-all', 'publish every containerPort, also those without hostPort, on the same host port')
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
+    .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--dry-run', 'validate and print what would be created, create nothing')
+    .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));
 }
@@ -121,5 +170,8 @@ export function registerKubeCommands(program: Command): void {
   addPlay(kube.command('play'));
   kube.command('down').description('stop and remove the pods that Kubernetes YAML defines')
     .argument('<files...>', 'YAML files, - for stdin, or URLs')
-    .action(async (files: string[], _o: unknown, cmd: Command) => down(files, cmd));
+    .option('--force', 'also remove the volumes of PersistentVolumeClaims')
+    .action(async (files: string[], o: { force?: boolean }, cmd: Command) => down(files, o, cmd));
+  // `kube generate`: the same as `generate kube` (src/cli/generate.ts)
+  addGenerateKube(kube.command('generate'));
 }

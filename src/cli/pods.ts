@@ -68,6 +68,7 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
     NumContainers: members.length,
     Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status })),
     InfraState: infra?.state.status ?? '',
+    StatusReason: engine.pods.initFailure(members)?.reason ?? '',
   };
 }
 

@@ -11,7 +11,7 @@ export interface PlayOptions {
 }
 
 export interface PlayReport {
-  pods: Array<{ id: string; name: string; containers: string[] }>;
+  pods: Array<{ id: string; name: string; containers: string[]; initFailed?: string }>;
 }
 
 /** Checks made before anything is created: images present, pod names free (or --replace). */
@@ -39,6 +39,15 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
   for (const n of networks) {
     if (!(await engine.networks.get(n))) problems.push(`network "${n}" not found: create it with peapod network create ${n}`);
   }
+  for (const s of plan.externalSecrets) {
+    if (!s.optional && !(await engine.secrets.get(s.name))) problems.push(`secret "${s.name}" not found: define it in the play or create it first`);
+  }
+  for (const s of plan.secrets) {
+    const have = await engine.secrets.get(s.name);
+    if (have && !opts.replace && JSON.stringify(have.data) !== JSON.stringify(s.data)) {
+      problems.push(`secret "${s.name}" already exists with other values: use --replace to update it`);
+    }
+  }
   if (problems.length) throw new PeapodError(problems.every((x) => x.includes('already')) ? 'exists' : 'invalid', problems.join('; '));
   // Host ports are checked before anything is created (pods being replaced give theirs up).
   await engine.pods.checkPorts(plan.pods.flatMap((p) => p.pod.publish ?? []), existing.map((p) => p.id));
@@ -48,33 +57,64 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
 async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, created: string[]): Promise<PlayReport['pods'][number]> {
   const pod = await engine.pods.create(p.pod);
   created.push(pod.id);
-  const ctrs = await Promise.all(p.containers.map((c) => engine.pods.addContainer(pod.id, c)));
+  // Init containers are made one after the other, so that their order is the order they run in.
+  const ctrs = [];
+  for (const c of p.containers.filter((x) => x.init)) ctrs.push(await engine.pods.addContainer(pod.id, c));
+  ctrs.push(...(await Promise.all(p.containers.filter((x) => !x.init).map((c) => engine.pods.addContainer(pod.id, c)))));
+  let initFailed: string | undefined;
   if (opts.start) {
-    const { errors } = await engine.pods.start(pod.id);
-    if (errors.length) {
-      const e = errors[0];
+    const r = await engine.pods.start(pod.id);
+    if (r.errors.length) {
+      const e = r.errors[0];
       throw new PeapodError('runtime', `starting container "${e.container.spec.kubeName ?? e.container.name}" of pod ${pod.name}: ${e.error.message}`, { cause: e.error });
     }
+    // A failing init container is the pod's state, as in Kubernetes, not a failure of the play.
+    if (r.initFailed) initFailed = `init container "${r.initFailed.container.spec.kubeName}" exited with code ${r.initFailed.exitCode}: the app containers of pod ${pod.name} were not started`;
   }
-  return { id: pod.id, name: pod.name, containers: ctrs.map((c) => c.id) };
+  return { id: pod.id, name: pod.name, containers: ctrs.map((c) => c.id), initFailed };
+}
+
+/** Secrets and claimed volumes of the play, before any pod: returns how to undo what was made. */
+async function applyConfig(engine: Engine, plan: Plan, opts: PlayOptions): Promise<() => Promise<void>> {
+  const madeSecrets: string[] = [];
+  const madeVolumes: string[] = [];
+  for (const s of plan.secrets) {
+    const have = await engine.secrets.get(s.name);
+    if (have && JSON.stringify(have.data) === JSON.stringify(s.data)) continue;
+    await engine.secrets.put({ name: s.name, type: s.type, data: s.data, labels: { 'io.peapod.kube.source': s.source.file } }, { replace: opts.replace });
+    if (!have) madeSecrets.push(s.name);
+  }
+  for (const c of plan.claims) {
+    if (!(await engine.volumes.get(c))) madeVolumes.push(c);
+    await engine.volumes.ensure(c, { claim: true });
+  }
+  return async () => {
+    for (const s of madeSecrets) await engine.secrets.remove(s).catch(() => undefined);
+    for (const v of madeVolumes) await engine.volumes.remove(v, []).catch(() => undefined);
+  };
 }
 
 /** Plays a plan. On failure removes every pod this play created and rethrows. */
 export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PlayReport> {
   const replaced = await preflight(engine, plan, opts);
   for (const old of replaced) await engine.pods.remove(old.id, { force: true, timeout: 0 });
+  const undoConfig = await applyConfig(engine, plan, opts);
   const created: string[] = [];
   const results = await Promise.allSettled(plan.pods.map((p) => createPod(engine, p, opts, created)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await Promise.all(created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch(() => undefined)));
+    await undoConfig();
     throw failed.reason;
   }
   return { pods: results.map((r) => (r as PromiseFulfilledResult<PlayReport['pods'][number]>).value) };
 }
 
-/** Stops and removes exactly the pods the given objects define. */
-export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>): Promise<{ stopped: string[]; removed: string[] }> {
+/**
+ * Stops and removes exactly the pods the given objects define, and the secrets they define;
+ * volumes of PersistentVolumeClaims are kept unless `force`.
+ */
+export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>, config: { secrets: string[]; claims: string[] } = { secrets: [], claims: [] }, force = false): Promise<{ stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }> {
   const pods = await engine.pods.list();
   const targets = pods.filter((p) => objects.some((o) => p.spec.kube?.kind === o.kind && p.spec.kube?.name === o.name));
   const stopped: string[] = [];
@@ -85,5 +125,18 @@ export async function downPods(engine: Engine, objects: Array<{ kind: string; na
     await engine.pods.remove(p.id, { force: true, timeout: 0 });
     removed.push(p.id);
   }));
-  return { stopped, removed };
+  const secrets: string[] = [];
+  for (const s of config.secrets) {
+    if (await engine.secrets.get(s)) { await engine.secrets.remove(s); secrets.push(s); }
+  }
+  const volumes: string[] = [];
+  if (force) {
+    for (const c of config.claims) {
+      if (!(await engine.volumes.get(c))) continue;
+      const users = (await engine.pods.list()).filter((p) => p.spec.volumes?.some((v) => v.type === 'persistentVolumeClaim' && v.claimName === c)).map((p) => `pod ${p.name}`);
+      await engine.volumes.remove(c, users);
+      volumes.push(c);
+    }
+  }
+  return { stopped, removed, secrets, volumes };
 }

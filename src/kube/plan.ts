@@ -1,9 +1,11 @@
 // plan: validated Kubernetes objects -> what the engine must create. Pure: no processes, no I/O,
-// so every mapping rule is unit-testable. Fields that validate but that peapod does not implement
-// yet are reported as warnings with their position (never silently ignored).
+// so every mapping rule is unit-testable. A field that validates but that peapod does not implement
+// is an error naming it (never silently dropped); fields that cannot apply on one host (scheduling,
+// service accounts, ...) are accepted with one note each.
 import type { ContainerSpec, PodSpec } from '../../engine/types.js';
 import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
+import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
 
 export interface PlannedPod {
   pod: PodSpec;
@@ -12,8 +14,21 @@ export interface PlannedPod {
   source: { file: string; kind: string; name: string };
 }
 
+export interface PlannedSecret {
+  name: string;
+  type?: string;
+  data: Record<string, string>; // base64
+  source: { file: string; name: string };
+}
+
 export interface Plan {
   pods: PlannedPod[];
+  /** Secret objects of the play: stored by the engine before any pod starts */
+  secrets: PlannedSecret[];
+  /** PersistentVolumeClaims of the play (and claims pods name): named volumes made before the pods */
+  claims: string[];
+  /** secrets that pods reference but the play does not define: they must exist in the engine */
+  externalSecrets: Array<{ name: string; optional: boolean }>;
   diagnostics: Diagnostic[];
 }
 
@@ -25,6 +40,10 @@ export interface PlanOptions {
   publishAll?: boolean;
   /** --network NAME|host|none */
   network?: string;
+  /** ConfigMaps from --configmap files (the play's own ConfigMaps win on a name clash) */
+  configMapDocs?: readonly ParsedDoc[];
+  /** facts of this host for fieldRef/resourceFieldRef (defaults keep the planner pure and testable) */
+  node?: { name: string; hostIP: string; cpus: number; memoryBytes: number };
 }
 
 type Mapping = NonNullable<PodSpec['publish']>[number];
@@ -60,41 +79,71 @@ type Obj = Record<string, any>;
 
 /**
  * The fields each stage implements. `true` = the field and everything under it; an object = only
- * the listed sub-fields; `'each'` marks an array whose items follow the nested tree.
+ * the listed sub-fields; `{ each }` marks an array whose items follow the nested tree; 'n/a' = a
+ * field that cannot apply on one host (accepted, with a note).
  */
-type Support = true | { [k: string]: Support } | { each: Support };
+type Support = true | 'n/a' | { [k: string]: Support } | { each: Support };
 
 const CONTAINER: Support = {
   name: true, image: true, command: true, args: true, workingDir: true, imagePullPolicy: true,
-  env: { each: { name: true, value: true } },
+  env: { each: { name: true, value: true, valueFrom: true } },
+  envFrom: true,
   ports: { each: { containerPort: true, hostPort: true, hostIP: true, protocol: true, name: true } },
+  volumeMounts: { each: { name: true, mountPath: true, readOnly: true, subPath: true, subPathExpr: true } },
+  terminationMessagePath: 'n/a', terminationMessagePolicy: 'n/a',
 };
+
+const INIT_CONTAINER: Support = { ...(CONTAINER as Record<string, Support>), restartPolicy: true };
 
 const POD_SPEC: Support = {
   containers: { each: CONTAINER },
+  initContainers: { each: INIT_CONTAINER },
+  volumes: true,
   hostname: true, shareProcessNamespace: true, terminationGracePeriodSeconds: true, restartPolicy: true,
   hostNetwork: true, hostAliases: true, dnsPolicy: true, dnsConfig: true,
+  nodeSelector: 'n/a', affinity: 'n/a', tolerations: 'n/a', nodeName: 'n/a', schedulerName: 'n/a',
+  priority: 'n/a', priorityClassName: 'n/a', preemptionPolicy: 'n/a', topologySpreadConstraints: 'n/a',
+  serviceAccountName: 'n/a', serviceAccount: 'n/a', automountServiceAccountToken: 'n/a',
+  enableServiceLinks: 'n/a', runtimeClassName: 'n/a', subdomain: 'n/a', readinessGates: 'n/a',
+  imagePullSecrets: 'n/a',
 };
 
-const METADATA: Support = { name: true, namespace: true, labels: true, annotations: true };
-
-const POD: Support = { apiVersion: true, kind: true, metadata: METADATA, spec: POD_SPEC };
-const DEPLOYMENT: Support = {
-  apiVersion: true, kind: true, metadata: METADATA,
-  spec: { replicas: true, selector: true, template: { metadata: METADATA, spec: POD_SPEC } },
+const METADATA: Support = {
+  name: true, namespace: true, labels: true, annotations: true,
+  uid: 'n/a', resourceVersion: 'n/a', generation: 'n/a', creationTimestamp: 'n/a', managedFields: 'n/a',
+  ownerReferences: 'n/a', finalizers: 'n/a', selfLink: 'n/a',
 };
 
-function unsupported(value: unknown, support: Support, path: PathSegment[], out: PathSegment[][]): void {
+const TEMPLATE: Support = { metadata: METADATA, spec: POD_SPEC };
+const WORKLOAD_COMMON = { apiVersion: true, kind: true, metadata: METADATA, status: 'n/a' } as const;
+
+const SUPPORT: Record<string, Support> = {
+  Pod: { ...WORKLOAD_COMMON, spec: POD_SPEC },
+  Deployment: { ...WORKLOAD_COMMON, spec: { replicas: true, selector: true, template: TEMPLATE, strategy: 'n/a', revisionHistoryLimit: 'n/a', progressDeadlineSeconds: 'n/a', minReadySeconds: 'n/a', paused: 'n/a' } },
+  DaemonSet: { ...WORKLOAD_COMMON, spec: { selector: true, template: TEMPLATE, updateStrategy: 'n/a', revisionHistoryLimit: 'n/a', minReadySeconds: 'n/a' } },
+  Job: { ...WORKLOAD_COMMON, spec: { template: TEMPLATE, completions: true, parallelism: true, backoffLimit: true, selector: 'n/a', manualSelector: 'n/a', ttlSecondsAfterFinished: 'n/a', activeDeadlineSeconds: 'n/a', completionMode: 'n/a', suspend: 'n/a' } },
+  ConfigMap: { ...WORKLOAD_COMMON, data: true, binaryData: true, immutable: true },
+  Secret: { ...WORKLOAD_COMMON, data: true, stringData: true, type: true, immutable: true },
+  PersistentVolumeClaim: { ...WORKLOAD_COMMON, spec: 'n/a' },
+  Service: { ...WORKLOAD_COMMON, spec: true },
+};
+
+/** The support trees, for the README's table (one source of truth). */
+export const SUPPORTED_FIELDS = SUPPORT;
+
+function walk(value: unknown, support: Support, path: PathSegment[], unsupported: PathSegment[][], notApplicable: PathSegment[][]): void {
   if (support === true || value === null || value === undefined) return;
+  if (support === 'n/a') { notApplicable.push(path); return; }
   if ('each' in support && Object.keys(support).length === 1) {
-    if (Array.isArray(value)) value.forEach((v, i) => unsupported(v, (support as { each: Support }).each, [...path, i], out));
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, (support as { each: Support }).each, [...path, i], unsupported, notApplicable));
     return;
   }
   if (typeof value !== 'object' || Array.isArray(value)) return;
   for (const [k, v] of Object.entries(value as Obj)) {
+    if (v === null || v === undefined) continue;
     const s = (support as Record<string, Support>)[k];
-    if (s === undefined) out.push([...path, k]);
-    else unsupported(v, s, [...path, k], out);
+    if (s === undefined) unsupported.push([...path, k]);
+    else walk(v, s, [...path, k], unsupported, notApplicable);
   }
 }
 
@@ -103,22 +152,30 @@ function at(doc: ParsedDoc, path: PathSegment[], message: string, severity: 'err
   return { file: doc.file, line: p.line, col: p.col, path: formatPath([...doc.basePath, ...path]), message, severity };
 }
 
-function containerSpec(podName: string, c: Obj, pod: PodSpec): ContainerSpec {
-  const env = (c.env ?? []).map((e: Obj) => `${e.name}=${e.value ?? ''}`);
+interface PodMeta { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> }
+
+function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, base: PathSegment[], ctx: PlanContext, problems: PlanProblem[], init?: 'init' | 'sidecar'): ContainerSpec {
+  const env = planEnv(c, base, meta, ctx);
+  const mounts = planMounts(c, base, env.lookup);
+  problems.push(...env.problems, ...mounts.problems);
   return {
     name: `${podName}-${c.name}`,
     kubeName: c.name,
     image: c.image,
-    kube: { command: c.command, args: c.args },
-    env,
+    kube: { command: expandArgs(c.command, env.lookup), args: expandArgs(c.args, env.lookup) },
+    env: env.env,
+    secretEnv: env.secretEnv.length ? env.secretEnv : undefined,
+    podIPEnv: env.podIPEnv.length ? env.podIPEnv : undefined,
     workingDir: c.workingDir,
     ports: (c.ports ?? []).map((p: Obj) => ({ containerPort: p.containerPort, hostPort: p.hostPort, hostIP: p.hostIP, protocol: p.protocol ?? 'TCP', name: p.name })),
-    restartPolicy: pod.restartPolicy,
+    volumeMounts: mounts.mounts.length ? mounts.mounts : undefined,
+    restartPolicy: init === 'sidecar' ? 'Always' : pod.restartPolicy,
     stopTimeout: pod.terminationGracePeriodSeconds,
+    init,
   };
 }
 
-function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'], object: unknown): PlannedPod {
+function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'], object: unknown, ctx: PlanContext, problems: PlanProblem[], basePath: PathSegment[]): PlannedPod {
   const pod: PodSpec = {
     name,
     hostname: spec.hostname,
@@ -133,48 +190,129 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     dnsPolicy: spec.dnsPolicy,
     dnsConfig: spec.dnsConfig,
   };
-  return { pod, containers: (spec.containers ?? []).map((c: Obj) => containerSpec(name, c, pod)), source };
+  const pm: PodMeta = { name, namespace: meta.namespace ?? 'default', labels: meta.labels ?? {}, annotations: meta.annotations ?? {} };
+  const vols = planVolumes(spec, pm, ctx);
+  // planVolumes reports paths from the pod spec's object; they sit under basePath in the document
+  problems.push(...vols.problems.map((p) => ({ ...p, path: [...basePath, ...p.path.slice(1)] })));
+  if (vols.volumes.length) pod.volumes = vols.volumes;
+  const inits = (spec.initContainers ?? []).map((c: Obj, i: number) =>
+    containerSpec(name, c, pod, pm, [...basePath, 'initContainers', i], ctx, problems, c.restartPolicy === 'Always' ? 'sidecar' : 'init'));
+  const apps = (spec.containers ?? []).map((c: Obj, i: number) => containerSpec(name, c, pod, pm, [...basePath, 'containers', i], ctx, problems));
+  return { pod, containers: [...inits, ...apps], source };
 }
+
+/** ConfigMaps and secret key lists of the play (and of --configmap files). */
+function collectObjects(docs: readonly ParsedDoc[], extra: readonly ParsedDoc[]): { ctx: Omit<PlanContext, 'nodeName' | 'hostIP' | 'nodeCpus' | 'nodeMemoryBytes'>; secrets: PlannedSecret[]; claims: string[] } {
+  const configMaps: PlanContext['configMaps'] = new Map();
+  for (const d of [...extra, ...docs]) {
+    const v = d.value as Obj;
+    if (v?.kind === 'ConfigMap') configMaps.set(v.metadata.name, { data: v.data ?? {}, binaryData: v.binaryData ?? {} });
+  }
+  const secrets: PlannedSecret[] = [];
+  const secretKeys: PlanContext['secretKeys'] = new Map();
+  const claims: string[] = [];
+  for (const d of docs) {
+    const v = d.value as Obj;
+    if (v?.kind === 'Secret') {
+      const data: Record<string, string> = { ...(v.data ?? {}) };
+      for (const [k, x] of Object.entries(v.stringData ?? {})) data[k] = Buffer.from(String(x)).toString('base64');
+      secrets.push({ name: v.metadata.name, type: v.type, data, source: { file: d.file, name: v.metadata.name } });
+      secretKeys.set(v.metadata.name, Object.keys(data));
+    } else if (v?.kind === 'PersistentVolumeClaim') {
+      claims.push(v.metadata.name);
+    }
+  }
+  return { ctx: { configMaps, secretKeys }, secrets, claims };
+}
+
+/** Service NodePorts (and LoadBalancer ports) become host ports of the pods the selector matches. */
+function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnostics: Diagnostic[]): void {
+  for (const d of docs) {
+    const v = d.value as Obj;
+    if (v?.kind !== 'Service') continue;
+    const spec = v.spec ?? {};
+    const type = spec.type ?? 'ClusterIP';
+    const selector: Record<string, string> = spec.selector ?? {};
+    const matched = pods.filter((p) => Object.keys(selector).length > 0 && Object.entries(selector).every(([k, x]) => p.pod.labels?.[k] === x));
+    let mapped = false;
+    (spec.ports ?? []).forEach((port: Obj, i: number) => {
+      if (!(type === 'NodePort' || type === 'LoadBalancer') || !port.nodePort) return;
+      for (const p of matched) {
+        const target = port.targetPort ?? port.port;
+        let containerPort: number | undefined = typeof target === 'number' ? target : undefined;
+        if (typeof target === 'string') containerPort = p.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === target)?.containerPort;
+        if (!containerPort) {
+          diagnostics.push(at(d, ['spec', 'ports', i, 'targetPort'], `no container port named "${target}" in pod ${p.pod.name}`, 'error'));
+          continue;
+        }
+        const protocol = String(port.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp';
+        (p.pod.publish ??= []).push({ hostIP: '', hostPort: port.nodePort, containerPort, protocol });
+        mapped = true;
+      }
+    });
+    if (!mapped) {
+      diagnostics.push(at(d, ['spec'], `Service ${v.metadata.name} (${type}${matched.length ? '' : ', selecting no pod of this play'}) does not apply on one host: pods reach each other by name; publish with hostPort or a NodePort`, 'warning'));
+    }
+  }
+}
+
+const KIND_ORDER = ['Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Service', 'Pod', 'Deployment', 'DaemonSet', 'Job'];
 
 /** Builds the plan. Assumes the documents passed validation (types and required fields hold). */
 export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Plan {
   const pods: PlannedPod[] = [];
   const diagnostics: Diagnostic[] = [];
   const overrides = (opts.publish ?? []).map(parsePublish);
-  for (const doc of docs) {
+  const objects = collectObjects(docs, opts.configMapDocs ?? []);
+  const node = opts.node ?? { name: 'localhost', hostIP: '127.0.0.1', cpus: 1, memoryBytes: 1 << 30 };
+  const ctx: PlanContext = { ...objects.ctx, nodeName: node.name, hostIP: node.hostIP, nodeCpus: node.cpus, nodeMemoryBytes: node.memoryBytes };
+  // Documents apply in dependency order, whatever their order in the files.
+  const ordered = [...docs].sort((a, b) => KIND_ORDER.indexOf(String(a.kind)) - KIND_ORDER.indexOf(String(b.kind)));
+  for (const doc of ordered) {
     const v = doc.value as Obj;
     const source = { file: doc.file, kind: String(v.kind), name: String(v.metadata?.name) };
-    let support: Support | undefined;
-    if (v.kind === 'Pod') {
-      support = POD;
-      pods.push(podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v));
-    } else if (v.kind === 'Deployment') {
-      support = DEPLOYMENT;
-      const replicas = v.spec?.replicas ?? 1;
-      const tmpl = v.spec?.template ?? {};
-      const meta = { ...(tmpl.metadata ?? {}), annotations: { ...(v.metadata.annotations ?? {}), ...(tmpl.metadata?.annotations ?? {}) } };
-      if (!Object.keys(meta.annotations).length) delete meta.annotations;
-      for (let i = 0; i < replicas; i++) {
-        pods.push(podFrom(`${v.metadata.name}-pod-${i}`, meta, tmpl.spec ?? {}, source, v));
-      }
-    } else {
-      diagnostics.push(at(doc, ['kind'], `kind ${v.kind} is not supported by play kube yet (supported: Pod, Deployment)`, 'error'));
+    const support = SUPPORT[String(v.kind)];
+    if (!support) {
+      diagnostics.push(at(doc, ['kind'], `kind ${v.kind} is not supported by play kube (supported: ${Object.keys(SUPPORT).join(', ')})`, 'error'));
       continue;
     }
-    const paths: PathSegment[][] = [];
-    unsupported(v, support, [], paths);
-    for (const p of paths) diagnostics.push(at(doc, p, 'not supported by peapod yet: ignored', 'warning'));
+    const problems: PlanProblem[] = [];
+    if (v.kind === 'Pod') {
+      pods.push(podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v, ctx, problems, ['spec']));
+    } else if (v.kind === 'Deployment' || v.kind === 'DaemonSet' || v.kind === 'Job') {
+      const tmpl = v.spec?.template ?? {};
+      const meta = { ...(tmpl.metadata ?? {}), namespace: v.metadata.namespace, annotations: { ...(v.metadata.annotations ?? {}), ...(tmpl.metadata?.annotations ?? {}) } };
+      if (!Object.keys(meta.annotations).length) delete meta.annotations;
+      const count = v.kind === 'Deployment' ? (v.spec?.replicas ?? 1) : v.kind === 'Job' ? (v.spec?.completions ?? 1) : 1;
+      for (let i = 0; i < count; i++) {
+        const name = v.kind === 'DaemonSet' ? `${v.metadata.name}-pod` : `${v.metadata.name}-pod-${i}`;
+        const perPod: PlanProblem[] = [];
+        pods.push(podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']));
+        if (i === 0) problems.push(...perPod);
+      }
+      if (v.kind === 'Job' && v.spec?.parallelism !== undefined && v.spec.parallelism < count) {
+        problems.push({ path: ['spec', 'parallelism'], message: `peapod starts all ${count} completions of a Job at once (parallelism ${v.spec.parallelism} is not enforced yet)`, severity: 'warning' });
+      }
+    }
+    for (const p of problems) diagnostics.push(at(doc, p.path, p.message, p.severity));
+    const unsupported: PathSegment[][] = [];
+    const notApplicable: PathSegment[][] = [];
+    walk(v, support, [], unsupported, notApplicable);
+    for (const p of unsupported) diagnostics.push(at(doc, p, 'not supported by peapod yet', 'error'));
+    for (const p of notApplicable) diagnostics.push(at(doc, p, 'does not apply on one host: ignored', 'warning'));
   }
+  applyServices(docs, pods, diagnostics);
   for (const p of pods) {
     if (p.pod.hostNetwork) {
       // The pod uses the host's ports directly: nothing to forward.
       if (opts.network && opts.network !== 'host') diagnostics.push({ file: p.source.file, line: 1, col: 1, path: 'spec.hostNetwork', message: `hostNetwork pod "${p.pod.name}" cannot join network ${opts.network}`, severity: 'error' });
+      delete p.pod.publish;
       continue;
     }
     if (opts.network === 'host') p.pod.hostNetwork = true;
     else if (opts.network) p.pod.network = opts.network;
     if (!p.pod.hostNetwork) {
-      const ports = publishedPorts(p.containers, opts, overrides);
+      const ports = [...publishedPorts(p.containers, opts, overrides), ...(p.pod.publish ?? [])];
       if (ports.length) p.pod.publish = ports;
     }
   }
@@ -206,10 +344,34 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     }
     seen.set(p.pod.name, p);
   }
-  return { pods, diagnostics };
+  // Claims named by pods are made too; secrets named by pods but not in the play must exist already.
+  const claims = new Set(objects.claims);
+  const external = new Map<string, boolean>();
+  for (const p of pods) {
+    for (const v of p.pod.volumes ?? []) {
+      if (v.type === 'persistentVolumeClaim') claims.add(v.claimName);
+      if (v.type === 'secret' && v.source && !ctx.secretKeys.has(v.source)) external.set(v.source, (external.get(v.source) ?? true) && !!v.optional);
+    }
+    for (const c of p.containers) {
+      for (const r of c.secretEnv ?? []) if (!ctx.secretKeys.has(r.secret)) external.set(r.secret, (external.get(r.secret) ?? true) && !!r.optional);
+    }
+  }
+  return {
+    pods,
+    secrets: objects.secrets,
+    claims: [...claims],
+    externalSecrets: [...external].map(([name, optional]) => ({ name, optional })),
+    diagnostics,
+  };
 }
 
-/** Names of the pods a set of documents defines (for kube down), without validating them. */
+/** What a set of documents defines (for kube down), without validating them. */
 export function podNamesOf(docs: readonly ParsedDoc[]): Array<{ kind: string; name: string }> {
-  return docs.filter((d) => d.kind === 'Pod' || d.kind === 'Deployment').map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
+  return docs.filter((d) => ['Pod', 'Deployment', 'DaemonSet', 'Job'].includes(String(d.kind))).map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
+}
+
+/** Secrets and claims a set of documents defines (for kube down). */
+export function configObjectsOf(docs: readonly ParsedDoc[]): { secrets: string[]; claims: string[] } {
+  const names = (kind: string) => docs.filter((d) => d.kind === kind && d.name).map((d) => d.name!);
+  return { secrets: names('Secret'), claims: names('PersistentVolumeClaim') };
 }

@@ -1,0 +1,74 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PeapodError } from '../errors.js';
+import type { StateStore } from '../state/store.js';
+import type { SecretRecord } from '../types.js';
+import { readJson, writeFileAtomic } from '../state/atomic.js';
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * Secrets (Podman's file driver): one JSON file per secret, mode 0600 in a 0700 directory. Their
+ * values reach containers only when they start (env, files on tmpfs); records, `inspect`, `ps` and
+ * logs never carry them.
+ */
+export class Secrets {
+  constructor(private readonly store: StateStore) {}
+
+  private dir(): string {
+    return path.join(this.store.root, 'secrets');
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir(), `${name}.json`);
+  }
+
+  async list(): Promise<SecretRecord[]> {
+    let files: string[] = [];
+    try {
+      files = (await fs.readdir(this.dir())).filter((f) => f.endsWith('.json'));
+    } catch (err: any) {
+      if (err?.code !== 'ENOENT') throw err;
+    }
+    const all = await Promise.all(files.map((f) => readJson<SecretRecord>(path.join(this.dir(), f))));
+    return all.filter((s): s is SecretRecord => !!s).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async get(name: string): Promise<SecretRecord | undefined> {
+    if (!NAME_RE.test(name)) return undefined;
+    return readJson<SecretRecord>(this.file(name));
+  }
+
+  async mustGet(name: string): Promise<SecretRecord> {
+    const s = await this.get(name);
+    if (!s) throw new PeapodError('not-found', `no secret with name "${name}" found: no such secret`);
+    return s;
+  }
+
+  /** Creates or (replace) updates a secret; data values are base64. */
+  async put(rec: Omit<SecretRecord, 'id' | 'created'>, opts: { replace?: boolean } = {}): Promise<SecretRecord> {
+    if (!NAME_RE.test(rec.name)) throw new PeapodError('invalid', `secret name "${rec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    return this.store.lock.with(async () => {
+      const old = await this.get(rec.name);
+      if (old && !opts.replace) throw new PeapodError('exists', `secret name ${rec.name} is already in use: secret already exists`);
+      const full: SecretRecord = { ...rec, id: old?.id ?? randomBytes(12).toString('hex'), created: old?.created ?? new Date().toISOString() };
+      await fs.mkdir(this.dir(), { recursive: true, mode: 0o700 });
+      await fs.chmod(this.dir(), 0o700);
+      await writeFileAtomic(this.file(rec.name), JSON.stringify(full), 0o600);
+      return full;
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.mustGet(name);
+    await this.store.lock.with(() => fs.rm(this.file(name), { force: true }));
+  }
+
+  /** The decoded value of one key; undefined when the secret or key is missing. */
+  async value(name: string, key: string): Promise<string | undefined> {
+    const s = await this.get(name);
+    const v = s?.data[key];
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  }
+}
