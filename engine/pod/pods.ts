@@ -67,8 +67,9 @@ export class Pods {
     readonly secrets: Secrets, readonly volumes: Volumes,
   ) {
     containers.setPodContextProvider((rec) => this.contextFor(rec));
-    // netavark setup/teardown and the removal of its idle chains must not interleave across processes.
-    this.networkLock = new FileLock(path.join(store.root, 'locks', 'network.lock'));
+    // netavark setup/teardown and the removal of its idle chains must not interleave across
+    // processes, also of other peapod roots on this host: the iptables chains are the host's.
+    this.networkLock = new FileLock(path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
   }
 
   /** 'host', 'none', or the name of the bridge network the pod joins. */
@@ -323,6 +324,7 @@ export class Pods {
   /** Allocates the pod's address and connects its namespace to the bridge network. */
   private async connect(pod: PodRecord, networkName: string): Promise<PodNetworkState> {
     const network = await this.networks.mustGet(networkName);
+    await this.checkBridge(network);
     const ports = pod.spec.publish ?? [];
     await this.checkPorts(ports, pod.id);
     const ip = await this.networks.allocate(network, pod.id);
@@ -334,6 +336,20 @@ export class Pods {
     await writeJsonAtomic(path.join(this.runDir(pod.id), 'network.json'), state);
     debug(`pod ${pod.name} has address ${status.ip} on ${network.name}`);
     return state;
+  }
+
+  /**
+   * A bridge of this name that carries another subnet belongs to another network (another peapod
+   * root, or Podman's): joining it would mix two address spaces, so refuse with the reason.
+   */
+  private async checkBridge(network: { name: string; networkInterface: string; gateway: string; subnet: string }): Promise<void> {
+    if (!existsSync(`/sys/class/net/${network.networkInterface}`)) return;
+    const r = await execa('ip', ['-4', '-j', 'addr', 'show', 'dev', network.networkInterface], { reject: false });
+    if (r.exitCode !== 0) return;
+    const addrs: string[] = (JSON.parse(r.stdout || '[]')[0]?.addr_info ?? []).map((a: { local: string }) => a.local);
+    if (addrs.length && !addrs.includes(network.gateway)) {
+      throw new PeapodError('state', `bridge ${network.networkInterface} of network ${network.name} carries ${addrs.join(', ')}, not ${network.gateway} (${network.subnet}): another network uses that bridge (another peapod --root?)`);
+    }
   }
 
   /** Releases the pod's network, namespace file, shm mount and run dir (nothing of the pod may run). */

@@ -2,7 +2,8 @@
 // pod in parallel; if anything fails, everything this play created is removed again (transactional).
 import type { Engine } from '../../engine/engine.js';
 import { PeapodError } from '../../engine/errors.js';
-import type { PodRecord } from '../../engine/types.js';
+import type { ImageRecord, PodRecord } from '../../engine/types.js';
+import { resolveKubeArgs } from '../../engine/runtime/command.js';
 import type { Plan, PlannedPod } from './plan.js';
 
 export interface PlayOptions {
@@ -18,9 +19,24 @@ export interface PlayReport {
 async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PodRecord[]> {
   const problems: string[] = [];
   const images = new Set(plan.pods.flatMap((p) => p.containers.map((c) => c.image)));
+  const found = new Map<string, ImageRecord>();
   await Promise.all([...images].map(async (img) => {
-    if (!(await engine.images.get(img))) problems.push(`image "${img}" is not in the local store (load or import it first: pulling from registries is not available yet)`);
+    const rec = await engine.images.get(img);
+    if (rec) found.set(img, rec);
+    else problems.push(`image "${img}" is not in the local store (load or import it first: pulling from registries is not available yet)`);
   }));
+  // A container whose image gives no command and that sets none cannot start: say so before creating anything.
+  for (const p of plan.pods) {
+    for (const c of p.containers) {
+      const img = found.get(c.image);
+      if (!img) continue;
+      try {
+        resolveKubeArgs(img.config.config ?? {}, c.kube ?? {});
+      } catch (err) {
+        problems.push(`container "${c.kubeName}" of pod ${p.pod.name}: ${(err as Error).message}: image ${c.image} has no ENTRYPOINT or CMD, so set command`);
+      }
+    }
+  }
   const existing: PodRecord[] = [];
   for (const p of plan.pods) {
     const pod = await engine.store.getPod(p.pod.name);

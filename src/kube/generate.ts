@@ -177,9 +177,14 @@ function hintOf(c: ContainerRecord): KubeCommand {
 // ---------------------------------------------------------------------------------------------
 // Containers
 
+type PortSpec = NonNullable<ContainerRecord['spec']['ports']>[number];
+type Mapping = NonNullable<PodRecord['spec']['publish']>[number];
+
 interface CtrCtx {
   c: ContainerRecord;
   name: string;
+  /** the container's ports, with the pod's published ports folded in */
+  ports: PortSpec[] | undefined;
   image: ImageRuntimeConfig | undefined;
   cmd: KubeCommand;
   /** volume name for each bind mount source (shared by the pod) */
@@ -227,7 +232,7 @@ function workingDirOf(x: CtrCtx): string | undefined {
 }
 
 function portsOf(x: CtrCtx): Obj[] | undefined {
-  return x.c.spec.ports?.map((p) => {
+  return x.ports?.map((p) => {
     const protocol = (p.protocol ?? 'TCP').toUpperCase();
     return build<typeof p>([
       ['containerPort', (q) => q.containerPort],
@@ -358,6 +363,37 @@ function orderMembers(pod: PodRecord | undefined, members: ContainerRecord[]): C
   return [...list].sort((a, b) => rank(a) - rank(b) || a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
 }
 
+/**
+ * The containers' ports with the pod's published ports folded in, so that replaying gives the same
+ * mappings (Kubernetes has ports only on containers): a mapping sets the hostPort of the container
+ * port it forwards to (play kube's --publish may have changed it); a mapping to a port no container
+ * declares (`pod create -p`, --publish) becomes a port of the first container.
+ */
+export function foldPublished(members: ReadonlyArray<{ ports?: PortSpec[] }>, publish: readonly Mapping[] | undefined): Array<PortSpec[] | undefined> {
+  const out = members.map((m) => m.ports?.map((p) => ({ ...p })));
+  if (!publish?.length || !members.length) return out;
+  const remaining = [...publish];
+  const proto = (p?: string) => (p ?? 'tcp').toLowerCase();
+  for (const ports of out) {
+    for (const p of ports ?? []) {
+      const match = (m: Mapping) => m.containerPort === p.containerPort && proto(m.protocol) === proto(p.protocol);
+      let i = remaining.findIndex((m) => match(m) && m.hostPort === p.hostPort);
+      if (i < 0) i = remaining.findIndex(match);
+      if (i < 0) continue;
+      const [m] = remaining.splice(i, 1);
+      p.hostPort = m.hostPort;
+      if (m.hostIP) p.hostIP = m.hostIP;
+      else delete p.hostIP;
+    }
+  }
+  if (remaining.length) {
+    out[0] = [...(out[0] ?? []), ...remaining.map((m) => ({
+      containerPort: m.containerPort, hostPort: m.hostPort, ...(m.hostIP ? { hostIP: m.hostIP } : {}), protocol: m.protocol.toUpperCase(),
+    }))];
+  }
+  return out;
+}
+
 /** The name of the hostPath volume of a bind mount source, like Podman's: `/srv/www` -> `srv-www-host`. */
 export function hostPathVolumeName(source: string): string {
   const base = dns1123Label(source.replace(/^\/+|\/+$/g, '').replace(/\//g, '-'), 58) || 'root';
@@ -384,7 +420,8 @@ function podObject(name: string, pod: PodRecord | undefined, members: ContainerR
   };
   const names = new Set<string>();
   let usesStopSignal = false;
-  const containers = ordered.map((c) => {
+  const ports = foldPublished(ordered.map((c) => c.spec), pod && !pod.spec.hostNetwork ? pod.spec.publish : undefined);
+  const containers = ordered.map((c, index) => {
     let cname = kubeContainerName(c, pod?.name ?? undefined);
     if (names.has(cname)) {
       let i = 2;
@@ -399,13 +436,14 @@ function podObject(name: string, pod: PodRecord | undefined, members: ContainerR
     }
     const image = src.image(c.imageId);
     if (!image) warn(`container ${c.name}: image ${c.imageName || c.imageId} is not in the store: command written out in full`);
-    const ctx: CtrCtx = { c, name: cname, image, cmd: kubeCommandFor(c.args, image, hintOf(c)), volumeName, warn };
+    const ctx: CtrCtx = { c, name: cname, ports: ports[index], image, cmd: kubeCommandFor(c.args, image, hintOf(c)), volumeName, warn };
     const obj = build(CONTAINER_FIELDS, ctx);
     if ((obj.lifecycle as Obj | undefined)?.stopSignal) usesStopSignal = true;
     if (pod && (c.spec.labels && Object.keys(c.spec.labels).length)) warn(`container ${c.name}: container labels have no place in a Kubernetes pod: left out`);
     if (c.spec.annotations && Object.keys(c.spec.annotations).length) warn(`container ${c.name}: container annotations have no place in a Kubernetes pod: left out`);
     return obj;
   });
+  if (pod?.spec.network) warn(`pod ${pod.name} joins network ${pod.spec.network}, which Kubernetes YAML cannot say: play it with --network ${pod.spec.network}`);
   const hostname = pod ? pod.spec.hostname : ordered.find((c) => c.spec.hostname)?.spec.hostname;
   const ctx: PodCtx = {
     name, pod, members: ordered, usesStopSignal, hostname, kind, warn,
@@ -559,6 +597,6 @@ export function generateKube(src: KubeSources, opts: GenerateKubeOptions = {}): 
  * such as "on", "yes" or "0755" are quoted so that they stay strings. No line folding.
  */
 export function toYaml(objects: readonly unknown[], header?: string): string {
-  const docs = objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0, minContentWidth: 0 }));
+  const docs = objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0, minContentWidth: 0, aliasDuplicateObjects: false }));
   return (header ?? '') + docs.join('---\n');
 }

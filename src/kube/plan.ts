@@ -8,6 +8,8 @@ import type { ParsedDoc } from './parse.js';
 import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
 
 export interface PlannedPod {
+  /** where the pod's spec sits in its document, for positions of later diagnostics */
+  at?: { doc: ParsedDoc; base: PathSegment[] };
   pod: PodSpec;
   /** member containers; `name` is the engine name `<pod>-<ctr>`, kubeName the name in the YAML */
   containers: ContainerSpec[];
@@ -278,7 +280,7 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     }
     const problems: PlanProblem[] = [];
     if (v.kind === 'Pod') {
-      pods.push(podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v, ctx, problems, ['spec']));
+      pods.push({ ...podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v, ctx, problems, ['spec']), at: { doc, base: ['spec'] } });
     } else if (v.kind === 'Deployment' || v.kind === 'DaemonSet' || v.kind === 'Job') {
       const tmpl = v.spec?.template ?? {};
       const meta = { ...(tmpl.metadata ?? {}), namespace: v.metadata.namespace, annotations: { ...(v.metadata.annotations ?? {}), ...(tmpl.metadata?.annotations ?? {}) } };
@@ -287,7 +289,7 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
       for (let i = 0; i < count; i++) {
         const name = v.kind === 'DaemonSet' ? `${v.metadata.name}-pod` : `${v.metadata.name}-pod-${i}`;
         const perPod: PlanProblem[] = [];
-        pods.push(podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']));
+        pods.push({ ...podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']), at: { doc, base: ['spec', 'template', 'spec'] } });
         if (i === 0) problems.push(...perPod);
       }
       if (v.kind === 'Job' && v.spec?.parallelism !== undefined && v.spec.parallelism < count) {
@@ -324,7 +326,7 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
       const prev = byHostPort.get(key);
       if (prev && prev !== p) {
         diagnostics.push({
-          file: p.source.file, line: 1, col: 1, path: '',
+          ...hostPortPosition(p, m.hostPort),
           message: prev.source.name === p.source.name && p.source.kind === 'Deployment'
             ? `Deployment ${p.source.name}: ${pods.filter((x) => x.source.name === p.source.name).length} replicas cannot all publish host port ${key} on one host: use --publish to map the port, or replicas: 1`
             : `host port ${key} is published by both pod "${prev.pod.name}" and pod "${p.pod.name}"`,
@@ -363,6 +365,26 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     externalSecrets: [...external].map(([name, optional]) => ({ name, optional })),
     diagnostics,
   };
+}
+
+/** Position of the hostPort field that publishes `port` in a planned pod's document. */
+function hostPortPosition(p: PlannedPod, port: number): Pick<Diagnostic, 'file' | 'line' | 'col' | 'path'> {
+  if (!p.at) return { file: p.source.file, line: 1, col: 1, path: '' };
+  let spec: any = p.at.doc.value;
+  for (const k of p.at.base) spec = spec?.[k];
+  for (const list of ['initContainers', 'containers']) {
+    const cs: any[] = spec?.[list] ?? [];
+    for (let i = 0; i < cs.length; i++) {
+      const j = (cs[i].ports ?? []).findIndex((x: any) => x.hostPort === port);
+      if (j >= 0) {
+        const path = [...p.at.base, list, i, 'ports', j, 'hostPort'];
+        const pos = p.at.doc.position(path);
+        return { file: p.at.doc.file, line: pos.line, col: pos.col, path: formatPath([...p.at.doc.basePath, ...path]) };
+      }
+    }
+  }
+  const pos = p.at.doc.position(p.at.base);
+  return { file: p.at.doc.file, line: pos.line, col: pos.col, path: formatPath([...p.at.doc.basePath, ...p.at.base]) };
 }
 
 /** What a set of documents defines (for kube down), without validating them. */

@@ -461,6 +461,13 @@ function checkPodSpec(spec: unknown, at: Path, owner: string, r: Reporter): void
     });
   }
 
+  // Durations the apiserver wants non-negative.
+  for (const f of ['terminationGracePeriodSeconds', 'activeDeadlineSeconds']) {
+    if (typeof spec[f] === 'number' && spec[f] < (f === 'activeDeadlineSeconds' ? 1 : 0)) {
+      r.error([...at, f], `must be ${f === 'activeDeadlineSeconds' ? 'a positive integer' : 'greater than or equal to 0'} (got ${spec[f]})`);
+    }
+  }
+
   // Restart policy: the pod's, and what the owning controller allows.
   const policy = spec.restartPolicy;
   const pp = [...at, 'restartPolicy'];

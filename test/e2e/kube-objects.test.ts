@@ -1,0 +1,295 @@
+// Issue 5 acceptance: workloads, configuration, volumes, init containers and strict validation,
+// against real runc, conmon and netavark.
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { sandbox, requireRoot, PROJECT, type Sandbox } from '../helpers/cli.js';
+import { settledLeaks } from '../helpers/leaks.js';
+import { busyboxRootfsTar } from '../helpers/busybox.js';
+
+let sb: Sandbox;
+const INVALID = path.join(PROJECT, 'test/fixtures/invalid');
+const EXAMPLES = path.join(PROJECT, 'examples');
+
+beforeAll(async () => {
+  requireRoot();
+  sb = sandbox('peapod-kube');
+  await sb.ok(['image', 'import', await busyboxRootfsTar(sb.dir), 'busybox']);
+});
+
+afterAll(async () => {
+  if (!sb) return;
+  await sb.destroy();
+  expect(await settledLeaks(sb.dir)).toEqual([]);
+});
+
+afterEach(async () => {
+  for (const p of await json(['pod', 'ps', '--format', 'json'])) await sb.run(['pod', 'rm', '-f', '-t', '0', p.Id]);
+  expect(await settledLeaks(sb.dir)).toEqual([]);
+});
+
+const json = async (args: string[]) => JSON.parse(String((await sb.ok(args)).stdout));
+const out = async (args: string[]) => String((await sb.ok(args)).stdout);
+
+function manifest(name: string, body: string): string {
+  const f = path.join(sb.dir, `${name}.yaml`);
+  writeFileSync(f, body);
+  return f;
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, tries = 100): Promise<T> {
+  let v = await fn();
+  for (let i = 0; i < tries && !ok(v); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = await fn();
+  }
+  return v;
+}
+
+describe('strict validation', () => {
+  const expected: Record<string, string> = JSON.parse(readFileSync(path.join(INVALID, 'expected.json'), 'utf8'));
+  const files = readdirSync(INVALID).filter((f) => f.endsWith('.yaml')).sort();
+
+  it('has at least 30 invalid manifests, each with its expected error', () => {
+    expect(files.length).toBeGreaterThanOrEqual(30);
+    expect(Object.keys(expected).sort()).toEqual(files);
+  });
+
+  it.each(files)('%s fails with its error and creates nothing', async (f) => {
+    const file = path.join(INVALID, f);
+    const r = await sb.run(['play', 'kube', file]);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr).split('\n')[0].replace(`${file}:`, '')).toBe(expected[f]);
+    expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
+    expect(await json(['ps', '-a', '--format', 'json'])).toEqual([]);
+    expect(await json(['secret', 'ls', '--format', 'json'])).toEqual([]);
+  });
+});
+
+describe('workloads', () => {
+  it('a Deployment with replicas 3 gives 3 running pods that reach each other by name; kube down removes all 3', async () => {
+    const f = path.join(EXAMPLES, 'deployment.yaml');
+    await sb.ok(['play', 'kube', f]);
+    const pods = await json(['pod', 'ps', '--format', 'json']);
+    expect(pods.map((p: any) => p.Name).sort()).toEqual(['web-pod-0', 'web-pod-1', 'web-pod-2']);
+    expect(pods.every((p: any) => p.Status === 'Running')).toBe(true);
+    const body = await until(async () => String((await sb.run(['exec', 'web-pod-0-httpd', 'wget', '-q', '-O', '-', 'http://web-pod-2:8080/'])).stdout), (b) => b.includes('web-pod-2'));
+    expect(body).toBe('web-pod-2');
+    const down = await out(['kube', 'down', f]);
+    expect(down.match(/^[0-9a-f]{64}$/gm)).toHaveLength(6);
+    expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
+  });
+
+  it("a Job's pod runs to completion and its exit codes are recorded", async () => {
+    await sb.ok(['play', 'kube', path.join(EXAMPLES, 'job.yaml')]);
+    const done = await until(() => json(['pod', 'ps', '--format', 'json']), (p) => p[0]?.Status === 'Exited');
+    expect(done[0]).toMatchObject({ Name: 'compute-pod-0', Status: 'Exited' });
+    const [c] = await json(['inspect', 'compute-pod-0-work']);
+    expect(c.State).toMatchObject({ Status: 'exited', ExitCode: 0 });
+    expect(await out(['logs', 'compute-pod-0-work'])).toBe('computing\n42');
+    await sb.ok(['play', 'kube', manifest('failing-job', `apiVersion: batch/v1
+kind: Job
+metadata: {name: failing}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: w, image: localhost/busybox:latest, command: ["sh", "-c", "exit 3"]}]
+`)]);
+    const [f] = await until(() => json(['inspect', 'failing-pod-0-w']), (x) => x[0].State.Status === 'exited');
+    expect(f.State.ExitCode).toBe(3);
+  });
+
+  it('an init container writes into an emptyDir that the app reads; the app starts only after it ended', async () => {
+    await sb.ok(['play', 'kube', path.join(EXAMPLES, 'init-container.yaml')]);
+    expect(await until(() => out(['logs', 'init-demo-app']), (l) => l.length > 0)).toBe('prepared-by-init');
+    const [init] = await json(['inspect', 'init-demo-prepare']);
+    const [app] = await json(['inspect', 'init-demo-app']);
+    expect(init.State).toMatchObject({ Status: 'exited', ExitCode: 0 });
+    expect(Date.parse(app.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(init.State.FinishedAt));
+    expect((await json(['pod', 'ps', '--format', 'json']))[0].Status).toBe('Running');
+  });
+
+  it('a failing init container keeps the app from ever starting, and the status says so', async () => {
+    const r = await sb.run(['play', 'kube', manifest('init-fail', `apiVersion: v1
+kind: Pod
+metadata: {name: init-fail}
+spec:
+  restartPolicy: Never
+  initContainers:
+    - {name: setup, image: localhost/busybox:latest, command: ["sh", "-c", "exit 7"]}
+  containers:
+    - {name: app, image: localhost/busybox:latest, command: ["sh", "-c", "echo app-ran"]}
+`)]);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toContain('init container "setup" exited with code 7');
+    const [p] = await json(['pod', 'ps', '--format', 'json']);
+    expect(p.Status).toBe('Error');
+    const i = await json(['pod', 'inspect', 'init-fail']);
+    expect(i.StatusReason).toBe('Init:Error: init container setup exited with code 7; the app containers were not started');
+    const [app] = await json(['inspect', 'init-fail-app']);
+    expect(app.State.Status).toBe('created');
+    expect(await out(['logs', 'init-fail-app'])).toBe('');
+  });
+
+  it('a web server and a sidecar share an emptyDir', async () => {
+    await sb.ok(['play', 'kube', path.join(EXAMPLES, 'web-sidecar.yaml')]);
+    const page = await until(async () => String((await sb.run(['exec', 'web-sidecar-web', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'])).stdout), (b) => /\d\d:\d\d/.test(b));
+    expect(page).toMatch(/\d\d:\d\d:\d\d/);
+    // readOnly mount in the web container
+    expect((await sb.run(['exec', 'web-sidecar-web', 'touch', '/www/x'])).exitCode).not.toBe(0);
+  });
+});
+
+describe('configuration and volumes', () => {
+  it('ConfigMap and Secret reach env and files with items, defaultMode and optional; secret values stay hidden', async () => {
+    const f = manifest('config', `apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {user: admin, token: tok-VALUE-123}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {MODE: fast, LEVEL: "3", settings.ini: "a=1\\n"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: conf, labels: {tier: back}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+    - name: cfgfiles
+      configMap:
+        name: cfg
+        defaultMode: 0640
+        items: [{key: settings.ini, path: conf/settings.ini}, {key: MODE, path: mode.txt, mode: 0600}]
+    - name: secretfiles
+      secret: {secretName: creds, defaultMode: 0400}
+    - name: maybe
+      configMap: {name: not-there, optional: true}
+    - name: info
+      downwardAPI:
+        items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}, {path: ip, fieldRef: {fieldPath: status.podIP}}]
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+      envFrom:
+        - configMapRef: {name: cfg}
+          prefix: CFG_
+        - secretRef: {name: creds}
+          prefix: S_
+      env:
+        - {name: CFG_MODE, value: explicit-wins}
+        - {name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}
+        - {name: NOPE, valueFrom: {secretKeyRef: {name: creds, key: absent, optional: true}}}
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: LEVEL_TIMES, value: "level $(CFG_LEVEL) $$(CFG_LEVEL)"}
+      volumeMounts:
+        - {name: cfgfiles, mountPath: /etc/cfg}
+        - {name: secretfiles, mountPath: /etc/secret}
+        - {name: maybe, mountPath: /etc/maybe}
+        - {name: info, mountPath: /etc/info}
+`);
+    const play = await sb.run(['--log-level', 'debug', 'play', 'kube', f]);
+    expect(play.exitCode, String(play.stderr)).toBe(0);
+    const env = await out(['exec', 'conf-app', 'env']);
+    expect(env).toContain('CFG_MODE=explicit-wins');
+    expect(env).toContain('CFG_LEVEL=3');
+    expect(env).toContain('S_user=admin');
+    expect(env).toContain('TOKEN=tok-VALUE-123');
+    expect(env).not.toContain('NOPE=');
+    expect(env).toContain('LEVEL_TIMES=level 3 $(CFG_LEVEL)');
+    const ip = await out(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'conf-app']);
+    expect(env).toContain(`POD_IP=${ip}`);
+    const stat = await out(['exec', 'conf-app', 'sh', '-c', 'stat -c "%a %n" /etc/cfg/conf/settings.ini /etc/cfg/mode.txt /etc/secret/user /etc/secret/token; ls -A /etc/maybe | wc -l']);
+    expect(stat.split('\n')).toEqual(['640 /etc/cfg/conf/settings.ini', '600 /etc/cfg/mode.txt', '400 /etc/secret/user', '400 /etc/secret/token', '0']);
+    expect(await out(['exec', 'conf-app', 'cat', '/etc/secret/token'])).toBe('tok-VALUE-123');
+    expect(await out(['exec', 'conf-app', 'cat', '/etc/info/labels'])).toBe('tier="back"');
+    expect(await out(['exec', 'conf-app', 'cat', '/etc/info/ip'])).toBe(ip);
+    // the secret's values appear in no output of peapod's
+    const seen = [String(play.stdout), String(play.stderr), await out(['inspect', 'conf-app']), await out(['ps', '-a', '--format', 'json']),
+      await out(['pod', 'inspect', 'conf']), await out(['secret', 'ls', '--format', 'json']), await out(['logs', 'conf-app'])].join('\n');
+    expect(seen).not.toContain('tok-VALUE-123');
+    expect(seen).not.toContain(Buffer.from('tok-VALUE-123').toString('base64'));
+    // nor any file of the persistent state
+    const grep = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) return p.includes('/storage/') ? [] : grep(p);
+      return e.isFile() && readFileSync(p, 'utf8').includes('tok-VALUE-123') ? [p] : [];
+    });
+    expect(grep(sb.root)).toEqual([]);
+    await sb.ok(['kube', 'down', f]);
+    expect(await json(['secret', 'ls', '--format', 'json'])).toEqual([]);
+  });
+
+  it('a subPath whose target is a symlink to / does not expose the host', async () => {
+    const marker = path.join('/tmp', `peapod-host-marker-${process.pid}`);
+    writeFileSync(marker, 'host-secret');
+    try {
+      await sb.ok(['play', 'kube', manifest('subpath', `apiVersion: v1
+kind: Pod
+metadata: {name: subpath}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: v, emptyDir: {}}]
+  initContainers:
+    - {name: plant, image: localhost/busybox:latest, command: ["sh", "-c", "ln -s / /vol/escape && ln -s ${marker} /vol/file"], volumeMounts: [{name: v, mountPath: /vol}]}
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+      volumeMounts:
+        - {name: v, mountPath: /mnt/root, subPath: escape}
+        - {name: v, mountPath: /mnt/file, subPath: file}
+`)]);
+      const seen = String((await sb.run(['exec', 'subpath-app', 'sh', '-c', `ls -A /mnt/root; cat /mnt/root${marker} /mnt/file 2>&1`])).stdout);
+      expect(seen).not.toContain('host-secret');
+      expect(seen).not.toMatch(/^(etc|proc|usr)$/m);
+    } finally {
+      rmSync(marker, { force: true });
+    }
+  });
+
+  it('a PersistentVolumeClaim is a named volume kept by kube down unless --force', async () => {
+    const f = manifest('pvc', `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: keeper}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+  containers:
+    - {name: app, image: localhost/busybox:latest, command: ["sh", "-c", "cat /data/count 2>/dev/null; echo x >> /data/count; trap 'exit 0' TERM; sleep 3600 & wait"], volumeMounts: [{name: d, mountPath: /data}]}
+`);
+    const play = await sb.run(['play', 'kube', f]);
+    expect(String(play.stderr)).toContain('spec: does not apply on one host: ignored');
+    await until(() => out(['exec', 'keeper-app', 'cat', '/data/count']), (c) => c === 'x');
+    await sb.ok(['kube', 'down', f]);
+    expect((await json(['volume', 'ls', '--format', 'json'])).map((v: any) => v.Name)).toEqual(['data']);
+    await sb.ok(['play', 'kube', f]);
+    expect(await until(() => out(['logs', 'keeper-app']), (l) => l.length > 0)).toBe('x');
+    const down = await out(['kube', 'down', '--force', f]);
+    expect(down).toContain('Volumes removed:\ndata');
+    expect(await json(['volume', 'ls', '--format', 'json'])).toEqual([]);
+    expect(existsSync(path.join(sb.root, 'volumes', 'data'))).toBe(false);
+  });
+
+  it('every example plays, and kube down takes it away', async () => {
+    for (const f of readdirSync(EXAMPLES).filter((x) => x.endsWith('.yaml')).sort()) {
+      const file = path.join(EXAMPLES, f);
+      const r = await sb.run(['play', 'kube', file]);
+      expect(r.exitCode, `${f}: ${String(r.stderr)}`).toBe(0);
+      expect((await json(['pod', 'ps', '--format', 'json'])).length, f).toBeGreaterThan(0);
+      await sb.ok(['kube', 'down', file]);
+      expect(await json(['pod', 'ps', '--format', 'json']), f).toEqual([]);
+    }
+  });
+});
