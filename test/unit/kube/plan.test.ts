@@ -70,7 +70,7 @@ spec:
     expect(podNamesOf(parseManifests('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\n', 'f').docs)).toEqual([{ kind: 'Deployment', name: 'app' }]);
   });
 
-  it('warns, with the position, about valid fields that are not implemented yet', () => {
+  it('refuses fields it does not implement, and notes those that cannot apply on one host, with positions', () => {
     const p = plan(`apiVersion: v1
 kind: Pod
 metadata: {name: a}
@@ -82,15 +82,15 @@ spec:
       resources: {limits: {memory: 64Mi}}
 `);
     expect(p.diagnostics.map(formatDiagnostic)).toEqual([
-      'p.yaml:5:3: warning: spec.nodeSelector: not supported by peapod yet: ignored',
-      'p.yaml:9:7: warning: spec.containers[0].resources: not supported by peapod yet: ignored',
+      'p.yaml:9:7: spec.containers[0].resources: not supported by peapod yet',
+      'p.yaml:5:3: warning: spec.nodeSelector: does not apply on one host: ignored',
     ]);
   });
 
-  it('refuses kinds it cannot play yet, and the same pod twice', () => {
-    const p = plan('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n');
+  it('refuses kinds it cannot play, and the same pod twice', () => {
+    const p = plan('apiVersion: v1\nkind: ReplicaSet\nmetadata: {name: c}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n');
     const msgs = p.diagnostics.map((d) => d.message);
-    expect(msgs[0]).toMatch(/kind ConfigMap is not supported by play kube yet/);
+    expect(msgs[0]).toMatch(/kind ReplicaSet is not supported by play kube/);
     expect(msgs[1]).toMatch(/pod "a" is defined twice/);
     expect(p.diagnostics.every((d) => d.severity === 'error')).toBe(true);
   });
@@ -139,5 +139,89 @@ spec:
       containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]
 `);
     expect(p.diagnostics.map((d) => d.message)).toEqual(['Deployment d: 2 replicas cannot all publish host port 8080/tcp on one host: use --publish to map the port, or replicas: 1']);
+  });
+});
+
+describe('planKube: env, volumes, init containers', () => {
+  const docs = (y: string) => parseManifests(y, 'p.yaml').docs;
+  it('builds env as the kubelet does: envFrom first, explicit env wins, $(VAR) expanded, $$ escaped, secrets by reference', () => {
+    const p = planKube(docs(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {A: from-cm, B: b}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: e, labels: {app: x}}
+spec:
+  containers:
+    - name: c
+      image: i
+      command: ["echo", "$(A)", "$$(A)", "$(UNDEFINED)"]
+      envFrom: [{configMapRef: {name: cfg}}, {secretRef: {name: s}, prefix: S_}]
+      env:
+        - {name: A, value: explicit}
+        - {name: C, value: "$(A)-$(B)"}
+        - {name: P, valueFrom: {secretKeyRef: {name: s, key: k}}}
+        - {name: PODNAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: L, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+        - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: M, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+`), { node: { name: 'n1', hostIP: '192.0.2.2', cpus: 2, memoryBytes: 2 * 1024 ** 3 } });
+    expect(p.diagnostics).toEqual([]);
+    const c = p.pods[0].containers[0];
+    expect(c.env).toEqual(['B=b', 'A=explicit', 'C=explicit-b', 'PODNAME=e', 'L=x', 'M=2048']);
+    expect(c.kube?.command).toEqual(['echo', 'explicit', '$(A)', '$(UNDEFINED)']);
+    expect(c.secretEnv).toEqual([{ name: '', secret: 's', prefix: 'S_', optional: false }, { name: 'P', secret: 's', key: 'k', optional: false }]);
+    expect(c.podIPEnv).toEqual(['IP']);
+    expect(p.externalSecrets).toEqual([{ name: 's', optional: false }]);
+  });
+
+  it('maps volumes and keeps init containers first, in order, sidecars marked', () => {
+    const p = plan(`apiVersion: v1
+kind: Pod
+metadata: {name: v}
+spec:
+  volumes:
+    - {name: e, emptyDir: {medium: Memory, sizeLimit: 1Mi}}
+    - {name: h, hostPath: {path: /srv, type: DirectoryOrCreate}}
+    - {name: c, persistentVolumeClaim: {claimName: data, readOnly: true}}
+  initContainers:
+    - {name: one, image: i, command: ["true"]}
+    - {name: side, image: i, restartPolicy: Always, command: ["sleep", "9"]}
+  containers:
+    - name: app
+      image: i
+      volumeMounts: [{name: e, mountPath: /e, subPathExpr: "$(POD)/x"}]
+      env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+`);
+    expect(p.diagnostics).toEqual([]);
+    expect(p.pods[0].pod.volumes).toEqual([
+      { name: 'e', type: 'emptyDir', medium: 'Memory', sizeLimit: 1048576 },
+      { name: 'h', type: 'hostPath', path: '/srv', hostPathType: 'DirectoryOrCreate' },
+      { name: 'c', type: 'persistentVolumeClaim', claimName: 'data', readOnly: true },
+    ]);
+    expect(p.claims).toEqual(['data']);
+    expect(p.pods[0].containers.map((c) => [c.kubeName, c.init])).toEqual([['one', 'init'], ['side', 'sidecar'], ['app', undefined]]);
+    expect(p.pods[0].containers[2].volumeMounts).toEqual([{ name: 'e', mountPath: '/e', readOnly: undefined, subPath: 'v/x' }]);
+  });
+
+  it('applies documents in dependency order and maps a NodePort Service to host ports', () => {
+    const p = plan(`apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: w, labels: {app: web}}
+spec:
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]
+`);
+    expect(p.diagnostics).toEqual([]);
+    expect(p.pods[0].pod.publish).toEqual([{ hostIP: '', hostPort: 30080, containerPort: 8080, protocol: 'tcp' }]);
   });
 });
