@@ -81,6 +81,8 @@ export interface ContainerSpec {
   secretEnv?: SecretEnvRef[];
   /** env names that get the pod's address when the container starts (fieldRef status.podIP) */
   podIPEnv?: string[];
+  /** at most this many restarts by the restart policy (a Job's backoffLimit) */
+  restartLimit?: number;
   /** an init container runs to completion before the app containers; a sidecar (init with restartPolicy Always) keeps running */
   init?: 'init' | 'sidecar';
 }
@@ -127,6 +129,10 @@ export interface ContainerState {
   restartCount: number;
   /** the run root's boot marker when the container was started; a different one means a reboot */
   bootId?: string;
+  /** set by stop/kill of a user: the restart policy does not bring the container back */
+  stopRequested?: boolean;
+  /** back-off level of the restart policy (0 after 10 minutes of running) */
+  backoffLevel?: number;
   /** the cgroup path the running container was given (removed again at cleanup) */
   cgroupPath?: string;
   /** pid of a foreground `run --rm` that will remove the container itself after reading its exit */

@@ -210,7 +210,7 @@ export class Containers {
       paths: p,
       exitCommand: [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id],
     });
-    rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId() };
+    rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId(), stopRequested: false };
     await this.store.saveContainer(rec);
     await this.runtime.start(rec.id);
   }
@@ -225,7 +225,9 @@ export class Containers {
 
   /** Stops a running container: its stop signal, `timeout` seconds of grace, then SIGKILL. */
   async stop(ref: string, timeout?: number): Promise<ContainerRecord> {
-    const rec = await this.get(ref);
+    let rec = await this.get(ref);
+    // A stopped container stays stopped: its restart policy (and a pending restart) must not revive it.
+    if (!rec.state.stopRequested) rec = await this.store.updateContainer(rec.id, (r) => { r.state.stopRequested = true; });
     if (rec.state.status !== 'running') return rec;
     const conmonPid = rec.state.conmonPid;
     const image = await this.images.get(rec.imageId);
@@ -293,6 +295,48 @@ export class Containers {
       return (await this.remove(id, { force: true }).catch(() => undefined)) ?? rec;
     }
     return rec;
+  }
+
+  /**
+   * The restart policy's decision after an exit, the kubelet's way: Always restarts, OnFailure
+   * restarts after a non-zero exit, Never does not; back-off 10 s doubling to 5 min, reset after
+   * 10 minutes of running; at most spec.restartLimit restarts. Returns the delay, or undefined.
+   */
+  restartDelay(rec: ContainerRecord): number | undefined {
+    const policy = rec.spec.restartPolicy;
+    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || rec.state.status !== 'exited') return undefined;
+    if (!(policy === 'Always' || (policy === 'OnFailure' && rec.state.exitCode !== 0))) return undefined;
+    if (rec.spec.restartLimit !== undefined && rec.state.restartCount >= rec.spec.restartLimit) return undefined;
+    const ran = Date.parse(rec.state.finishedAt ?? '') - Date.parse(rec.state.startedAt ?? '');
+    const level = ran > 600_000 ? 0 : (rec.state.backoffLevel ?? 0);
+    const base = Number(process.env.PEAPOD_RESTART_BACKOFF_MS) || 10_000;
+    return Math.min(base * 2 ** level, Math.max(base, 300_000));
+  }
+
+  /**
+   * Run by conmon's exit command after cleanup: waits the back-off and starts the container again,
+   * unless it was stopped or removed meanwhile. Daemonless: the exit command is the supervisor, and
+   * it ends once the container runs again (its new conmon takes over).
+   */
+  async superviseRestart(id: string): Promise<void> {
+    const first = await this.store.getContainer(id);
+    if (!first) return;
+    const delay = this.restartDelay(first);
+    if (delay === undefined) return;
+    const ran = Date.parse(first.state.finishedAt ?? '') - Date.parse(first.state.startedAt ?? '');
+    const level = ran > 600_000 ? 0 : (first.state.backoffLevel ?? 0);
+    debug(`restarting ${first.name} in ${delay} ms (restart policy ${first.spec.restartPolicy})`);
+    const until = Date.now() + delay;
+    while (Date.now() < until) {
+      await sleep(Math.min(200, until - Date.now()));
+      const now = await this.store.getContainer(id);
+      if (!now || now.state.status !== 'exited' || now.state.stopRequested) return;
+    }
+    await this.store.updateContainer(id, (r) => {
+      r.state.restartCount += 1;
+      r.state.backoffLevel = level + 1;
+    });
+    await this.start(id).catch((err) => debug(`restart of ${first.name} failed: ${(err as Error).message}`));
   }
 
   private async teardownRuntime(rec: ContainerRecord): Promise<void> {

@@ -249,7 +249,9 @@ export function registerContainerCommands(program: Command): void {
   container.command('cleanup', { hidden: true }).argument('<id>').action(async (id: string, _o: unknown, cmd: Command) => {
     // Run by conmon's exit command: records the exit and releases everything.
     const engine = await getEngine(cmd);
-    if (await engine.store.getContainer(id)) await engine.containers.cleanup(id);
+    if (!(await engine.store.getContainer(id))) return;
+    await engine.containers.cleanup(id);
+    await engine.containers.superviseRestart(id);
   });
   for (const alias of ['ls', 'list']) {
     container.command(alias).description('list containers (same as ps)').allowUnknownOption().allowExcessArguments()

@@ -51,9 +51,39 @@ function report(diags: Diagnostic[], files: string[]): void {
   for (const d of sortDiagnostics(diags, files)) process.stderr.write(`${formatDiagnostic(d)}\n`);
 }
 
+/**
+ * --wait: stays in the foreground until every app container of the played pods has exited, or
+ * until SIGINT/SIGTERM; then the pods are taken down (removed), as Podman's `kube play --wait`.
+ */
+async function waitAndTearDown(engine: Awaited<ReturnType<typeof getEngine>>, podIds: string[]): Promise<void> {
+  let stop = false;
+  const onSignal = () => { stop = true; };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    while (!stop) {
+      let running = false;
+      for (const id of podIds) {
+        const pod = await engine.store.getPod(id);
+        if (!pod) continue;
+        const members = await engine.pods.members(pod);
+        if (members.some((c) => !c.spec.isInfra && (c.state.status === 'running' || (c.state.status === 'created' && !engine.pods.initFailure(members))))) running = true;
+      }
+      if (!running) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  for (const id of podIds) {
+    if (await engine.store.getPod(id)) await engine.pods.remove(id, { force: true });
+  }
+}
+
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string; configmap?: string[]; dryRun?: boolean; force?: boolean;
+  publish?: string[]; publishAll?: boolean; network?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean;
 }
 
 /** Facts of this host that fieldRef and resourceFieldRef name. */
@@ -99,8 +129,13 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   }
   const engine = await getEngine(cmd);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
-  if (o.quiet) return;
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
+  if (o.wait) {
+    if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
+    await waitAndTearDown(engine, r.pods.map((p) => p.id));
+    return;
+  }
+  if (o.quiet) return;
   let out = '';
   for (const p of r.pods) {
     out += `Pod:\n${p.id}\n`;
@@ -158,6 +193,7 @@ function addPlay(c: Command): Command {
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--dry-run', 'validate and print what would be created, create nothing')
+    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));

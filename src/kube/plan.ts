@@ -289,7 +289,10 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
       for (let i = 0; i < count; i++) {
         const name = v.kind === 'DaemonSet' ? `${v.metadata.name}-pod` : `${v.metadata.name}-pod-${i}`;
         const perPod: PlanProblem[] = [];
-        pods.push({ ...podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']), at: { doc, base: ['spec', 'template', 'spec'] } });
+        const planned = podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']);
+        // A Job retries a failing container (OnFailure) at most backoffLimit times (default 6).
+        if (v.kind === 'Job') for (const c of planned.containers) c.restartLimit = v.spec?.backoffLimit ?? 6;
+        pods.push({ ...planned, at: { doc, base: ['spec', 'template', 'spec'] } });
         if (i === 0) problems.push(...perPod);
       }
       if (v.kind === 'Job' && v.spec?.parallelism !== undefined && v.spec.parallelism < count) {

@@ -100,6 +100,52 @@ spec:
     expect(f.State.ExitCode).toBe(3);
   });
 
+  it('a Job with restartPolicy OnFailure retries a failing container up to backoffLimit times', async () => {
+    const f = manifest('retry', `apiVersion: batch/v1
+kind: Job
+metadata: {name: retry}
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{name: w, image: localhost/busybox:latest, command: ["sh", "-c", "echo try; exit 1"]}]
+`);
+    // the back-off is 10 s doubling, as the kubelet's; shortened here so the test stays quick
+    await sb.ok(['play', 'kube', f], { env: { PEAPOD_RESTART_BACKOFF_MS: '200' } });
+    const [c] = await until(() => json(['inspect', 'retry-pod-0-w']), (x) => x[0].RestartCount === 2 && x[0].State.Status === 'exited', 150);
+    expect(c.RestartCount).toBe(2);
+    expect(c.State.ExitCode).toBe(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await json(['inspect', 'retry-pod-0-w']))[0].RestartCount).toBe(2); // no third restart
+    expect(await out(['logs', 'retry-pod-0-w'])).toBe('try\ntry\ntry');
+  });
+
+  it('restartPolicy Always brings an exited container back; stop keeps it stopped', async () => {
+    await sb.ok(['play', 'kube', manifest('always', `apiVersion: v1
+kind: Pod
+metadata: {name: always}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: w, image: localhost/busybox:latest, command: ["sh", "-c", "echo up; sleep 0.5"]}]
+`)], { env: { PEAPOD_RESTART_BACKOFF_MS: '200' } });
+    const [c] = await until(() => json(['inspect', 'always-w']), (x) => x[0].RestartCount >= 2, 150);
+    expect(c.RestartCount).toBeGreaterThanOrEqual(2);
+    await sb.ok(['pod', 'stop', 'always']);
+    const stopped = (await json(['inspect', 'always-w']))[0];
+    await new Promise((r) => setTimeout(r, 1500));
+    const later = (await json(['inspect', 'always-w']))[0];
+    expect(later.State.Status).toBe('exited');
+    expect(later.RestartCount).toBe(stopped.RestartCount);
+  });
+
+  it('--wait stays in the foreground until the containers have exited, then takes the pods down', async () => {
+    const r = await sb.run(['play', 'kube', '--wait', path.join(EXAMPLES, 'job.yaml')]);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stdout)).toMatch(/^Pod: [0-9a-f]{64}$/);
+    expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
+  });
+
   it('an init container writes into an emptyDir that the app reads; the app starts only after it ended', async () => {
     await sb.ok(['play', 'kube', path.join(EXAMPLES, 'init-container.yaml')]);
     expect(await until(() => out(['logs', 'init-demo-app']), (l) => l.length > 0)).toBe('prepared-by-init');
