@@ -7,6 +7,7 @@ import { registerSystemCommands } from './system.js';
 import { registerPodCommands } from './pods.js';
 import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
+import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
 
 const program = new Command('peapod');
@@ -34,6 +35,7 @@ registerSystemCommands(program);
 registerPodCommands(program);
 registerKubeCommands(program);
 registerNetworkCommands(program);
+registerStorageCommands(program);
 
 /** The one place that decides what the user sees for an error, and the exit code. */
 function fail(err: unknown): never {
