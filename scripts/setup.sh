@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 PACKAGES=(runc crun conmon netavark aardvark-dns passt iptables iproute2 uidmap busybox-static
-  catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps)
+  catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps zstd apache2-utils openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -386,6 +386,8 @@ export class ImageStore {
   async pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
     // Loaded on demand: commands that never pull do not pay for the registry client.
     const { pullImage } = await import('./registry/pull.js');
+    // The store's directories first: the root must be created 0700 (staging lives inside it).
+    await this.ensureDirs();
     return pullImage(ref, opts, this.pullContext());
   }
 

@@ -130,8 +130,11 @@ export function zstdDecoder(): Decoder {
     });
   });
   done.catch(() => undefined);
-  // Whoever gives up on the stream (an error further down) also ends the child.
-  stream.on('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  // Whoever gives up on the stream (an error further down) also ends the child; after the whole
+  // output was read, zstd is exiting by itself and its status must not be spoilt.
+  stream.on('close', () => {
+    if (!stream.readableEnded && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   // EPIPE on stdin when zstd gave up early is reported through `done`, not as a stray error.
   child.stdin.on('error', () => undefined);
   return { stream, done };

@@ -34,6 +34,7 @@ registerImageCommands(program);
 registerSystemCommands(program);
 registerPodCommands(program);
 registerKubeCommands(program);
+(await import('./registry.js')).registerRegistryCommands(program);
 registerNetworkCommands(program);
 registerStorageCommands(program);
 

@@ -111,7 +111,12 @@ export function networkError(err: unknown, host: string, material?: TlsMaterial,
     });
   }
   if (code === 'EPROTO' || code.startsWith('ERR_SSL_') || /wrong version number|ssl/i.test(msg)) {
-    return new RegistryError('tls', `TLS handshake with ${host} failed: ${msg.toLowerCase()} (a plain-HTTP registry needs --tls-verify=false or insecure = true in registries.conf)`, { cause: err });
+    // OpenSSL's messages are long; its reason ("wrong version number") is what matters.
+    const reason = (e as { reason?: string }).reason ?? msg;
+    const plain = /wrong version number|http request/i.test(reason);
+    return new RegistryError('tls', plain
+      ? `${host} does not speak TLS: a plain-HTTP registry needs --tls-verify=false or insecure = true in registries.conf`
+      : `TLS handshake with ${host} failed: ${reason.toLowerCase()}`, { cause: err });
   }
   const word = NETWORK_WORDS[code];
   if (code === 'ECONNREFUSED') return new RegistryError('network', `cannot connect to ${host}: connection refused`, { transient: true, cause: err });
@@ -151,6 +156,8 @@ function readAll(res: Readable, max: number, what: string, host: string): Promis
 
 export class RegistryClient {
   readonly host: string;
+  /** Where to connect: Docker Hub's API lives at registry-1.docker.io. */
+  private readonly connect: string;
   private readonly opts: EndpointOptions;
   private scheme: 'https' | 'http' | undefined;
   private challenge: Challenge | undefined;
@@ -162,6 +169,7 @@ export class RegistryClient {
   constructor(opts: EndpointOptions) {
     this.opts = opts;
     this.host = opts.host;
+    this.connect = opts.host === 'docker.io' ? 'registry-1.docker.io' : opts.host;
     const m = opts.tls;
     this.httpsAgent = new https.Agent({
       keepAlive: true,
@@ -185,7 +193,7 @@ export class RegistryClient {
   }
 
   private base(): string {
-    return `${this.scheme ?? 'https'}://${this.host}`;
+    return `${this.scheme ?? 'https'}://${this.connect}`;
   }
 
   /** One HTTP request, no redirects, no auth logic. Resolves with the response (body unread). */
@@ -217,7 +225,7 @@ export class RegistryClient {
     let lastErr: unknown;
     for (const scheme of schemes) {
       try {
-        const res = await this.raw(new URL(`${scheme}://${this.host}/v2/`), 'GET', {});
+        const res = await this.raw(new URL(`${scheme}://${this.connect}/v2/`), 'GET', {});
         const body = await readAll(res, MAX_ERROR_BODY, 'the /v2/ answer', this.host).catch(() => Buffer.alloc(0));
         this.scheme = scheme;
         if (res.statusCode === 401) {
@@ -321,7 +329,7 @@ export class RegistryClient {
     let retriedAuth = false;
     let url = new URL(`${this.base()}/v2/${path}`);
     for (let hop = 0; ; hop++) {
-      const sameHost = url.host === this.host;
+      const sameHost = url.host === this.connect;
       const res = await this.raw(url, method, { ...headers, ...(auth && sameHost ? { Authorization: auth } : {}) });
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) return res;

@@ -441,6 +441,7 @@ async function fetchLayer(client: RegistryClient, src: PullSource, job: LayerJob
     have = 0;
   }
   const resumedFrom = have;
+  const t0 = performance.now();
   let hash = createHash('sha256');
   if (have > 0) await hashFile(partial.file, hash);
   const report = (n: number): void => emit({ type: 'layer', digest: desc.digest, status: 'downloading', current: n, total: desc.size });
@@ -489,6 +490,7 @@ async function fetchLayer(client: RegistryClient, src: PullSource, job: LayerJob
     throw new RegistryError('digest', `digest mismatch: ${what} from ${client.host} has digest ${actual}; nothing was stored`);
   }
   // Verified: unpack it (checking the diff ID) into scratch, then stage it.
+  const t1 = performance.now();
   emit({ type: 'layer', digest: desc.digest, status: 'unpacking', current: desc.size, total: desc.size });
   const scratch = await ctx.scratch();
   try {
@@ -505,5 +507,6 @@ async function fetchLayer(client: RegistryClient, src: PullSource, job: LayerJob
     await fs.rm(scratch, { recursive: true, force: true });
   }
   await fs.rm(partial.file, { force: true });
+  debug(`${what}: ${desc.size} bytes fetched in ${Math.round(t1 - t0)} ms${resumedFrom ? ` (from byte ${resumedFrom})` : ''}, unpacked and staged in ${Math.round(performance.now() - t1)} ms`);
   emit({ type: 'layer', digest: desc.digest, status: 'done', current: desc.size, total: desc.size });
 }

@@ -62,7 +62,7 @@ export async function resolvePullCandidates(ref: string, conf: RegistriesConf, c
   const registries = conf.unqualifiedSearchRegistries;
   const where = conf.searchRegistriesFile ?? (conf.files.length ? conf.files.join(', ') : 'registries.conf');
   if (registries.length === 0) {
-    throw new PeapodError('invalid', `short name "${ref}" did not resolve to an alias and no unqualified-search-registries are defined (${conf.files.length ? `read: ${conf.files.join(', ')}` : 'no registries.conf found'}): use a fully qualified name such as docker.io/library/${parsed.path}${suffix}`, {
+    throw new PeapodError('invalid', `short name "${ref}" did not resolve to an alias and no unqualified-search-registries are defined (${conf.files.length ? `read: ${conf.files.join(', ')}` : 'no registries.conf found'}): use a fully qualified name such as ${normalizeImageName(`docker.io/${parsed.path}${suffix}`, { defaultDomain: 'docker.io' })}`, {
       hint: 'or set unqualified-search-registries or an [aliases] entry in registries.conf',
     });
   }
