@@ -81,10 +81,35 @@ export interface ContainerSpec {
   secretEnv?: SecretEnvRef[];
   /** env names that get the pod's address when the container starts (fieldRef status.podIP) */
   podIPEnv?: string[];
+  /** Kubernetes securityContext (pod-level merged under the container's) */
+  security?: SecuritySpec;
+  /** cgroup limits: memory in bytes, cpu in cores */
+  resources?: { memoryLimit?: number; memoryRequest?: number; cpuLimit?: number; cpuRequest?: number; pidsLimit?: number };
+  /** imagePullPolicy of the YAML (Always, IfNotPresent, Never) */
+  pullPolicy?: string;
+  /** imagePullSecrets of its pod: kubernetes.io/dockerconfigjson secrets to pull with */
+  pullSecrets?: string[];
   /** at most this many restarts by the restart policy (a Job's backoffLimit) */
   restartLimit?: number;
   /** an init container runs to completion before the app containers; a sidecar (init with restartPolicy Always) keeps running */
   init?: 'init' | 'sidecar';
+}
+
+export interface SecuritySpec {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  supplementalGroups?: number[];
+  fsGroup?: number;
+  readOnlyRootFilesystem?: boolean;
+  privileged?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  sysctls?: Record<string, string>;
+  seccomp?: { type: 'RuntimeDefault' | 'Unconfined' | 'Localhost'; localhostProfile?: string };
+  procMount?: string;
+  seLinuxOptions?: Record<string, string>;
 }
 
 export interface VolumeMount {
@@ -173,6 +198,8 @@ export interface PodSpec {
   dnsPolicy?: string;
   dnsConfig?: { nameservers?: string[]; searches?: string[]; options?: Array<{ name: string; value?: string }> };
   volumes?: PodVolume[];
+  /** securityContext.fsGroup: the group that owns the pod's volumes (setgid directories) */
+  fsGroup?: number;
   /**
    * Where the pod came from, for `kube down`, `generate kube` and `generate systemd --new`:
    * the kind and name of the Kubernetes object, the file, and the object itself (plain JSON).

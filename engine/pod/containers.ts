@@ -11,7 +11,8 @@ import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
 import { resolveUser, mergeEnv, resolveInRoot } from '../runtime/user.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { mountOverlay, unmount, removeCgroup, hostNofileHard } from '../runtime/mounts.js';
-import { boundingSetFromProcStatus, parseProcLimits } from '../runtime/spec.js';
+import { boundingSetFromProcStatus, parseProcLimits, mergeCapabilities, DEFAULT_CAPABILITIES } from '../runtime/spec.js';
+import { toOciSeccomp, readProfile, RUNTIME_DEFAULT_PROFILE } from '../runtime/seccomp.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { debug } from '../log.js';
 
@@ -151,7 +152,17 @@ export class Containers {
     await mountOverlay(this.images.layerPaths(image), p.upper, p.work, p.merged);
 
     const imgCfg = image.config.config ?? {};
-    const user = await resolveUser(p.merged, rec.spec.user ?? imgCfg.User);
+    const sec = rec.spec.security ?? {};
+    // runAsUser/runAsGroup beat the image's USER; a uid without runAsGroup takes its passwd group.
+    const userSpec = sec.runAsUser !== undefined ? `${sec.runAsUser}${sec.runAsGroup !== undefined ? `:${sec.runAsGroup}` : ''}` : rec.spec.user ?? imgCfg.User;
+    const user = await resolveUser(p.merged, userSpec);
+    if (sec.runAsUser === undefined && sec.runAsGroup !== undefined) user.gid = sec.runAsGroup;
+    for (const g of [...(sec.supplementalGroups ?? []), ...(sec.fsGroup !== undefined ? [sec.fsGroup] : [])]) {
+      if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
+    }
+    if (sec.runAsNonRoot && user.uid === 0) {
+      throw new PeapodError('invalid', `container ${rec.spec.kubeName ?? rec.name} has runAsNonRoot and image will run as root: set runAsUser, or a USER in the image`);
+    }
     const hostname = podCtx?.hostname ?? rec.spec.hostname ?? rec.id.slice(0, 12);
     const env = mergeEnv(imgCfg.Env ?? [], [...(podCtx?.envBefore ?? []), ...(rec.spec.env ?? []), ...(podCtx?.extraEnv ?? [])]);
 
@@ -199,7 +210,14 @@ export class Containers {
       mounts,
       cgroupsPath: cgroupPath,
       ...hostFacts(),
-      resources: rec.spec.isInfra ? { pidsLimit: 0 } : undefined,
+      resources: rec.spec.isInfra ? { pidsLimit: 0 } : cgroupResources(rec.spec.resources),
+      readonlyRootfs: sec.readOnlyRootFilesystem,
+      privileged: sec.privileged,
+      capabilities: sec.capAdd || sec.capDrop ? { add: sec.capAdd, drop: sec.capDrop } : undefined,
+      noNewPrivileges: sec.allowPrivilegeEscalation === false,
+      sysctl: sec.sysctls,
+      unmaskedProc: sec.procMount === 'Unmasked',
+      seccomp: await this.seccompFor(sec),
       annotations: { 'io.peapod.container.name': rec.name },
     });
     await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
@@ -213,6 +231,19 @@ export class Containers {
     rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId(), stopRequested: false };
     await this.store.saveContainer(rec);
     await this.runtime.start(rec.id);
+  }
+
+  /** linux.seccomp for a securityContext's seccompProfile (none: no filter, as Kubernetes' Unconfined default). */
+  private async seccompFor(sec: NonNullable<ContainerSpec['security']>): Promise<unknown> {
+    const s = sec.seccomp;
+    if (!s || s.type === 'Unconfined' || sec.privileged) return undefined;
+    const caps = mergeCapabilities(DEFAULT_CAPABILITIES, sec.capAdd, sec.capDrop);
+    if (s.type === 'RuntimeDefault') {
+      return toOciSeccomp(readProfile(RUNTIME_DEFAULT_PROFILE, 'apt-get install golang-github-containers-common'), caps);
+    }
+    const name = s.localhostProfile ?? '';
+    if (!name || name.split('/').includes('..') || path.isAbsolute(name)) throw new PeapodError('invalid', `seccomp localhostProfile "${name}" must be a relative path without ".."`);
+    return toOciSeccomp(readProfile(path.join(this.cfg.root, 'seccomp', name), `put the profile under ${path.join(this.cfg.root, 'seccomp')}`), caps);
   }
 
   /** Sends a signal to a running container. */
@@ -374,6 +405,18 @@ export class Containers {
     }
     return rec.state.exitCode;
   }
+}
+
+/** Kubernetes limits/requests as cgroup settings: cpu quota over a 100 ms period, shares from the request. */
+export function cgroupResources(r: ContainerSpec['resources']): SpecInput['resources'] {
+  if (!r) return undefined;
+  const out: NonNullable<SpecInput['resources']> = {};
+  if (r.memoryLimit !== undefined) out.memoryLimit = Math.floor(r.memoryLimit);
+  if (r.memoryRequest !== undefined && r.memoryRequest !== r.memoryLimit) out.memoryReservation = Math.floor(r.memoryRequest);
+  if (r.cpuLimit !== undefined) { out.cpuPeriod = 100_000; out.cpuQuota = Math.max(1000, Math.round(r.cpuLimit * 100_000)); }
+  if (r.cpuRequest !== undefined) out.cpuShares = Math.max(2, Math.round(r.cpuRequest * 1024));
+  if (r.pidsLimit !== undefined) out.pidsLimit = r.pidsLimit;
+  return out;
 }
 
 let facts: Pick<SpecInput, 'hostRlimitNofileHard' | 'hostRlimits' | 'hostPidMax' | 'hostCapabilities'> | undefined;

@@ -67,6 +67,8 @@ export interface SpecInput {
   oomScoreAdj?: number;
   /** Passed through as linux.seccomp when given. */
   seccomp?: unknown;
+  /** procMount Unmasked: no masked or read-only /proc paths (Kubernetes' securityContext.procMount). */
+  unmaskedProc?: boolean;
   /** Default false. */
   terminal?: boolean;
 }
@@ -470,7 +472,7 @@ export function buildOciSpec(input: SpecInput): OciSpec {
     cgroupsPath: input.cgroupsPath,
     namespaces,
     ...(input.seccomp !== undefined ? { seccomp: input.seccomp } : {}),
-    ...(privileged ? {} : { maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] }),
+    ...(privileged || input.unmaskedProc ? {} : { maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] }),
   };
 
   const spec: OciSpec = {

@@ -97,6 +97,31 @@ async function fileVolume(v: Extract<PodVolume, { type: 'configMap' | 'secret' |
  * Secret values are written only to tmpfs.
  */
 export async function preparePodVolumes(pod: PodRecord, dirs: PodVolumeDirs, secrets: Secrets, volumes: Volumes, podIP?: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = await prepare(pod, dirs, secrets, volumes, podIP);
+  const g = pod.spec.fsGroup;
+  if (g !== undefined) {
+    // fsGroup: the group owns every writable volume (setgid, so new files inherit it) and can read the files of the others.
+    for (const v of pod.spec.volumes ?? []) {
+      if (v.type === 'hostPath') continue;
+      const dir = out[v.name];
+      if (v.type === 'emptyDir' || v.type === 'persistentVolumeClaim') {
+        const st = await fs.stat(dir);
+        await fs.chown(dir, st.uid, g);
+        await fs.chmod(dir, (st.mode & 0o777) | 0o2070);
+      } else {
+        for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+          const p = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+          const st = await fs.lstat(p);
+          await fs.lchown(p, st.uid, g);
+          if (!e.isSymbolicLink()) await fs.chmod(p, (st.mode & 0o7777) | (e.isDirectory() ? 0o2050 : 0o040));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+async function prepare(pod: PodRecord, dirs: PodVolumeDirs, secrets: Secrets, volumes: Volumes, podIP?: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const v of pod.spec.volumes ?? []) {
     switch (v.type) {

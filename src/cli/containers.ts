@@ -44,6 +44,7 @@ function parseLabels(list: string[] = []): Record<string, string> | undefined {
 interface CreateFlags {
   name?: string; env?: string[]; workdir?: string; entrypoint?: string; user?: string; rm?: boolean;
   volume?: string[]; label?: string[]; hostname?: string; stopSignal?: string; stopTimeout?: number; detach?: boolean; pod?: string;
+  pull?: 'always' | 'missing' | 'never' | 'newer';
 }
 
 function addCreateFlags(cmd: Command): Command {
@@ -60,6 +61,7 @@ function addCreateFlags(cmd: Command): Command {
     .option('--stop-signal <sig>', 'signal to stop the container')
     .option('--stop-timeout <seconds>', 'seconds to wait before killing the container', int('stop-timeout'))
     .option('--pod <pod>', 'run the container in an existing pod')
+    .addOption(new Option('--pull <policy>', 'pull the image: always, missing, never or newer').choices(['always', 'missing', 'never', 'newer']).default('missing'))
     .argument('<image>', 'image to run')
     .argument('[command...]', 'command and arguments')
     .passThroughOptions();
@@ -90,6 +92,14 @@ function specFromFlags(image: string, command: string[], f: CreateFlags): Contai
 
 async function createFromFlags(engine: Engine, spec: ContainerSpec, f: CreateFlags) {
   const opts = { createCommand: process.argv.slice(1) };
+  // Implicit pull, as Podman's run/create: a local image (short names too) is used without network.
+  const { ProgressRenderer } = await import('./registry.js');
+  const renderer = process.stderr.isTTY ? new ProgressRenderer() : undefined;
+  try {
+    await engine.images.pull(spec.image, { policy: f.pull ?? 'missing', interactive: !!process.stdin.isTTY, progress: renderer?.handle, quiet: !renderer });
+  } finally {
+    renderer?.finish();
+  }
   if (f.pod) {
     if (f.hostname) throw new PeapodError('invalid', 'a container in a pod uses the pod\'s host name: --hostname cannot be combined with --pod');
     return engine.pods.addContainer(f.pod, spec, opts);

@@ -41,7 +41,7 @@ function parseDelay(v: string): number {
  * Progress bars on stderr: one line per layer, redrawn in place at most every 100 ms. Only used
  * when stderr is a TTY.
  */
-class ProgressRenderer {
+export class ProgressRenderer {
   private readonly layers = new Map<string, { current: number; total: number; status: string }>();
   private drawn = 0;
   private timer: NodeJS.Timeout | undefined;

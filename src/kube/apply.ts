@@ -15,16 +15,63 @@ export interface PlayReport {
   pods: Array<{ id: string; name: string; containers: string[]; initFailed?: string }>;
 }
 
+/**
+ * Kubernetes' default pull policy: Always for :latest or no tag, else IfNotPresent. Images named
+ * `localhost/...` are local images (imported, loaded, built here), as in Podman: never pulled.
+ */
+export function pullPolicyOf(image: string, given?: string): 'always' | 'missing' | 'never' {
+  if (/^localhost\//.test(image)) return given === 'Never' ? 'never' : 'missing';
+  if (given === 'Always') return 'always';
+  if (given === 'Never') return 'never';
+  if (given === 'IfNotPresent') return 'missing';
+  const last = image.split('/').pop() ?? image;
+  if (image.includes('@')) return 'missing';
+  return !last.includes(':') || last.endsWith(':latest') ? 'always' : 'missing';
+}
+
+/**
+ * Pulls every image of the play once, in parallel, by its imagePullPolicy, with credentials from
+ * the pod's imagePullSecrets (kubernetes.io/dockerconfigjson secrets of the play or the store).
+ * Failures become problems of the preflight: nothing has been created yet.
+ */
+async function pullImages(engine: Engine, plan: Plan, problems: string[]): Promise<Map<string, ImageRecord>> {
+  const { credentialsFromDockerConfigJson } = await import('../../engine/image/registry/index.js');
+  const dockerConfig = async (name: string): Promise<string | undefined> => {
+    const inPlay = plan.secrets.find((s) => s.name === name);
+    const data = inPlay?.data ?? (await engine.secrets.get(name))?.data;
+    const v = data?.['.dockerconfigjson'] ?? data?.['.dockercfg'];
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  };
+  const jobs = new Map<string, { image: string; policy: 'always' | 'missing' | 'never'; secrets: string[] }>();
+  for (const p of plan.pods) {
+    for (const c of p.containers) {
+      const policy = pullPolicyOf(c.image, c.pullPolicy);
+      const key = `${c.image} ${policy} ${(c.pullSecrets ?? []).join(',')}`;
+      if (!jobs.has(key)) jobs.set(key, { image: c.image, policy, secrets: c.pullSecrets ?? [] });
+    }
+  }
+  const found = new Map<string, ImageRecord>();
+  await Promise.all([...jobs.values()].map(async (j) => {
+    let auth;
+    for (const s of j.secrets) {
+      const content = await dockerConfig(s);
+      if (content === undefined) continue;
+      auth = credentialsFromDockerConfigJson(content, j.image);
+      if (auth) break;
+    }
+    try {
+      found.set(j.image, await engine.images.pull(j.image, { policy: j.policy, auth, interactive: false, quiet: true }));
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }));
+  return found;
+}
+
 /** Checks made before anything is created: images present, pod names free (or --replace). */
 async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PodRecord[]> {
   const problems: string[] = [];
-  const images = new Set(plan.pods.flatMap((p) => p.containers.map((c) => c.image)));
-  const found = new Map<string, ImageRecord>();
-  await Promise.all([...images].map(async (img) => {
-    const rec = await engine.images.get(img);
-    if (rec) found.set(img, rec);
-    else problems.push(`image "${img}" is not in the local store (load or import it first: pulling from registries is not available yet)`);
-  }));
+  const found = await pullImages(engine, plan, problems);
   // A container whose image gives no command and that sets none cannot start: say so before creating anything.
   for (const p of plan.pods) {
     for (const c of p.containers) {

@@ -6,6 +6,7 @@ import type { ContainerSpec, PodSpec } from '../../engine/types.js';
 import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
 import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
+import { planSecurity, planResources } from './plan-security.js';
 
 export interface PlannedPod {
   /** where the pod's spec sits in its document, for positions of later diagnostics */
@@ -92,6 +93,12 @@ const CONTAINER: Support = {
   envFrom: true,
   ports: { each: { containerPort: true, hostPort: true, hostIP: true, protocol: true, name: true } },
   volumeMounts: { each: { name: true, mountPath: true, readOnly: true, subPath: true, subPathExpr: true } },
+  resources: { limits: true, requests: true },
+  securityContext: {
+    runAsUser: true, runAsGroup: true, runAsNonRoot: true, readOnlyRootFilesystem: true, privileged: true,
+    allowPrivilegeEscalation: true, capabilities: true, procMount: true, seccompProfile: true, seLinuxOptions: true,
+    windowsOptions: 'n/a', appArmorProfile: 'n/a',
+  },
   terminationMessagePath: 'n/a', terminationMessagePolicy: 'n/a',
 };
 
@@ -103,11 +110,15 @@ const POD_SPEC: Support = {
   volumes: true,
   hostname: true, shareProcessNamespace: true, terminationGracePeriodSeconds: true, restartPolicy: true,
   hostNetwork: true, hostAliases: true, dnsPolicy: true, dnsConfig: true,
+  securityContext: {
+    runAsUser: true, runAsGroup: true, runAsNonRoot: true, supplementalGroups: true, fsGroup: true, sysctls: true,
+    seccompProfile: true, seLinuxOptions: true, windowsOptions: 'n/a', appArmorProfile: 'n/a', fsGroupChangePolicy: 'n/a',
+  },
   nodeSelector: 'n/a', affinity: 'n/a', tolerations: 'n/a', nodeName: 'n/a', schedulerName: 'n/a',
   priority: 'n/a', priorityClassName: 'n/a', preemptionPolicy: 'n/a', topologySpreadConstraints: 'n/a',
   serviceAccountName: 'n/a', serviceAccount: 'n/a', automountServiceAccountToken: 'n/a',
   enableServiceLinks: 'n/a', runtimeClassName: 'n/a', subdomain: 'n/a', readinessGates: 'n/a',
-  imagePullSecrets: 'n/a',
+  imagePullSecrets: true,
 };
 
 const METADATA: Support = {
@@ -156,10 +167,11 @@ function at(doc: ParsedDoc, path: PathSegment[], message: string, severity: 'err
 
 interface PodMeta { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> }
 
-function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, base: PathSegment[], ctx: PlanContext, problems: PlanProblem[], init?: 'init' | 'sidecar'): ContainerSpec {
+function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, base: PathSegment[], ctx: PlanContext, problems: PlanProblem[], init: 'init' | 'sidecar' | undefined, podObj: Obj, podBase: PathSegment[]): ContainerSpec {
   const env = planEnv(c, base, meta, ctx);
   const mounts = planMounts(c, base, env.lookup);
-  problems.push(...env.problems, ...mounts.problems);
+  const sec = planSecurity(podObj, c, base, podBase, !!pod.hostNetwork);
+  problems.push(...env.problems, ...mounts.problems, ...sec.problems);
   return {
     name: `${podName}-${c.name}`,
     kubeName: c.name,
@@ -174,6 +186,10 @@ function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, bas
     restartPolicy: init === 'sidecar' ? 'Always' : pod.restartPolicy,
     stopTimeout: pod.terminationGracePeriodSeconds,
     init,
+    security: sec.security,
+    resources: planResources(c),
+    pullPolicy: c.imagePullPolicy,
+    pullSecrets: podObj.imagePullSecrets?.length ? podObj.imagePullSecrets.map((s: Obj) => s.name) : undefined,
   };
 }
 
@@ -191,15 +207,17 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     hostAliases: spec.hostAliases,
     dnsPolicy: spec.dnsPolicy,
     dnsConfig: spec.dnsConfig,
+    fsGroup: spec.securityContext?.fsGroup,
   };
+  if (pod.fsGroup === undefined) delete pod.fsGroup;
   const pm: PodMeta = { name, namespace: meta.namespace ?? 'default', labels: meta.labels ?? {}, annotations: meta.annotations ?? {} };
   const vols = planVolumes(spec, pm, ctx);
   // planVolumes reports paths from the pod spec's object; they sit under basePath in the document
   problems.push(...vols.problems.map((p) => ({ ...p, path: [...basePath, ...p.path.slice(1)] })));
   if (vols.volumes.length) pod.volumes = vols.volumes;
   const inits = (spec.initContainers ?? []).map((c: Obj, i: number) =>
-    containerSpec(name, c, pod, pm, [...basePath, 'initContainers', i], ctx, problems, c.restartPolicy === 'Always' ? 'sidecar' : 'init'));
-  const apps = (spec.containers ?? []).map((c: Obj, i: number) => containerSpec(name, c, pod, pm, [...basePath, 'containers', i], ctx, problems));
+    containerSpec(name, c, pod, pm, [...basePath, 'initContainers', i], ctx, problems, c.restartPolicy === 'Always' ? 'sidecar' : 'init', spec, basePath));
+  const apps = (spec.containers ?? []).map((c: Obj, i: number) => containerSpec(name, c, pod, pm, [...basePath, 'containers', i], ctx, problems, undefined, spec, basePath));
   return { pod, containers: [...inits, ...apps], source };
 }
 

@@ -79,10 +79,10 @@ spec:
   containers:
     - name: c
       image: i
-      resources: {limits: {memory: 64Mi}}
+      startupProbe: {exec: {command: ["true"]}}
 `);
     expect(p.diagnostics.map(formatDiagnostic)).toEqual([
-      'p.yaml:9:7: spec.containers[0].resources: not supported by peapod yet',
+      'p.yaml:9:7: spec.containers[0].startupProbe: not supported by peapod yet',
       'p.yaml:5:3: warning: spec.nodeSelector: does not apply on one host: ignored',
     ]);
   });
@@ -223,5 +223,22 @@ spec:
 `);
     expect(p.diagnostics).toEqual([]);
     expect(p.pods[0].pod.publish).toEqual([{ hostIP: '', hostPort: 30080, containerPort: 8080, protocol: 'tcp' }]);
+  });
+});
+
+describe('pull policy', () => {
+  it.each([
+    { image: 'docker.io/library/nginx:1.25', given: undefined, out: 'missing' },
+    { image: 'docker.io/library/nginx', given: undefined, out: 'always' },
+    { image: 'quay.io/org/app:latest', given: undefined, out: 'always' },
+    { image: 'quay.io/org/app@sha256:' + 'a'.repeat(64), given: undefined, out: 'missing' },
+    { image: 'nginx:1.25', given: 'Always', out: 'always' },
+    { image: 'nginx:latest', given: 'Never', out: 'never' },
+    { image: 'nginx:latest', given: 'IfNotPresent', out: 'missing' },
+    { image: 'localhost/busybox:latest', given: undefined, out: 'missing' },
+    { image: 'localhost/busybox:latest', given: 'Always', out: 'missing' },
+  ])('$image $given -> $out', async ({ image, given, out }) => {
+    const { pullPolicyOf } = await import('../../../src/kube/apply.js');
+    expect(pullPolicyOf(image, given)).toBe(out);
   });
 });

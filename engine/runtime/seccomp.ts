@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { PeapodError } from '../errors.js';
+
+// Seccomp profiles in the "containers" format (Docker's, and containers-common's
+// /usr/share/containers/seccomp.json that Podman uses as RuntimeDefault) turned into the OCI
+// runtime spec's linux.seccomp for this host's architecture and the container's capabilities.
+
+type Obj = Record<string, any>;
+
+export const RUNTIME_DEFAULT_PROFILE = '/usr/share/containers/seccomp.json';
+
+const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
+const SCMP_ARCH: Record<string, string> = { amd64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', arm: 'SCMP_ARCH_ARM', '386': 'SCMP_ARCH_X86', ppc64le: 'SCMP_ARCH_PPC64LE', s390x: 'SCMP_ARCH_S390X' };
+
+/** OCI linux.seccomp from a containers-format profile (or an OCI-format one, returned as it is). */
+export function toOciSeccomp(profile: Obj, caps: string[], arch = ARCH[process.arch] ?? process.arch): Obj {
+  if (!Array.isArray(profile.syscalls) || profile.architectures) return profile; // already OCI
+  const scmp = SCMP_ARCH[arch];
+  const map = (profile.archMap ?? []).find((m: Obj) => m.architecture === scmp);
+  const architectures = map ? [map.architecture, ...(map.subArchitectures ?? [])] : scmp ? [scmp] : [];
+  const capSet = new Set(caps.map((c) => c.toUpperCase()));
+  const applies = (cond: Obj | undefined, positive: boolean): boolean => {
+    if (!cond || !Object.keys(cond).length) return positive;
+    const archOk = !cond.arches?.length || cond.arches.includes(arch);
+    const capsOk = !cond.caps?.length || cond.caps.every((c: string) => capSet.has(c.toUpperCase()));
+    if (positive) return archOk && capsOk;
+    // an exclude matches when any listed arch or capability applies
+    return (cond.arches?.length && cond.arches.includes(arch)) || (cond.caps?.length && cond.caps.some((c: string) => capSet.has(c.toUpperCase())));
+  };
+  const syscalls = (profile.syscalls as Obj[])
+    .filter((s) => applies(s.includes, true) && !applies(s.excludes, false))
+    .map((s) => {
+      const out: Obj = { names: s.names ?? (s.name ? [s.name] : []), action: s.action };
+      if (s.errnoRet !== undefined) out.errnoRet = s.errnoRet;
+      if (s.args?.length) out.args = s.args;
+      return out;
+    });
+  const out: Obj = { defaultAction: profile.defaultAction, architectures, syscalls };
+  if (profile.defaultErrnoRet !== undefined) out.defaultErrnoRet = profile.defaultErrnoRet;
+  return out;
+}
+
+/** Reads a profile file (JSON); errors name the file. */
+export function readProfile(file: string, hint?: string): Obj {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new PeapodError('not-found', `seccomp profile ${file} not found`, { hint });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new PeapodError('invalid', `seccomp profile ${file}: ${(err as Error).message}`);
+  }
+}
