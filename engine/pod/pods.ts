@@ -356,14 +356,20 @@ export class Pods {
   private async releaseResources(pod: PodRecord): Promise<void> {
     await this.store.podLock(pod.id).with(async () => {
       const net = await this.networkState(pod);
+      // Everything is released even when the network teardown fails; its error is raised after.
+      let teardownError: unknown;
       if (net) {
-        await this.networkLock.with(async () => {
-          await this.backend().teardown(net.request);
-          if ((await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
-            await removeIdleNetavarkChains();
-          }
-        });
-        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        try {
+          await this.networkLock.with(async () => {
+            await this.backend().teardown(net.request);
+            if ((await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
+              await removeIdleNetavarkChains();
+            }
+          });
+          await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        } catch (err) {
+          teardownError = err;
+        }
       }
       // shm and every tmpfs volume: deepest first
       const prefix = this.runDir(pod.id) + '/';
@@ -371,8 +377,9 @@ export class Pods {
       for (const m of mounted.sort().reverse()) await unmount(m);
       await unmount(pod.netnsPath);
       await fs.rm(pod.netnsPath, { force: true });
-      await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
+      if (!teardownError) await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
       await removeCgroup(pod.cgroupParent);
+      if (teardownError) throw teardownError;
     });
   }
 

@@ -166,7 +166,10 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
   const results = await Promise.allSettled(plan.pods.map((p) => createPod(engine, p, opts, created)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
-    await Promise.all(created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch(() => undefined)));
+    // Roll back; a pod that cannot be removed is reported, never silently left behind.
+    await Promise.all(created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch((err) => {
+      process.stderr.write(`warning: rolling back pod ${id.slice(0, 12)}: ${(err as Error).message}\n`);
+    })));
     await undoConfig();
     throw failed.reason;
   }

@@ -160,7 +160,8 @@ spec:
     const ipam = JSON.parse(readFileSync(path.join(sb.root, 'networks', 'peapod.ipam.json'), 'utf8'));
     expect(Object.keys(ipam.ips)).toEqual([]);
     // netavark removes the bridge with its last member; only the network's record stays (network ls)
-    expect(existsSync('/sys/class/net/peapod0')).toBe(false);
+    const [netw] = await json(['network', 'inspect', 'peapod']);
+    expect(existsSync(`/sys/class/net/${netw.network_interface}`)).toBe(false);
     await sb.ok(['play', 'kube', f]);
     expect(String((await sb.ok(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'again-srv'])).stdout)).toBe(ip1);
   });
