@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 PACKAGES=(runc crun conmon netavark aardvark-dns passt iptables iproute2 uidmap busybox-static
-  catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps zstd apache2-utils openssl)
+  catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps zstd apache2-utils openssl systemd
+  golang-github-containers-common)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
