@@ -85,6 +85,8 @@ export interface ContainerSpec {
   security?: SecuritySpec;
   /** cgroup limits: memory in bytes, cpu in cores */
   resources?: { memoryLimit?: number; memoryRequest?: number; cpuLimit?: number; cpuRequest?: number; pidsLimit?: number };
+  /** Kubernetes lifecycle hooks: run by peapod after start and before the stop signal */
+  lifecycle?: { postStart?: LifecycleHandler; preStop?: LifecycleHandler };
   /** imagePullPolicy of the YAML (Always, IfNotPresent, Never) */
   pullPolicy?: string;
   /** imagePullSecrets of its pod: kubernetes.io/dockerconfigjson secrets to pull with */
@@ -94,6 +96,11 @@ export interface ContainerSpec {
   /** an init container runs to completion before the app containers; a sidecar (init with restartPolicy Always) keeps running */
   init?: 'init' | 'sidecar';
 }
+
+export type LifecycleHandler =
+  | { exec: string[] }
+  | { httpGet: { path?: string; port: number; host?: string; scheme?: string } }
+  | { sleep: number };
 
 export interface SecuritySpec {
   runAsUser?: number;
@@ -158,6 +165,8 @@ export interface ContainerState {
   stopRequested?: boolean;
   /** back-off level of the restart policy (0 after 10 minutes of running) */
   backoffLevel?: number;
+  /** the pod's address while the container runs (lifecycle httpGet handlers use it) */
+  podIP?: string;
   /** the cgroup path the running container was given (removed again at cleanup) */
   cgroupPath?: string;
   /** pid of a foreground `run --rm` that will remove the container itself after reading its exit */

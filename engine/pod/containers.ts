@@ -22,6 +22,8 @@ export interface PodContext {
   hostname?: string;            // set only for the container that creates the UTS namespace
   mounts?: Mount[];
   cgroupParent: string;         // e.g. /peapod/<podid>
+  /** the pod's address, when it has one on a bridge network */
+  podIP?: string;
   etcFiles?: { hosts: string; hostname: string; resolvConf: string };
   /** host paths of the pod's volumes by name (PodSpec.volumes) */
   volumes?: Record<string, string>;
@@ -132,6 +134,14 @@ export class Containers {
           podCtx = await this.podContext(rec);
         }
         await this.launch(rec, podCtx);
+        if (rec.spec.lifecycle?.postStart) {
+          // As the kubelet: a failing postStart hook kills the container.
+          const why = await this.runHook(rec, rec.spec.lifecycle.postStart, 30_000);
+          if (why) {
+            await this.runtime.kill(rec.id, 'SIGKILL', true).catch(() => undefined);
+            throw new PeapodError('runtime', `container ${rec.spec.kubeName ?? rec.name}: postStart hook failed: ${why}`);
+          }
+        }
       } catch (err) {
         await this.teardownRuntime(rec).catch((e) => debug(`teardown after failed start: ${e}`));
         const reached: string = rec.state.status;
@@ -228,9 +238,30 @@ export class Containers {
       paths: p,
       exitCommand: [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id],
     });
-    rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId(), stopRequested: false };
+    rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId(), stopRequested: false, podIP: podCtx?.podIP };
     await this.store.saveContainer(rec);
     await this.runtime.start(rec.id);
+  }
+
+  /** Runs a lifecycle handler; undefined when it succeeded, else why it failed. */
+  private async runHook(rec: ContainerRecord, h: NonNullable<NonNullable<ContainerSpec['lifecycle']>['preStop']>, timeoutMs: number): Promise<string | undefined> {
+    if ('exec' in h) {
+      const code = await this.runtime.execQuiet(rec.id, h.exec, timeoutMs);
+      return code === 0 ? undefined : code < 0 ? `timed out after ${timeoutMs} ms` : `exec ${JSON.stringify(h.exec)} exited with code ${code}`;
+    }
+    if ('sleep' in h) {
+      await sleep(Math.min(h.sleep * 1000, timeoutMs));
+      return undefined;
+    }
+    const g = h.httpGet;
+    const host = g.host ?? rec.state.podIP ?? '127.0.0.1';
+    const url = `${(g.scheme ?? 'HTTP').toLowerCase()}://${host}:${g.port}${g.path ?? '/'}`;
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      return r.status >= 200 && r.status < 400 ? undefined : `GET ${url}: HTTP ${r.status}`;
+    } catch (err) {
+      return `GET ${url}: ${(err as Error).message}`;
+    }
   }
 
   /** linux.seccomp for a securityContext's seccompProfile (none: no filter, as Kubernetes' Unconfined default). */
@@ -263,7 +294,14 @@ export class Containers {
     const conmonPid = rec.state.conmonPid;
     const image = await this.images.get(rec.imageId);
     const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
-    const grace = timeout ?? rec.spec.stopTimeout ?? 10;
+    let grace = timeout ?? rec.spec.stopTimeout ?? 10;
+    if (rec.spec.lifecycle?.preStop) {
+      // preStop runs before the stop signal and counts against the grace period.
+      const t0 = Date.now();
+      const why = await this.runHook(rec, rec.spec.lifecycle.preStop, Math.max(1, grace) * 1000);
+      if (why) debug(`preStop hook of ${rec.name}: ${why}`);
+      grace = Math.max(0, grace - (Date.now() - t0) / 1000);
+    }
     try {
       await this.runtime.kill(rec.id, signal);
     } catch (err) {

@@ -194,6 +194,7 @@ export class Pods {
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const env = await this.startEnv(rec, files.podIP);
     const volumeCtx = {
+      podIP: files.podIP,
       volumes: files.volumes,
       readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => v.type === 'persistentVolumeClaim' && v.readOnly).map((v) => v.name),
       envBefore: env.before,

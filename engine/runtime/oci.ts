@@ -162,6 +162,13 @@ export class OciRuntime {
     return code;
   }
 
+  /** Runs a process in the container without a terminal, output discarded; its exit code (or -1 on timeout). */
+  async execQuiet(id: string, args: string[], timeoutMs: number): Promise<number> {
+    const r = await execa(this.cfg.runtimePath, [...this.baseArgs(), 'exec', id, ...args], { reject: false, timeout: timeoutMs, stdin: 'ignore' });
+    if (r.timedOut) return -1;
+    return r.exitCode ?? -1;
+  }
+
   private async run(args: string[]): Promise<string> {
     const full = [...this.baseArgs(), ...args];
     debug(`running ${this.cfg.runtimePath} ${full.join(' ')}`);

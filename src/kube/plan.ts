@@ -94,6 +94,7 @@ const CONTAINER: Support = {
   ports: { each: { containerPort: true, hostPort: true, hostIP: true, protocol: true, name: true } },
   volumeMounts: { each: { name: true, mountPath: true, readOnly: true, subPath: true, subPathExpr: true } },
   resources: { limits: true, requests: true },
+  lifecycle: { postStart: true, preStop: true, stopSignal: true },
   securityContext: {
     runAsUser: true, runAsGroup: true, runAsNonRoot: true, readOnlyRootFilesystem: true, privileged: true,
     allowPrivilegeEscalation: true, capabilities: true, procMount: true, seccompProfile: true, seLinuxOptions: true,
@@ -188,9 +189,34 @@ function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, bas
     init,
     security: sec.security,
     resources: planResources(c),
+    lifecycle: lifecycleOf(c, base, problems),
+    stopSignal: c.lifecycle?.stopSignal,
     pullPolicy: c.imagePullPolicy,
     pullSecrets: podObj.imagePullSecrets?.length ? podObj.imagePullSecrets.map((s: Obj) => s.name) : undefined,
   };
+}
+
+/** postStart/preStop handlers: exec, httpGet (a named port is the container's), sleep. */
+function lifecycleOf(c: Obj, base: PathSegment[], problems: PlanProblem[]): ContainerSpec['lifecycle'] {
+  const out: NonNullable<ContainerSpec['lifecycle']> = {};
+  for (const hook of ['postStart', 'preStop'] as const) {
+    const h = c.lifecycle?.[hook];
+    if (!h) continue;
+    const p = [...base, 'lifecycle', hook];
+    if (h.exec) out[hook] = { exec: h.exec.command ?? [] };
+    else if (h.sleep) out[hook] = { sleep: Number(h.sleep.seconds) };
+    else if (h.httpGet) {
+      let port = h.httpGet.port;
+      if (typeof port === 'string' && !/^\d+$/.test(port)) {
+        port = (c.ports ?? []).find((x: Obj) => x.name === port)?.containerPort;
+        if (!port) { problems.push({ path: [...p, 'httpGet', 'port'], message: `no container port named "${h.httpGet.port}"`, severity: 'error' }); continue; }
+      }
+      out[hook] = { httpGet: { path: h.httpGet.path, port: Number(port), host: h.httpGet.host, scheme: h.httpGet.scheme } };
+    } else {
+      problems.push({ path: p, message: 'handler not supported by peapod yet (supported: exec, httpGet, sleep)', severity: 'error' });
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'], object: unknown, ctx: PlanContext, problems: PlanProblem[], basePath: PathSegment[]): PlannedPod {

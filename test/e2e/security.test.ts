@@ -157,6 +157,50 @@ spec:
   });
 });
 
+describe('lifecycle', () => {
+  it('postStart runs after start; preStop runs before the stop signal (seen through a shared volume)', async () => {
+    await sb.ok(['play', 'kube', manifest('lc', `apiVersion: v1
+kind: Pod
+metadata: {name: lc}
+spec:
+  terminationGracePeriodSeconds: 5
+  volumes: [{name: shared, emptyDir: {}}]
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "trap 'echo got-TERM >> /shared/log; exit 0' TERM; echo started >> /shared/log; sleep 3600 & wait"]
+      lifecycle:
+        postStart: {exec: {command: ["sh", "-c", "echo postStart >> /shared/log"]}}
+        preStop: {exec: {command: ["sh", "-c", "echo preStop >> /shared/log"]}}
+      volumeMounts: [{name: shared, mountPath: /shared}]
+    - name: watcher
+      image: localhost/busybox:latest
+      command: ${SLEEP}
+      volumeMounts: [{name: shared, mountPath: /shared}]
+`)]);
+    expect((await until(() => out(['exec', 'lc-watcher', 'cat', '/shared/log']), (l) => l.includes('postStart'))).split('\n')).toContain('postStart');
+    await sb.ok(['stop', 'lc-app']);
+    const log = (await out(['exec', 'lc-watcher', 'cat', '/shared/log'])).split('\n');
+    expect(log.slice(-2)).toEqual(['preStop', 'got-TERM']);
+  });
+
+  it('a failing postStart hook kills the container and the play says why', async () => {
+    const r = await sb.run(['play', 'kube', manifest('lcfail', `apiVersion: v1
+kind: Pod
+metadata: {name: lcfail}
+spec:
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ${SLEEP}
+      lifecycle: {postStart: {exec: {command: ["sh", "-c", "exit 3"]}}}
+`)]);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toContain('postStart hook failed: exec ["sh","-c","exit 3"] exited with code 3');
+    expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
+  });
+});
+
 describe('restart policy', () => {
   it('Always: killing the main process brings the container back and the restart count goes up; Never: it stays exited', async () => {
     await sb.ok(['play', 'kube', manifest('rs', `apiVersion: v1
