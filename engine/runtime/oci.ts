@@ -63,6 +63,8 @@ export class OciRuntime {
     const child = spawn(this.cfg.conmonPath, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' },
+      // conmon writes some files (an "oom" marker) relative to its working directory: the bundle, as Podman runs it
+      cwd: p.bundle,
       detached: true,
     });
     const sync = child.stdio[3] as NodeJS.ReadableStream;
