@@ -257,7 +257,9 @@ export function registerContainerCommands(program: Command): void {
 
   const container = program.command('container').description('manage containers');
   container.command('cleanup', { hidden: true }).argument('<id>').action(async (id: string, _o: unknown, cmd: Command) => {
-    // Run by conmon's exit command: records the exit and releases everything.
+    // Run by conmon's exit command: records the exit and releases everything. conmon's working
+    // directory is the bundle, which cleanup removes: work from / so that later spawns still work.
+    process.chdir('/');
     const engine = await getEngine(cmd);
     if (!(await engine.store.getContainer(id))) return;
     await engine.containers.cleanup(id);

@@ -1,50 +1,15 @@
 // Issue 5 acceptance: workloads, configuration, volumes, init containers and strict validation,
 // against real runc, conmon and netavark.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { sandbox, requireRoot, PROJECT, type Sandbox } from '../helpers/cli.js';
-import { settledLeaks } from '../helpers/leaks.js';
-import { busyboxRootfsTar } from '../helpers/busybox.js';
+import { PROJECT } from '../helpers/cli.js';
+import { useSandbox, until } from '../helpers/e2e.js';
 
-let sb: Sandbox;
+const e2e = useSandbox('peapod-kube');
+const { json, out, manifest } = e2e;
 const INVALID = path.join(PROJECT, 'test/fixtures/invalid');
 const EXAMPLES = path.join(PROJECT, 'examples');
-
-beforeAll(async () => {
-  requireRoot();
-  sb = sandbox('peapod-kube');
-  await sb.ok(['image', 'import', await busyboxRootfsTar(sb.dir), 'busybox']);
-});
-
-afterAll(async () => {
-  if (!sb) return;
-  await sb.destroy();
-  expect(await settledLeaks(sb.dir)).toEqual([]);
-});
-
-afterEach(async () => {
-  for (const p of await json(['pod', 'ps', '--format', 'json'])) await sb.run(['pod', 'rm', '-f', '-t', '0', p.Id]);
-  expect(await settledLeaks(sb.dir)).toEqual([]);
-});
-
-const json = async (args: string[]) => JSON.parse(String((await sb.ok(args)).stdout));
-const out = async (args: string[]) => String((await sb.ok(args)).stdout);
-
-function manifest(name: string, body: string): string {
-  const f = path.join(sb.dir, `${name}.yaml`);
-  writeFileSync(f, body);
-  return f;
-}
-
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, tries = 100): Promise<T> {
-  let v = await fn();
-  for (let i = 0; i < tries && !ok(v); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}
 
 describe('strict validation', () => {
   const expected: Record<string, string> = JSON.parse(readFileSync(path.join(INVALID, 'expected.json'), 'utf8'));
@@ -57,7 +22,7 @@ describe('strict validation', () => {
 
   it.each(files)('%s fails with its error and creates nothing', async (f) => {
     const file = path.join(INVALID, f);
-    const r = await sb.run(['play', 'kube', file]);
+    const r = await e2e.sb.run(['play', 'kube', file]);
     expect(r.exitCode).toBe(125);
     expect(String(r.stderr).split('\n')[0].replace(`${file}:`, '')).toBe(expected[f]);
     expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
@@ -69,11 +34,11 @@ describe('strict validation', () => {
 describe('workloads', () => {
   it('a Deployment with replicas 3 gives 3 running pods that reach each other by name; kube down removes all 3', async () => {
     const f = path.join(EXAMPLES, 'deployment.yaml');
-    await sb.ok(['play', 'kube', f]);
+    await e2e.sb.ok(['play', 'kube', f]);
     const pods = await json(['pod', 'ps', '--format', 'json']);
     expect(pods.map((p: any) => p.Name).sort()).toEqual(['web-pod-0', 'web-pod-1', 'web-pod-2']);
     expect(pods.every((p: any) => p.Status === 'Running')).toBe(true);
-    const body = await until(async () => String((await sb.run(['exec', 'web-pod-0-httpd', 'wget', '-q', '-O', '-', 'http://web-pod-2:8080/'])).stdout), (b) => b.includes('web-pod-2'));
+    const body = await until(async () => String((await e2e.sb.run(['exec', 'web-pod-0-httpd', 'wget', '-q', '-O', '-', 'http://web-pod-2:8080/'])).stdout), (b) => b.includes('web-pod-2'));
     expect(body).toBe('web-pod-2');
     const down = await out(['kube', 'down', f]);
     expect(down.match(/^[0-9a-f]{64}$/gm)).toHaveLength(6);
@@ -81,13 +46,13 @@ describe('workloads', () => {
   });
 
   it("a Job's pod runs to completion and its exit codes are recorded", async () => {
-    await sb.ok(['play', 'kube', path.join(EXAMPLES, 'job.yaml')]);
+    await e2e.sb.ok(['play', 'kube', path.join(EXAMPLES, 'job.yaml')]);
     const done = await until(() => json(['pod', 'ps', '--format', 'json']), (p) => p[0]?.Status === 'Exited');
     expect(done[0]).toMatchObject({ Name: 'compute-pod-0', Status: 'Exited' });
     const [c] = await json(['inspect', 'compute-pod-0-work']);
     expect(c.State).toMatchObject({ Status: 'exited', ExitCode: 0 });
     expect(await out(['logs', 'compute-pod-0-work'])).toBe('computing\n42');
-    await sb.ok(['play', 'kube', manifest('failing-job', `apiVersion: batch/v1
+    await e2e.sb.ok(['play', 'kube', manifest('failing-job', `apiVersion: batch/v1
 kind: Job
 metadata: {name: failing}
 spec:
@@ -112,7 +77,7 @@ spec:
       containers: [{name: w, image: localhost/busybox:latest, command: ["sh", "-c", "echo try; exit 1"]}]
 `);
     // the back-off is 10 s doubling, as the kubelet's; shortened here so the test stays quick
-    await sb.ok(['play', 'kube', f], { env: { PEAPOD_RESTART_BACKOFF_MS: '200' } });
+    await e2e.sb.ok(['play', 'kube', f], { env: { PEAPOD_RESTART_BACKOFF_MS: '200' } });
     const [c] = await until(() => json(['inspect', 'retry-pod-0-w']), (x) => x[0].RestartCount === 2 && x[0].State.Status === 'exited', 150);
     expect(c.RestartCount).toBe(2);
     expect(c.State.ExitCode).toBe(1);
@@ -122,7 +87,7 @@ spec:
   });
 
   it('restartPolicy Always brings an exited container back; stop keeps it stopped', async () => {
-    await sb.ok(['play', 'kube', manifest('always', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('always', `apiVersion: v1
 kind: Pod
 metadata: {name: always}
 spec:
@@ -131,7 +96,7 @@ spec:
 `)], { env: { PEAPOD_RESTART_BACKOFF_MS: '200' } });
     const [c] = await until(() => json(['inspect', 'always-w']), (x) => x[0].RestartCount >= 2, 150);
     expect(c.RestartCount).toBeGreaterThanOrEqual(2);
-    await sb.ok(['pod', 'stop', 'always']);
+    await e2e.sb.ok(['pod', 'stop', 'always']);
     const stopped = (await json(['inspect', 'always-w']))[0];
     await new Promise((r) => setTimeout(r, 1500));
     const later = (await json(['inspect', 'always-w']))[0];
@@ -140,14 +105,14 @@ spec:
   });
 
   it('--wait stays in the foreground until the containers have exited, then takes the pods down', async () => {
-    const r = await sb.run(['play', 'kube', '--wait', path.join(EXAMPLES, 'job.yaml')]);
+    const r = await e2e.sb.run(['play', 'kube', '--wait', path.join(EXAMPLES, 'job.yaml')]);
     expect(r.exitCode).toBe(0);
     expect(String(r.stdout)).toMatch(/^Pod: [0-9a-f]{64}$/);
     expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
   });
 
   it('an init container writes into an emptyDir that the app reads; the app starts only after it ended', async () => {
-    await sb.ok(['play', 'kube', path.join(EXAMPLES, 'init-container.yaml')]);
+    await e2e.sb.ok(['play', 'kube', path.join(EXAMPLES, 'init-container.yaml')]);
     expect(await until(() => out(['logs', 'init-demo-app']), (l) => l.length > 0)).toBe('prepared-by-init');
     const [init] = await json(['inspect', 'init-demo-prepare']);
     const [app] = await json(['inspect', 'init-demo-app']);
@@ -157,7 +122,7 @@ spec:
   });
 
   it('a failing init container keeps the app from ever starting, and the status says so', async () => {
-    const r = await sb.run(['play', 'kube', manifest('init-fail', `apiVersion: v1
+    const r = await e2e.sb.run(['play', 'kube', manifest('init-fail', `apiVersion: v1
 kind: Pod
 metadata: {name: init-fail}
 spec:
@@ -179,11 +144,11 @@ spec:
   });
 
   it('a web server and a sidecar share an emptyDir', async () => {
-    await sb.ok(['play', 'kube', path.join(EXAMPLES, 'web-sidecar.yaml')]);
-    const page = await until(async () => String((await sb.run(['exec', 'web-sidecar-web', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'])).stdout), (b) => /\d\d:\d\d/.test(b));
+    await e2e.sb.ok(['play', 'kube', path.join(EXAMPLES, 'web-sidecar.yaml')]);
+    const page = await until(async () => String((await e2e.sb.run(['exec', 'web-sidecar-web', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'])).stdout), (b) => /\d\d:\d\d/.test(b));
     expect(page).toMatch(/\d\d:\d\d:\d\d/);
     // readOnly mount in the web container
-    expect((await sb.run(['exec', 'web-sidecar-web', 'touch', '/www/x'])).exitCode).not.toBe(0);
+    expect((await e2e.sb.run(['exec', 'web-sidecar-web', 'touch', '/www/x'])).exitCode).not.toBe(0);
   });
 });
 
@@ -238,7 +203,7 @@ spec:
         - {name: maybe, mountPath: /etc/maybe}
         - {name: info, mountPath: /etc/info}
 `);
-    const play = await sb.run(['--log-level', 'debug', 'play', 'kube', f]);
+    const play = await e2e.sb.run(['--log-level', 'debug', 'play', 'kube', f]);
     expect(play.exitCode, String(play.stderr)).toBe(0);
     const env = await out(['exec', 'conf-app', 'env']);
     expect(env).toContain('CFG_MODE=explicit-wins');
@@ -265,8 +230,8 @@ spec:
       if (e.isDirectory()) return p.includes('/storage/') ? [] : grep(p);
       return e.isFile() && readFileSync(p, 'utf8').includes('tok-VALUE-123') ? [p] : [];
     });
-    expect(grep(sb.root)).toEqual([]);
-    await sb.ok(['kube', 'down', f]);
+    expect(grep(e2e.sb.root)).toEqual([]);
+    await e2e.sb.ok(['kube', 'down', f]);
     expect(await json(['secret', 'ls', '--format', 'json'])).toEqual([]);
   });
 
@@ -274,7 +239,7 @@ spec:
     const marker = path.join('/tmp', `peapod-host-marker-${process.pid}`);
     writeFileSync(marker, 'host-secret');
     try {
-      await sb.ok(['play', 'kube', manifest('subpath', `apiVersion: v1
+      await e2e.sb.ok(['play', 'kube', manifest('subpath', `apiVersion: v1
 kind: Pod
 metadata: {name: subpath}
 spec:
@@ -290,7 +255,7 @@ spec:
         - {name: v, mountPath: /mnt/root, subPath: escape}
         - {name: v, mountPath: /mnt/file, subPath: file}
 `)]);
-      const seen = String((await sb.run(['exec', 'subpath-app', 'sh', '-c', `ls -A /mnt/root; cat /mnt/root${marker} /mnt/file 2>&1`])).stdout);
+      const seen = String((await e2e.sb.run(['exec', 'subpath-app', 'sh', '-c', `ls -A /mnt/root; cat /mnt/root${marker} /mnt/file 2>&1`])).stdout);
       expect(seen).not.toContain('host-secret');
       expect(seen).not.toMatch(/^(etc|proc|usr)$/m);
     } finally {
@@ -315,26 +280,26 @@ spec:
   containers:
     - {name: app, image: localhost/busybox:latest, command: ["sh", "-c", "cat /data/count 2>/dev/null; echo x >> /data/count; trap 'exit 0' TERM; sleep 3600 & wait"], volumeMounts: [{name: d, mountPath: /data}]}
 `);
-    const play = await sb.run(['play', 'kube', f]);
+    const play = await e2e.sb.run(['play', 'kube', f]);
     expect(String(play.stderr)).toContain('spec: does not apply on one host: ignored');
     await until(() => out(['exec', 'keeper-app', 'cat', '/data/count']), (c) => c === 'x');
-    await sb.ok(['kube', 'down', f]);
+    await e2e.sb.ok(['kube', 'down', f]);
     expect((await json(['volume', 'ls', '--format', 'json'])).map((v: any) => v.Name)).toEqual(['data']);
-    await sb.ok(['play', 'kube', f]);
+    await e2e.sb.ok(['play', 'kube', f]);
     expect(await until(() => out(['logs', 'keeper-app']), (l) => l.length > 0)).toBe('x');
     const down = await out(['kube', 'down', '--force', f]);
     expect(down).toContain('Volumes removed:\ndata');
     expect(await json(['volume', 'ls', '--format', 'json'])).toEqual([]);
-    expect(existsSync(path.join(sb.root, 'volumes', 'data'))).toBe(false);
+    expect(existsSync(path.join(e2e.sb.root, 'volumes', 'data'))).toBe(false);
   });
 
   it('every example plays, and kube down takes it away', async () => {
     for (const f of readdirSync(EXAMPLES).filter((x) => x.endsWith('.yaml')).sort()) {
       const file = path.join(EXAMPLES, f);
-      const r = await sb.run(['play', 'kube', file]);
+      const r = await e2e.sb.run(['play', 'kube', file]);
       expect(r.exitCode, `${f}: ${String(r.stderr)}`).toBe(0);
       expect((await json(['pod', 'ps', '--format', 'json'])).length, f).toBeGreaterThan(0);
-      await sb.ok(['kube', 'down', file]);
+      await e2e.sb.ok(['kube', 'down', file]);
       expect(await json(['pod', 'ps', '--format', 'json']), f).toEqual([]);
     }
   });

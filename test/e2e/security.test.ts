@@ -1,54 +1,18 @@
 // Issue 6 acceptance (the parts peapod has): resources in the cgroup files, OOM reported as such,
 // securityContext, restart policies. Memory and cpu are checked in the cgroup files.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { describe, it, expect } from 'vitest';
+import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { sandbox, requireRoot, type Sandbox } from '../helpers/cli.js';
-import { settledLeaks } from '../helpers/leaks.js';
-import { busyboxRootfsTar } from '../helpers/busybox.js';
+import { useSandbox, until } from '../helpers/e2e.js';
 
-let sb: Sandbox;
-
-beforeAll(async () => {
-  requireRoot();
-  sb = sandbox('peapod-sec');
-  await sb.ok(['image', 'import', await busyboxRootfsTar(sb.dir), 'busybox']);
-});
-
-afterAll(async () => {
-  if (!sb) return;
-  await sb.destroy();
-  expect(await settledLeaks(sb.dir)).toEqual([]);
-});
-
-afterEach(async () => {
-  for (const p of await json(['pod', 'ps', '--format', 'json'])) await sb.run(['pod', 'rm', '-f', '-t', '0', p.Id]);
-  expect(await settledLeaks(sb.dir)).toEqual([]);
-});
-
-const json = async (args: string[]) => JSON.parse(String((await sb.ok(args)).stdout));
-const out = async (args: string[]) => String((await sb.ok(args)).stdout);
-
-function manifest(name: string, body: string): string {
-  const f = path.join(sb.dir, `${name}.yaml`);
-  writeFileSync(f, body);
-  return f;
-}
-
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, tries = 100): Promise<T> {
-  let v = await fn();
-  for (let i = 0; i < tries && !ok(v); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}
+const e2e = useSandbox('peapod-sec');
+const { json, out, manifest } = e2e;
 
 const SLEEP = `["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
 
 describe('resources', () => {
   it('memory 64Mi and cpu 500m land in the cgroup files; a 64Mi container that allocates more is OOMKilled', async () => {
-    await sb.ok(['play', 'kube', manifest('res', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('res', `apiVersion: v1
 kind: Pod
 metadata: {name: res}
 spec:
@@ -63,7 +27,7 @@ spec:
 `)]);
     const id = await out(['inspect', '-f', '{{.Id}}', 'res-limited']);
     const pod = await out(['pod', 'inspect', '-f', '{{.Id}}', 'res']);
-    const cg = (ctrl: string, file: string) => readFileSync(path.join('/sys/fs/cgroup', ctrl, sb.cgroupParent, pod, id, file), 'utf8').trim();
+    const cg = (ctrl: string, file: string) => readFileSync(path.join('/sys/fs/cgroup', ctrl, e2e.sb.cgroupParent, pod, id, file), 'utf8').trim();
     expect(cg('memory', 'memory.limit_in_bytes')).toBe('67108864');
     expect(cg('cpu', 'cpu.cfs_quota_us')).toBe('50000');
     expect(cg('cpu', 'cpu.cfs_period_us')).toBe('100000');
@@ -75,7 +39,7 @@ spec:
 
 describe('securityContext', () => {
   it('runAsNonRoot with an image that runs as root is refused, and nothing is left', async () => {
-    const r = await sb.run(['play', 'kube', manifest('nonroot', `apiVersion: v1
+    const r = await e2e.sb.run(['play', 'kube', manifest('nonroot', `apiVersion: v1
 kind: Pod
 metadata: {name: nonroot}
 spec:
@@ -87,7 +51,7 @@ spec:
   });
 
   it('runAsUser, readOnlyRootFilesystem with a writable emptyDir, fsGroup, dropped capabilities', async () => {
-    await sb.ok(['play', 'kube', manifest('sc', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('sc', `apiVersion: v1
 kind: Pod
 metadata: {name: sc}
 spec:
@@ -107,10 +71,10 @@ spec:
 `)]);
     expect(await out(['exec', 'sc-user', 'id', '-u'])).toBe('1000');
     expect((await out(['exec', 'sc-user', 'id', '-G'])).split(' ')).toEqual(expect.arrayContaining(['2000', '3000']));
-    const touch = await sb.run(['exec', 'sc-user', 'touch', '/x']);
+    const touch = await e2e.sb.run(['exec', 'sc-user', 'touch', '/x']);
     expect(touch.exitCode).not.toBe(0);
     expect(String(touch.stderr)).toContain('Read-only file system');
-    await sb.ok(['exec', 'sc-user', 'touch', '/scratch/y']);
+    await e2e.sb.ok(['exec', 'sc-user', 'touch', '/scratch/y']);
     expect(await out(['exec', 'sc-user', 'stat', '-c', '%g', '/scratch/y'])).toBe('2000');
     const status = await out(['exec', 'sc-root', 'cat', '/proc/1/status']);
     const bnd = BigInt('0x' + /CapBnd:\s+([0-9a-f]+)/.exec(status)![1]);
@@ -123,7 +87,7 @@ spec:
   });
 
   it('only namespaced sysctls are allowed, and they apply', async () => {
-    const bad = await sb.run(['play', 'kube', manifest('sysbad', `apiVersion: v1
+    const bad = await e2e.sb.run(['play', 'kube', manifest('sysbad', `apiVersion: v1
 kind: Pod
 metadata: {name: sysbad}
 spec:
@@ -132,7 +96,7 @@ spec:
 `)]);
     expect(bad.exitCode).toBe(125);
     expect(String(bad.stderr)).toContain('sysctl "vm.swappiness" is not namespaced');
-    await sb.ok(['play', 'kube', manifest('sysok', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('sysok', `apiVersion: v1
 kind: Pod
 metadata: {name: sysok}
 spec:
@@ -145,7 +109,7 @@ spec:
 
   it('seccomp RuntimeDefault applies the default profile', async () => {
     expect(existsSync('/usr/share/containers/seccomp.json'), 'needs golang-github-containers-common (scripts/setup.sh installs it)').toBe(true);
-    await sb.ok(['play', 'kube', manifest('seccomp', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('seccomp', `apiVersion: v1
 kind: Pod
 metadata: {name: seccomp}
 spec:
@@ -159,7 +123,7 @@ spec:
 
 describe('lifecycle', () => {
   it('postStart runs after start; preStop runs before the stop signal (seen through a shared volume)', async () => {
-    await sb.ok(['play', 'kube', manifest('lc', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('lc', `apiVersion: v1
 kind: Pod
 metadata: {name: lc}
 spec:
@@ -179,13 +143,13 @@ spec:
       volumeMounts: [{name: shared, mountPath: /shared}]
 `)]);
     expect((await until(() => out(['exec', 'lc-watcher', 'cat', '/shared/log']), (l) => l.includes('postStart'))).split('\n')).toContain('postStart');
-    await sb.ok(['stop', 'lc-app']);
+    await e2e.sb.ok(['stop', 'lc-app']);
     const log = (await out(['exec', 'lc-watcher', 'cat', '/shared/log'])).split('\n');
     expect(log.slice(-2)).toEqual(['preStop', 'got-TERM']);
   });
 
   it('a failing postStart hook kills the container and the play says why', async () => {
-    const r = await sb.run(['play', 'kube', manifest('lcfail', `apiVersion: v1
+    const r = await e2e.sb.run(['play', 'kube', manifest('lcfail', `apiVersion: v1
 kind: Pod
 metadata: {name: lcfail}
 spec:
@@ -203,7 +167,7 @@ spec:
 
 describe('restart policy', () => {
   it('Always: killing the main process brings the container back and the restart count goes up; Never: it stays exited', async () => {
-    await sb.ok(['play', 'kube', manifest('rs', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('rs', `apiVersion: v1
 kind: Pod
 metadata: {name: rs}
 spec:
@@ -232,7 +196,7 @@ spec:
   });
 
   it('OnFailure: exit 0 stays exited, exit 1 restarts', async () => {
-    await sb.ok(['play', 'kube', manifest('of', `apiVersion: v1
+    await e2e.sb.ok(['play', 'kube', manifest('of', `apiVersion: v1
 kind: Pod
 metadata: {name: of}
 spec:
