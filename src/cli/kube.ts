@@ -7,6 +7,7 @@ import type { ParsedDoc } from '../kube/parse.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
 import { formatDiagnostic, hasErrors, sortDiagnostics } from '../kube/diagnostics.js';
 import { getEngine } from './context.js';
+import { addGenerateKube } from './generate.js';
 
 const parseBool = (v: string | undefined) => v === undefined || v === '' || v === 'true';
 
@@ -207,4 +208,6 @@ export function registerKubeCommands(program: Command): void {
     .argument('<files...>', 'YAML files, - for stdin, or URLs')
     .option('--force', 'also remove the volumes of PersistentVolumeClaims')
     .action(async (files: string[], o: { force?: boolean }, cmd: Command) => down(files, o, cmd));
+  // `kube generate`: the same as `generate kube` (src/cli/generate.ts)
+  addGenerateKube(kube.command('generate'));
 }

@@ -35,6 +35,7 @@ registerSystemCommands(program);
 registerPodCommands(program);
 registerKubeCommands(program);
 (await import('./registry.js')).registerRegistryCommands(program);
+(await import('./generate.js')).registerGenerateCommands(program);
 registerNetworkCommands(program);
 registerStorageCommands(program);
 

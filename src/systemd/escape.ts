@@ -99,15 +99,17 @@ export function splitExecLine(line: string): ParsedExec {
 
 /**
  * Resolves specifiers (`%%` and those given, e.g. { n: 'pod-x.service', t: '/run' }) and then `$$`
- * and `${VAR}`/`$VAR` from env, in systemd's order. A specifier not given is an error.
+ * and `${VAR}`/`$VAR` from env, in systemd's order (env null: no variables, as in Environment=).
+ * A specifier not given is an error.
  */
-export function resolveWord(word: string, specifiers: Record<string, string>, env: Record<string, string | undefined> = {}): string {
+export function resolveWord(word: string, specifiers: Record<string, string>, env: Record<string, string | undefined> | null = {}): string {
   const spec = word.replace(/%(.)/g, (_m, c: string) => {
     if (c === '%') return '%';
     const v = specifiers[c];
     if (v === undefined) throw new Error(`unknown specifier %${c} in "${word}"`);
     return v;
   });
+  if (env === null) return spec;
   return spec.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, a?: string, b?: string) => (m === '$$' ? '$' : env[(a ?? b)!] ?? ''));
 }
 

@@ -16,6 +16,8 @@ export interface UnitCommon {
   executable: string;
   /** global flags that differ from the defaults (--root, --runroot, --runtime, ...) */
   globalArgs: string[];
+  /** peapod's settings from the environment that the units must repeat (PEAPOD_CGROUP_PARENT, ...) */
+  environment?: Record<string, string>;
   root: string;
   runroot: string;
   /** Restart= (default on-failure, as Podman) */
@@ -70,8 +72,8 @@ export interface KubeUnitInput {
   /** the YAML the unit plays and takes down */
   yamlFile: string;
   stopTimeout: number;
-  /** play with --validate=warn (the YAML has fields that strict validation refuses) */
-  validateWarn?: boolean;
+  /** flags of play kube that the YAML cannot carry (--validate=warn, --network, --publish) */
+  playFlags?: string[];
 }
 
 export interface ContainerNewUnitInput {
@@ -116,6 +118,14 @@ function unitSection(name: string, c: UnitCommon, deps: Section, description?: s
   ];
 }
 
+/** Environment=: the unit's name for peapod, then the settings peapod was run with. */
+function environment(c: UnitCommon): Section {
+  return [
+    ['Environment', `${ENV_VARIABLE}=%n`],
+    ...Object.entries(c.environment ?? {}).map(([k, v]) => ['Environment', quoteWord(`${k}=${v}`, { env: false })] as const),
+  ];
+}
+
 function restart(c: UnitCommon): Section {
   const out: Section = [['Restart', c.restartPolicy ?? DEFAULT_RESTART_POLICY]];
   if (c.restartSec !== undefined) out.push(['RestartSec', String(c.restartSec)]);
@@ -143,7 +153,7 @@ export function podUnit(p: PodUnitInput, c: UnitCommon): GeneratedUnit {
   const deps: Section = members.length ? [['Wants', svc(members)], ['Before', svc(members)]] : [];
   const stop = execLine(peapod(c, 'pod', 'stop', '-t', String(p.stopTimeout), p.podRef));
   return unit(p.serviceName, c, unitSection(p.serviceName, c, deps), [
-    ['Environment', `${ENV_VARIABLE}=%n`],
+    ...environment(c),
     ...restart(c),
     ['TimeoutStopSec', String(p.stopTimeout + TIMEOUT_STOP_EXTRA)],
     ['ExecStart', execLine(peapod(c, 'start', p.infraRef))],
@@ -159,7 +169,7 @@ export function containerUnit(x: ContainerUnitInput, c: UnitCommon): GeneratedUn
   const deps: Section = x.podService ? [['BindsTo', `${x.podService}.service`], ['After', `${x.podService}.service`]] : [];
   const stop = execLine(peapod(c, 'stop', '-t', String(x.stopTimeout), x.ref));
   return unit(x.serviceName, c, unitSection(x.serviceName, c, deps), [
-    ['Environment', `${ENV_VARIABLE}=%n`],
+    ...environment(c),
     ...restart(c),
     ['TimeoutStopSec', String(x.stopTimeout + TIMEOUT_STOP_EXTRA)],
     ['ExecStart', execLine(peapod(c, 'start', x.ref))],
@@ -179,10 +189,10 @@ export function containerUnit(x: ContainerUnitInput, c: UnitCommon): GeneratedUn
 export function kubeUnit(k: KubeUnitInput, c: UnitCommon): GeneratedUnit {
   const down = execLine(peapod(c, 'kube', 'down', k.yamlFile));
   return unit(k.serviceName, c, unitSection(k.serviceName, c, []), [
-    ['Environment', `${ENV_VARIABLE}=%n`],
+    ...environment(c),
     ...restart(c),
     ['TimeoutStopSec', String(k.stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', ...(k.validateWarn ? ['--validate=warn'] : []), k.yamlFile))],
+    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', ...(k.playFlags ?? []), k.yamlFile))],
     ['ExecStop', down],
     ['ExecStopPost', down],
     ['Type', 'forking'],
@@ -197,7 +207,7 @@ export function kubeUnit(k: KubeUnitInput, c: UnitCommon): GeneratedUnit {
 export function containerNewUnit(x: ContainerNewUnitInput, c: UnitCommon): GeneratedUnit {
   const t = String(x.stopTimeout);
   return unit(x.serviceName, c, unitSection(x.serviceName, c, []), [
-    ['Environment', `${ENV_VARIABLE}=%n`],
+    ...environment(c),
     ...restart(c),
     ['TimeoutStopSec', String(x.stopTimeout + TIMEOUT_STOP_EXTRA)],
     ['ExecStartPre', execLine(peapod(c, 'rm', '-f', '-t', t, x.name), '-')],
@@ -206,6 +216,33 @@ export function containerNewUnit(x: ContainerNewUnitInput, c: UnitCommon): Gener
     ['ExecStopPost', execLine(peapod(c, 'rm', '-f', '-t', t, x.name), '-')],
     ['Type', 'forking'],
   ]);
+}
+
+const GLOBAL_VALUE_FLAGS = new Set(['--root', '--runroot', '--runtime', '--infra-image', '--log-level']);
+const CREATE_VALUE_FLAGS = new Set(['-e', '--env', '-w', '--workdir', '--entrypoint', '-u', '--user', '-v', '--volume', '-l', '--label',
+  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod']);
+
+/**
+ * What follows `run` in a container's create command, without -d and --name (the unit adds its
+ * own): [flags..., image, command...]. Undefined when it was not made by `run` or `create`.
+ */
+export function runArgsFrom(createCommand: readonly string[] | undefined): string[] | undefined {
+  if (!createCommand?.length) return undefined;
+  let i = 1;
+  while (i < createCommand.length && createCommand[i].startsWith('-')) i += GLOBAL_VALUE_FLAGS.has(createCommand[i]) ? 2 : 1;
+  if (createCommand[i] !== 'run' && createCommand[i] !== 'create') return undefined;
+  const out: string[] = [];
+  for (let j = i + 1; j < createCommand.length; j++) {
+    const a = createCommand[j];
+    if (!a.startsWith('-') || a === '-' || a === '--') { out.push(...createCommand.slice(j)); break; }
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    if (flag === '-d' || flag === '--detach') continue;
+    if (flag === '--name') { if (eq < 0) j++; continue; }
+    out.push(a);
+    if (eq < 0 && CREATE_VALUE_FLAGS.has(flag) && j + 1 < createCommand.length) out.push(createCommand[++j]);
+  }
+  return out;
 }
 
 export const KUBE_TEMPLATE_NAME = 'peapod-kube@';
@@ -219,7 +256,7 @@ export function kubeTemplateUnit(c: UnitCommon, stopTimeout = 10): GeneratedUnit
   const file = { raw: '%I' };
   const down = execLine(peapod(c, 'kube', 'down', file));
   return unit(KUBE_TEMPLATE_NAME, c, unitSection(KUBE_TEMPLATE_NAME, c, [], 'peapod play kube of %I'), [
-    ['Environment', `${ENV_VARIABLE}=%n`],
+    ...environment(c),
     ...(c.restartPolicy ? restart(c) : []),
     ['TimeoutStopSec', String(stopTimeout + TIMEOUT_STOP_EXTRA)],
     ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', file))],
