@@ -235,6 +235,45 @@ spec:
     expect(await json(['secret', 'ls', '--format', 'json'])).toEqual([]);
   });
 
+  it('hostPath types are checked (and made) as the kubelet does; emptyDir medium Memory is a tmpfs of sizeLimit', async () => {
+    const base = path.join(e2e.sb.dir, 'hostpaths');
+    const pod = (name: string, vol: string, extra = '') => manifest(name, `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: v, ${vol}}]
+  containers:
+    - {name: app, image: localhost/busybox:latest, command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"], volumeMounts: [{name: v, mountPath: /v${extra}}]}
+`);
+    // DirectoryOrCreate and FileOrCreate make what is missing
+    await e2e.sb.ok(['play', 'kube', pod('hp-doc', `hostPath: {path: ${base}/made-dir, type: DirectoryOrCreate}`)]);
+    expect(existsSync(`${base}/made-dir`)).toBe(true);
+    await e2e.sb.ok(['exec', 'hp-doc-app', 'touch', '/v/from-container']);
+    expect(existsSync(`${base}/made-dir/from-container`)).toBe(true);
+    await e2e.sb.ok(['play', 'kube', pod('hp-foc', `hostPath: {path: ${base}/made-file, type: FileOrCreate}`)]);
+    expect(existsSync(`${base}/made-file`)).toBe(true);
+    // the strict types refuse what is missing or of another kind, and nothing is left
+    for (const [name, vol, why] of [
+      ['hp-dir', `hostPath: {path: ${base}/absent, type: Directory}`, 'does not exist'],
+      ['hp-file', `hostPath: {path: ${base}/made-dir, type: File}`, 'is not a file'],
+      ['hp-sock', `hostPath: {path: ${base}/made-file, type: Socket}`, 'is not a socket'],
+      ['hp-char', `hostPath: {path: ${base}/made-file, type: CharDevice}`, 'is not a character device'],
+      ['hp-block', `hostPath: {path: /dev/null, type: BlockDevice}`, 'is not a block device'],
+    ]) {
+      const r = await e2e.sb.run(['play', 'kube', pod(name, vol)]);
+      expect(r.exitCode, name).toBe(125);
+      expect(String(r.stderr), name).toContain(why);
+      expect((await json(['pod', 'ps', '--format', 'json'])).map((p: any) => p.Name)).not.toContain(name);
+    }
+    await e2e.sb.ok(['play', 'kube', pod('hp-chr-ok', 'hostPath: {path: /dev/null, type: CharDevice}')]);
+    await e2e.sb.ok(['play', 'kube', pod('mem', 'emptyDir: {medium: Memory, sizeLimit: 8Mi}')]);
+    const df = await out(['exec', 'mem-app', 'sh', '-c', 'grep " /v " /proc/mounts; df -k /v | tail -1']);
+    expect(df).toMatch(/^tmpfs \/v tmpfs /);
+    expect(Number(df.split('\n')[1].trim().split(/\s+/)[1])).toBe(8192);
+    rmSync(base, { recursive: true, force: true });
+  });
+
   it('a subPath whose target is a symlink to / does not expose the host', async () => {
     const marker = path.join('/tmp', `peapod-host-marker-${process.pid}`);
     writeFileSync(marker, 'host-secret');
