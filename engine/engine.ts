@@ -6,7 +6,7 @@ import { StateStore } from './state/store.js';
 import { ImageStore } from './image/store.js';
 import { Containers } from './pod/containers.js';
 import { Pods } from './pod/pods.js';
-import { Networks } from './network/networks.js';
+import { Networks, releaseBridge } from './network/networks.js';
 import { NetavarkBackend, netavarkConfigDir } from './network/netavark.js';
 import type { NetworkBackend } from './network/backend.js';
 import { Secrets } from './volume/secrets.js';
@@ -88,6 +88,7 @@ export class Engine {
     for (const c of await this.store.listContainers()) {
       await this.containers.remove(c.id, { force: true, timeout: 0 }).catch(() => undefined);
     }
+    for (const n of await this.networks.list()) await releaseBridge(n.networkInterface, this.cfg.root);
     // Anything still mounted under the run root (a crashed start) is unmounted before deletion.
     const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.cfg.runroot + '/'));
     for (const m of mounts.sort().reverse()) await unmount(m);

@@ -1,4 +1,5 @@
 import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import path from 'node:path';
@@ -67,6 +68,60 @@ async function usedSubnets(): Promise<string[]> {
     } catch { /* no podman networks */ }
   }
   return used;
+}
+
+// --- host-wide claims of bridges and subnets -----------------------------------------------------
+
+/**
+ * Several peapod roots (a user's, the tests') may share one host. Each bridge a root uses is
+ * claimed in a host-wide directory (tmpfs: cleared by a reboot, when no bridge is up either), so
+ * that two roots never pick the same bridge or subnet. A claim whose root no longer exists is stale.
+ */
+export const CLAIMS_DIR = path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-bridges');
+
+interface Claim { root: string; network: string; subnet: string }
+
+function readClaims(): Map<string, Claim> {
+  const out = new Map<string, Claim>();
+  let names: string[] = [];
+  try { names = readdirSync(CLAIMS_DIR); } catch { return out; }
+  for (const n of names) {
+    try {
+      const c = JSON.parse(readFileSync(path.join(CLAIMS_DIR, n), 'utf8')) as Claim;
+      if (existsSync(c.root)) out.set(n, c);
+    } catch { /* being written, or broken: ignore */ }
+  }
+  return out;
+}
+
+/** Claims `bridge` for this root; false when a live claim of another root holds it. */
+export async function claimBridge(bridge: string, claim: Claim): Promise<boolean> {
+  await fs.mkdir(CLAIMS_DIR, { recursive: true });
+  const file = path.join(CLAIMS_DIR, bridge);
+  const have = readClaims().get(bridge);
+  if (have && (have.root !== claim.root || have.network !== claim.network)) return false;
+  try {
+    await fs.writeFile(file, JSON.stringify(claim), { flag: have ? 'w' : 'wx' });
+    return true;
+  } catch (err: any) {
+    if (err?.code !== 'EEXIST') throw err;
+    // someone claimed it between our read and write, or a stale claim is in the way
+    const now = readClaims().get(bridge);
+    if (now) return now.root === claim.root && now.network === claim.network;
+    await fs.writeFile(file, JSON.stringify(claim));
+    return true;
+  }
+}
+
+export async function releaseBridge(bridge: string, root: string): Promise<void> {
+  const have = readClaims().get(bridge);
+  if (!have || have.root === root) await fs.rm(path.join(CLAIMS_DIR, bridge), { force: true });
+}
+
+/** Who else holds this bridge (undefined: nobody, or this root). */
+export function bridgeHolder(bridge: string, root: string): Claim | undefined {
+  const c = readClaims().get(bridge);
+  return c && c.root !== root ? c : undefined;
 }
 
 // --- port checks --------------------------------------------------------------------------------
@@ -152,7 +207,9 @@ export class Networks {
         throw new PeapodError('exists', `network name ${opts.name} already used: network already exists`);
       }
       const ours = await this.list();
-      const used = [...(await usedSubnets()), ...ours.map((n) => n.subnet)];
+      const claims = readClaims();
+      const others = [...claims.entries()].filter(([, c]) => c.root !== this.store.root);
+      const used = [...(await usedSubnets()), ...ours.map((n) => n.subnet), ...others.map(([, c]) => c.subnet)];
       let subnet = opts.subnet;
       if (subnet) {
         parseCidr(subnet);
@@ -171,8 +228,12 @@ export class Networks {
       if (g <= base || g >= base + size - 1) throw new PeapodError('invalid', `gateway ${gateway} is not inside ${subnet}`);
       const ifaces = new Set(ours.map((n) => n.networkInterface));
       let idx = 0;
-      // a bridge of that name may exist already (another peapod root): take the next one
-      while (ifaces.has(`peapod${idx}`) || existsSync(`/sys/class/net/peapod${idx}`)) idx++;
+      // a bridge of that name may exist already, or be claimed by another peapod root: take the next one
+      for (;;) {
+        const b = `peapod${idx}`;
+        if (!ifaces.has(b) && !existsSync(`/sys/class/net/${b}`) && (await claimBridge(b, { root: this.store.root, network: opts.name, subnet }))) break;
+        idx++;
+      }
       const cfg: NetworkConfig = {
         name: opts.name,
         id: randomBytes(32).toString('hex'),
@@ -196,6 +257,7 @@ export class Networks {
     await this.store.lock.with(async () => {
       await fs.rm(this.file(n.name), { force: true });
       await fs.rm(this.allocFile(n.name), { force: true });
+      await releaseBridge(n.networkInterface, this.store.root);
     });
     return n;
   }

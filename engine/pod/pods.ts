@@ -18,7 +18,7 @@ import { debug } from '../log.js';
 import { FileLock } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
-import { DEFAULT_NETWORK, Networks, portFree } from '../network/networks.js';
+import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
@@ -344,6 +344,11 @@ export class Pods {
    * root, or Podman's): joining it would mix two address spaces, so refuse with the reason.
    */
   private async checkBridge(network: { name: string; networkInterface: string; gateway: string; subnet: string }): Promise<void> {
+    const holder = bridgeHolder(network.networkInterface, this.store.root);
+    if (holder) {
+      throw new PeapodError('state', `bridge ${network.networkInterface} of network ${network.name} is claimed by network ${holder.network} of peapod root ${holder.root}: recreate this network (peapod network rm ${network.name}) to get another bridge`);
+    }
+    await claimBridge(network.networkInterface, { root: this.store.root, network: network.name, subnet: network.subnet });
     if (!existsSync(`/sys/class/net/${network.networkInterface}`)) return;
     const r = await execa('ip', ['-4', '-j', 'addr', 'show', 'dev', network.networkInterface], { reject: false });
     if (r.exitCode !== 0) return;
