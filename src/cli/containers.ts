@@ -96,7 +96,9 @@ async function createFromFlags(engine: Engine, spec: ContainerSpec, f: CreateFla
   const { ProgressRenderer } = await import('./registry.js');
   const renderer = process.stderr.isTTY ? new ProgressRenderer() : undefined;
   try {
-    await engine.images.pull(spec.image, { policy: f.pull ?? 'missing', interactive: !!process.stdin.isTTY, progress: renderer?.handle, quiet: !renderer });
+    // `localhost/...` names local images (imported, loaded): never fetched from a registry, as in play kube.
+    const local = /^localhost\//.test(spec.image) && (f.pull ?? 'missing') === 'missing';
+    if (!local) await engine.images.pull(spec.image, { policy: f.pull ?? 'missing', interactive: !!process.stdin.isTTY, progress: renderer?.handle, quiet: !renderer });
   } finally {
     renderer?.finish();
   }

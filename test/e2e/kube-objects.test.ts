@@ -38,7 +38,7 @@ describe('workloads', () => {
     const pods = await json(['pod', 'ps', '--format', 'json']);
     expect(pods.map((p: any) => p.Name).sort()).toEqual(['web-pod-0', 'web-pod-1', 'web-pod-2']);
     expect(pods.every((p: any) => p.Status === 'Running')).toBe(true);
-    const body = await until(async () => String((await e2e.sb.run(['exec', 'web-pod-0-httpd', 'wget', '-q', '-O', '-', 'http://web-pod-2:8080/'])).stdout), (b) => b.includes('web-pod-2'));
+    const body = await until(async () => String((await e2e.sb.run(['exec', 'web-pod-0-httpd', 'wget', '-q', '-O', '-', 'http://web-pod-2:8080/'], { timeout: 5000 })).stdout), (b) => b.includes('web-pod-2'), 40);
     expect(body).toBe('web-pod-2');
     const down = await out(['kube', 'down', f]);
     expect(down.match(/^[0-9a-f]{64}$/gm)).toHaveLength(6);
