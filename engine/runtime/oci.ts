@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
@@ -121,6 +121,9 @@ export class OciRuntime {
   }
 
   async delete(id: string): Promise<void> {
+    // The runtime keeps no state for this container (never created, or deleted already: remove
+    // after stop): nothing to delete, and one process less to start.
+    if (!existsSync(path.join(this.stateRoot, id))) return;
     try {
       await this.run(['delete', '--force', id]);
     } catch (err) {

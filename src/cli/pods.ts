@@ -18,9 +18,9 @@ function labelsOf(list: string[] = []): Record<string, string> | undefined {
   return Object.fromEntries(list.map((l) => { const i = l.indexOf('='); return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)]; }));
 }
 
-/** `pod ps --format json` entry (Podman's ListPodsReport). */
-export async function podPsView(engine: Engine, pod: PodRecord) {
-  const members = await engine.pods.members(pod);
+/** `pod ps --format json` entry (Podman's ListPodsReport); `known` are the pod's members when the caller has them. */
+export async function podPsView(engine: Engine, pod: PodRecord, known?: ContainerRecord[]) {
+  const members = known ?? (await engine.pods.members(pod));
   return {
     Cgroup: engine.cfg.cgroupParent,
     Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
@@ -157,7 +157,11 @@ export function registerPodCommands(program: Command): void {
     .option('--no-trunc', 'do not truncate IDs')
     .action(async (o: { format?: string; quiet?: boolean; trunc: boolean }, cmd: Command) => {
       const engine = await getEngine(cmd);
-      const views = await Promise.all((await engine.pods.list()).map((p) => podPsView(engine, p)));
+      // Every container is read once for all pods (not once per pod), in the order pods.members() gives.
+      const [pods, all] = await Promise.all([engine.pods.list(), engine.containers.list()]);
+      const membersOf = (p: PodRecord) => all.filter((c) => c.spec.pod === p.id)
+        .sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
+      const views = await Promise.all(pods.map((p) => podPsView(engine, p, membersOf(p))));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
         headers: ['POD ID', 'NAME', 'STATUS', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
