@@ -356,6 +356,13 @@ async function bench(args: BenchArgs): Promise<Results> {
     return all.length ? `${e.name} up to ${fmtMs(Math.max(...all))}` : '';
   }).filter(Boolean).join(', ');
   if (tailText && tails.some((t) => t.t.some((x) => x > 50))) notes.push(`After kube down returns, the engines' exit commands (\`container cleanup\`, started by conmon) keep running for a while (${tailText}); the bench waits for them before the next measurement.`);
+  const spread = shown.flatMap((s) => engines.map((e) => ({ s, e, st: scenarioStats(s).time[e.name] })))
+    .filter((x) => x.st && x.st.n >= 3 && x.st.max > 3 * x.st.min);
+  if (spread.length) {
+    const podmanDown = spread.some((x) => x.e === podman && x.s.id.startsWith('down-'));
+    notes.push(`Widely spread (max more than 3 × min): ${spread.map((x) => `${x.e.label} ${x.s.title.replace(/`/g, '')} (${fmtMs(x.st!.min)} to ${fmtMs(x.st!.max)})`).join('; ')}.`
+      + (podmanDown ? ' podman 4.3.1\'s kube down is bimodal on this host: in the slow runs it waits about 3 s for one of its `podman container cleanup` exit commands (seen with strace), in the fast ones it returns in 0.3–0.4 s.' : ''));
+  }
   notes.push('Warm-up before measuring: one play and down per engine (builds the infra image, brings the network up). Root and run root of both engines are in /tmp on the same file system.');
   notes.push(`Load average (1 min) at the start and the end of the run: ${loadStart.toFixed(2)} and ${os.loadavg()[0].toFixed(2)}; other work on the machine adds noise to both engines alike (interleaving).`);
   if (!haveGnuTime) notes.push('CLI max RSS: n/a (/usr/bin/time is not installed: apt-get install time).');

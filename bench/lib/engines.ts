@@ -11,6 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { firstLine, must, run, which, type RunOptions, type RunResult } from './exec.js';
 import { allProcs, cgroupExists, mountsUnder, removeCgroupDir, removeCgroupTree } from './procfs.js';
+import { removeNetworkChains } from './host.js';
 
 import type { EngineName } from './report.js';
 
@@ -177,6 +178,9 @@ export class Peapod extends Engine {
     if (killed.length) problems.push(`peapod: ended ${killed.length} leftover process(es) by pid: ${killed.join(', ')}`);
     problems.push(...(await unmountAll(this.dir)).map((m) => `peapod: could not unmount ${m}`));
     problems.push(...removeCgroupTree(this.cgroupParent).map((d) => `peapod: cgroup ${d} still in use`));
+    // netavark removes a network's chains with its last container; what is left here leaked.
+    const leaked = await removeNetworkChains(this.network);
+    if (leaked.length) problems.push(`peapod: netavark chains ${leaked.join(', ')} of network ${this.network} were left behind (removed now)`);
     return problems;
   }
 }

@@ -1,4 +1,5 @@
 // The machine the numbers come from, and host state the bench must leave as it found it.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { firstLine, run, which } from './exec.js';
@@ -100,4 +101,40 @@ export async function removeIdleNetavarkChains(before: Set<string> | undefined):
     await ipt_('nat', '-X', c);
   }
   return ours;
+}
+
+/** netavark's iptables chains of a bridge network: NETAVARK-<first 13 hex of sha512(name)> and its -DN- twin. */
+export function netavarkChainsOf(network: string): string[] {
+  const h = createHash('sha512').update(network).digest('hex').slice(0, 13).toUpperCase();
+  return [`NETAVARK-${h}`, `NETAVARK-DN-${h}`];
+}
+
+/**
+ * Removes what is left in the nat table of a network that no longer has any container (rules that
+ * jump to its chains, then the chains). Only for networks the bench made under a unique name.
+ */
+export async function removeNetworkChains(network: string): Promise<string[]> {
+  const now = await iptablesChains();
+  const ipt = which('iptables');
+  if (!now || !ipt) return [];
+  const chains = netavarkChainsOf(network).filter((c) => now.chains.has(c));
+  if (!chains.length) return [];
+  let table = '';
+  for (const l of now.lines) {
+    if (l.startsWith('*')) table = l.slice(1);
+    const m = l.match(/^-A (\S+) (.*)$/);
+    if (m && table && chains.some((c) => m[2].endsWith(`-j ${c}`)) && !chains.includes(m[1])) {
+      await run([ipt, '-t', table, '-D', m[1], ...splitRule(m[2])], { timeoutMs: 10_000 });
+    }
+  }
+  for (const c of chains) {
+    await run([ipt, '-t', 'nat', '-F', c], { timeoutMs: 10_000 });
+    await run([ipt, '-t', 'nat', '-X', c], { timeoutMs: 10_000 });
+  }
+  return chains;
+}
+
+/** iptables-save rule text to argv (double-quoted words, as in comments, stay one word). */
+export function splitRule(rule: string): string[] {
+  return [...rule.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
 }

@@ -239,7 +239,8 @@ export async function runProfile(o: ProfileOptions): Promise<number> {
           }
           const first = Math.min(...spawns.spawns.map((s) => s.startMs));
           say();
-          say(`Processes the CLI started (strace; the CLI exited at ${fmtMs(spawns.mainExitMs ?? NaN)}, its first child started at ${fmtMs(first)}):`);
+          say(`Processes the CLI started (strace; the CLI exited at ${fmtMs(spawns.mainExitMs ?? NaN)}, its first child started at ${fmtMs(first)}; `
+            + 'strace slows down whatever starts many processes, netavark above all (it runs iptables about 20 times): take the debug log\'s timestamps for real durations):');
           say();
           say('| program | count | median duration | sum of durations |');
           say('| --- | ---: | ---: | ---: |');

@@ -6,6 +6,7 @@ import { newScenario, scenarioStats, timeTable, markdownTable, spliceReadme, ren
 import { parseArgs, isFullRun } from '../../../bench/lib/args.js';
 import { podYaml, podsYaml, deploymentYaml } from '../../../bench/lib/manifests.js';
 import { categorize, parseStrace } from '../../../bench/lib/profile.js';
+import { netavarkChainsOf, splitRule } from '../../../bench/lib/host.js';
 import { parseAllDocuments } from 'yaml';
 
 describe('statistics', () => {
@@ -180,5 +181,15 @@ describe('profile parsing', () => {
     expect(r.spawns[0].argv).toEqual(['/usr/sbin/runc', '--root=/r', 'start', 'abc']);
     expect(r.spawns[0].startMs).toBeCloseTo(500);
     expect(r.spawns[0].ms).toBeCloseTo(20);
+  });
+});
+
+describe('netavark chains', () => {
+  it('are named after the network (sha512, 13 hex digits)', () => {
+    expect(netavarkChainsOf('peapod')).toEqual(['NETAVARK-935BD817B9882', 'NETAVARK-DN-935BD817B9882']);
+  });
+
+  it('splits iptables-save rules into argv, quoted words kept whole', () => {
+    expect(splitRule('-s 10.90.1.0/24 -m comment --comment "netavark portfw masq mark" -j X')).toEqual(['-s', '10.90.1.0/24', '-m', 'comment', '--comment', 'netavark portfw masq mark', '-j', 'X']);
   });
 });
