@@ -23,13 +23,16 @@ export class NetavarkBackend implements NetworkBackend {
 
   private options(req: PodNetworkRequest) {
     const n = req.network;
+    // netavark names its iptables chains and aardvark's files after the network's name: several
+    // peapod roots each have a network "peapod", so the name netavark sees is unique per network.
+    const name = netavarkName(n);
     return {
       container_id: req.podId,
       container_name: req.podName,
-      networks: { [n.name]: { interface_name: 'eth0', static_ips: [req.ip], aliases: req.aliases } },
+      networks: { [name]: { interface_name: 'eth0', static_ips: [req.ip], aliases: req.aliases } },
       network_info: {
-        [n.name]: {
-          name: n.name, id: n.id, driver: 'bridge', network_interface: n.networkInterface,
+        [name]: {
+          name, id: n.id, driver: 'bridge', network_interface: n.networkInterface,
           subnets: [{ subnet: n.subnet, gateway: n.gateway }],
           ipv6_enabled: false, internal: n.internal, dns_enabled: n.dnsEnabled && !!this.aardvark,
           ipam_options: { driver: 'host-local' },
@@ -58,7 +61,7 @@ export class NetavarkBackend implements NetworkBackend {
 
   async setup(req: PodNetworkRequest): Promise<PodNetworkStatus> {
     const out = JSON.parse(await this.run('setup', req));
-    const info = out[req.network.name] ?? {};
+    const info = out[netavarkName(req.network)] ?? {};
     const [ifname, iface] = Object.entries<any>(info.interfaces ?? {})[0] ?? ['eth0', {}];
     const sub = iface.subnets?.[0] ?? {};
     const [ip, prefix] = String(sub.ipnet ?? `${req.ip}/${req.network.subnet.split('/')[1]}`).split('/');
@@ -114,6 +117,11 @@ export async function removeIdleNetavarkChains(): Promise<void> {
     await run('nat', '-X', c);
   }
   debug('removed netavark\'s idle base chains');
+}
+
+/** The name netavark knows a network by: its name and the start of its (random, per root) id. */
+export function netavarkName(n: { name: string; id: string }): string {
+  return `${n.name}-${n.id.slice(0, 12)}`;
 }
 
 export function netavarkConfigDir(runroot: string): string {

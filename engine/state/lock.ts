@@ -33,12 +33,17 @@ export class FileLock {
     const deadline = Date.now() + this.timeoutMs;
     const me = `${process.pid} ${procStartTime(process.pid)}`;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      // The lock directory appears with its owner file already inside (made aside, then renamed
+      // into place): nobody ever sees a lock without an owner.
+      const tmp = `${this.dir}.new.${process.pid}.${Math.random().toString(36).slice(2)}`;
+      await fs.mkdir(tmp);
+      await fs.writeFile(path.join(tmp, 'owner'), me);
       try {
-        await fs.mkdir(this.dir);
-        await fs.writeFile(path.join(this.dir, 'owner'), me);
+        await fs.rename(tmp, this.dir);
         return;
       } catch (err: any) {
-        if (err?.code !== 'EEXIST') throw err;
+        await fs.rm(tmp, { recursive: true, force: true });
+        if (err?.code !== 'ENOTEMPTY' && err?.code !== 'EEXIST') throw err;
       }
       await this.breakIfStale();
       if (Date.now() > deadline) {
@@ -96,7 +101,11 @@ export class FileLock {
       try {
         return await chain.run(new Set([...(mine ?? []), this.dir]), fn);
       } finally {
-        await fs.rm(this.dir, { recursive: true, force: true });
+        // Renamed away first (atomic), then removed: a waiter's rename into the path can never
+        // land on a half-removed directory of ours.
+        const gone = `${this.dir}.released.${process.pid}.${Math.random().toString(36).slice(2)}`;
+        await fs.rename(this.dir, gone);
+        await fs.rm(gone, { recursive: true, force: true });
       }
     } finally {
       done();
