@@ -104,8 +104,13 @@ export class FileLock {
         // Renamed away first (atomic), then removed: a waiter's rename into the path can never
         // land on a half-removed directory of ours.
         const gone = `${this.dir}.released.${process.pid}.${Math.random().toString(36).slice(2)}`;
-        await fs.rename(this.dir, gone);
-        await fs.rm(gone, { recursive: true, force: true });
+        try {
+          await fs.rename(this.dir, gone);
+          await fs.rm(gone, { recursive: true, force: true });
+        } catch (err: any) {
+          // the holder removed its own lock (a deleted container's or pod's): nothing to release
+          if (err?.code !== 'ENOENT') throw err;
+        }
       }
     } finally {
       done();

@@ -86,7 +86,6 @@ export class StateStore {
       throw err;
     }
     await fs.rm(grave, { recursive: true, force: true });
-    await fs.rm(path.join(this.root, 'locks', `ctr-${id}.lock`), { recursive: true, force: true });
   }
 
   /** Names of containers and pods share one namespace, as in Podman. */
@@ -148,7 +147,6 @@ export class StateStore {
       throw err;
     }
     await fs.rm(grave, { recursive: true, force: true });
-    await fs.rm(path.join(this.root, 'locks', `pod-${id}.lock`), { recursive: true, force: true });
   }
 }
 
