@@ -66,7 +66,8 @@ process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 
 try {
-  await program.parseAsync(process.argv);
+  // `--wait=ready` (kubectl's wording) is `--wait-ready`; a bare `--wait` keeps Podman's meaning.
+  await program.parseAsync(process.argv.map((a) => (a === '--wait=ready' ? '--wait-ready' : a)));
 } catch (err) {
   fail(err);
 }
