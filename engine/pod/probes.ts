@@ -86,7 +86,11 @@ function grpcCheck(host: string, port: number, service: string, timeoutMs: numbe
     req.on('response', (h) => { if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']); });
     req.on('trailers', (t) => { if (t['grpc-status'] !== undefined) grpcStatus = String(t['grpc-status']); });
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', (e) => finish({ ok: false, message: `health rpc failed: ${e.message}` }));
+    req.on('error', (e: Error & { code?: string }) => {
+      // a refused connection cancels the pending stream; its cause says why
+      const cause = (e.cause as Error | undefined)?.message;
+      finish({ ok: false, message: e.code === 'ERR_HTTP2_STREAM_CANCEL' && cause ? `failed to connect service "${target}": ${cause}` : `health rpc failed: ${e.message}` });
+    });
     req.on('end', () => {
       if (grpcStatus && grpcStatus !== '0') return finish({ ok: false, message: `health rpc failed with grpc-status ${grpcStatus}` });
       const body = Buffer.concat(chunks).subarray(5);

@@ -176,6 +176,19 @@ spec:
     expect((await podPs('web')).Ready).toBe('2/2');
     const [c] = await json(['inspect', 'web-httpd']);
     expect(c.State.Ready).toBe(true);
+    // generate kube gives the probes back as written (defaults left out)
+    const gen = await out(['generate', 'kube', 'web']);
+    expect(gen).toContain(`      readinessProbe:
+        httpGet:
+          path: /index.html
+          port: http
+        periodSeconds: 1
+`);
+    expect(gen).toContain(`      readinessProbe:
+        tcpSocket:
+          port: 8080
+        periodSeconds: 1
+`);
   });
 
   it('--wait-ready gives up after --timeout, naming what is not ready; the pod stays', async () => {
