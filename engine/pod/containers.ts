@@ -407,7 +407,9 @@ export class Containers {
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
     if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || rec.state.status !== 'exited') return undefined;
-    if (!(policy === 'Always' || (policy === 'OnFailure' && rec.state.exitCode !== 0))) return undefined;
+    // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
+    const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');
+    if (!(policy === 'Always' || (policy === 'OnFailure' && (rec.state.exitCode !== 0 || probeKilled)))) return undefined;
     if (rec.spec.restartLimit !== undefined && rec.state.restartCount >= rec.spec.restartLimit) return undefined;
     const ran = Date.parse(rec.state.finishedAt ?? '') - Date.parse(rec.state.startedAt ?? '');
     const level = ran > 600_000 ? 0 : (rec.state.backoffLevel ?? 0);

@@ -63,7 +63,7 @@ spec:
     expect(monitors()).toEqual([]);
   });
 
-  it('restartPolicy Never: a failed liveness probe leaves the container exited, reason Error', async () => {
+  it('restartPolicy Never: a failed liveness probe leaves the container exited', async () => {
     await e2e.sb.ok(['play', 'kube', manifest('live-never', `apiVersion: v1
 kind: Pod
 metadata: {name: ln}
@@ -83,6 +83,24 @@ spec:
     expect((await json(['inspect', 'ln-app']))[0]).toMatchObject({ RestartCount: 0, State: { Status: 'exited' } });
     // the monitor has nothing left to watch: it is gone by itself
     expect(await until(async () => monitors(), (m) => m.length === 0, 50)).toEqual([]);
+  });
+
+  it('restartPolicy OnFailure: a container a liveness probe ended restarts even though it exited 0', async () => {
+    await e2e.sb.ok(['play', 'kube', manifest('live-onfailure', `apiVersion: v1
+kind: Pod
+metadata: {name: lo}
+spec:
+  restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ${SLEEP}
+      livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1, initialDelaySeconds: 1}
+`)], FAST);
+    const [c] = await until(() => json(['inspect', 'lo-app']), (x) => x[0].RestartCount >= 1, 150);
+    expect(c.RestartCount).toBeGreaterThanOrEqual(1);
+    expect(c.State.LastTermination).toMatchObject({ ExitCode: 0, Reason: 'Completed', Message: 'Liveness probe failed: command ["false"] exited with 1' });
   });
 
   it('a startup probe holds back liveness; when it gives up the container is ended', async () => {
@@ -187,8 +205,7 @@ spec:
     expect(gen).toContain(`      readinessProbe:
         tcpSocket:
           port: 8080
-        periodSeconds: 1
-`);
+        periodSeconds: 1`);
   });
 
   it('--wait-ready gives up after --timeout, naming what is not ready; the pod stays', async () => {
