@@ -129,7 +129,9 @@ export class Pods {
   ensureMonitor(pod: PodRecord): void {
     if (this.monitorPid(pod.id)) return;
     const [cmd, ...args] = this.cfg.selfCommand;
-    const child = spawn(cmd, [...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
+    // A long-lived process: keep V8's heap small (it probes a few containers, nothing more).
+    const small = path.basename(cmd).startsWith('node') ? ['--max-semi-space-size=1', '--max-old-space-size=32'] : [];
+    const child = spawn(cmd, [...small, ...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
       detached: true, stdio: 'ignore', cwd: '/',
     });
     child.unref();
