@@ -171,6 +171,11 @@ export interface ContainerState {
   cgroupPath?: string;
   /** pid of a foreground `run --rm` that will remove the container itself after reading its exit */
   waiterPid?: number;
+  /**
+   * file (one per launch) that stop() creates before it signals the container: conmon's exit
+   * command finds it and leaves the cleanup to stop() instead of starting the CLI
+   */
+  stopMarker?: string;
 }
 
 export interface ContainerRecord {
