@@ -1,7 +1,7 @@
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runProgram } from '../spawn.js';
 import { PeapodError, stateError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
 import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
@@ -271,18 +271,20 @@ export class Pods {
         if (!isMountPoint(pod.netnsPath)) {
           await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
           await fs.writeFile(pod.netnsPath, '');
-          const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
-          if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
-          // A namespace made this way has its loopback down; containers of a pod talk over it.
-          const lo = await execa('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up'], { reject: false });
-          if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
+          // A new namespace has its loopback down (containers of a pod talk over it): unshare brings
+          // it up inside the namespace it just made, one process instead of two.
+          const r = await runProgram('unshare', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
+          if (r.exitCode !== 0) {
+            const lo = /\bip\b.*(not found|no such file)|failed to execute ip/i.test(r.stderr);
+            throw new PeapodError('runtime', `${lo ? 'bringing up loopback in' : 'creating the network namespace of'} pod ${pod.name}: ${r.stderr.trim()}`, lo ? { hint: 'apt-get install iproute2' } : undefined);
+          }
         }
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
       const shm = path.join(dir, 'shm');
       if (!isMountPoint(shm)) {
         await fs.mkdir(shm, { recursive: true });
-        const r = await execa('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm], { reject: false });
+        const r = await runProgram('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm]);
         if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
       }
       const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
@@ -350,7 +352,7 @@ export class Pods {
     }
     await claimBridge(network.networkInterface, { root: this.store.root, network: network.name, subnet: network.subnet });
     if (!existsSync(`/sys/class/net/${network.networkInterface}`)) return;
-    const r = await execa('ip', ['-4', '-j', 'addr', 'show', 'dev', network.networkInterface], { reject: false });
+    const r = await runProgram('ip', ['-4', '-j', 'addr', 'show', 'dev', network.networkInterface]);
     if (r.exitCode !== 0) return;
     const addrs: string[] = (JSON.parse(r.stdout || '[]')[0]?.addr_info ?? []).map((a: { local: string }) => a.local);
     if (addrs.length && !addrs.includes(network.gateway)) {
