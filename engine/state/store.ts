@@ -117,6 +117,11 @@ export class StateStore {
   }
 
   async getPod(ref: string): Promise<PodRecord | undefined> {
+    // The engine refers to pods by full ID: one file, not every pod's.
+    if (/^[0-9a-f]{64}$/.test(ref)) {
+      const r = await readJson<PodRecord>(path.join(this.podDir(ref), 'pod.json'));
+      if (r) return r;
+    }
     const all = await this.listPods();
     const exact = all.find((p) => p.id === ref || p.name === ref);
     if (exact) return exact;
