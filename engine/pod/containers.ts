@@ -295,9 +295,10 @@ export class Containers {
     if (!rec.state.stopRequested) rec = await this.store.updateContainer(rec.id, (r) => { r.state.stopRequested = true; });
     if (rec.state.status !== 'running') return rec;
     const conmonPid = rec.state.conmonPid;
-    const image = await this.images.get(rec.imageId);
-    const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
     let grace = timeout ?? rec.spec.stopTimeout ?? 10;
+    // No grace at all: SIGKILL at once, as Podman's stop -t 0 does (the stop signal would be
+    // followed by SIGKILL before any handler could act; one runtime process less per container).
+    const signalFirst = grace > 0 || !!rec.spec.lifecycle?.preStop;
     // This stop records the exit and cleans up itself (below): conmon's exit command, seeing the
     // marker, then ends at once instead of starting the CLI for the same work (and, stopRequested
     // being set, there is no restart to supervise). Exits that stop() did not cause find no marker.
@@ -309,12 +310,18 @@ export class Containers {
       if (why) debug(`preStop hook of ${rec.name}: ${why}`);
       grace = Math.max(0, grace - (Date.now() - t0) / 1000);
     }
-    try {
-      await this.runtime.kill(rec.id, signal);
-    } catch (err) {
-      debug(`stop signal: ${(err as Error).message}`);
+    let exited = false;
+    if (signalFirst) {
+      const image = await this.images.get(rec.imageId);
+      const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
+      try {
+        await this.runtime.kill(rec.id, signal);
+      } catch (err) {
+        debug(`stop signal: ${(err as Error).message}`);
+      }
+      exited = await this.waitExitFile(rec.id, grace * 1000);
     }
-    if (!(await this.waitExitFile(rec.id, grace * 1000))) {
+    if (!exited) {
       try {
         await this.runtime.kill(rec.id, 'SIGKILL', true);
       } catch (err) {

@@ -60,6 +60,7 @@ export function podStatus(states: string[]): PodStatus {
  */
 export class Pods {
   private readonly networkLock: FileLock;
+  private readonly checkedBridges = new Set<string>();
 
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
@@ -346,6 +347,9 @@ export class Pods {
    * root, or Podman's): joining it would mix two address spaces, so refuse with the reason.
    */
   private async checkBridge(network: { name: string; networkInterface: string; gateway: string; subnet: string }): Promise<void> {
+    // Once per network and command: a play of many pods on one network asks `ip` once.
+    const key = `${network.name}\0${network.networkInterface}\0${network.subnet}`;
+    if (this.checkedBridges.has(key)) return;
     const holder = bridgeHolder(network.networkInterface, this.store.root);
     if (holder) {
       throw new PeapodError('state', `bridge ${network.networkInterface} of network ${network.name} is claimed by network ${holder.network} of peapod root ${holder.root}: recreate this network (peapod network rm ${network.name}) to get another bridge`);
@@ -358,6 +362,7 @@ export class Pods {
     if (addrs.length && !addrs.includes(network.gateway)) {
       throw new PeapodError('state', `bridge ${network.networkInterface} of network ${network.name} carries ${addrs.join(', ')}, not ${network.gateway} (${network.subnet}): another network uses that bridge (another peapod --root?)`);
     }
+    this.checkedBridges.add(key);
   }
 
   /** Releases the pod's network, namespace file, shm mount and run dir (nothing of the pod may run). */
