@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { Ajv, ValidateFunction } from 'ajv';
 import { formatPath, sortDiagnostics, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
 
@@ -124,6 +124,8 @@ export function schemasDir(): string {
  * `npm run build` precompiles (scripts/gen-validators.ts) with exactly these options.
  */
 export function newAjv(source = false): Ajv {
+  // Loaded only here: with the precompiled validators, play kube never loads ajv's compiler (60 modules).
+  const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
   // optimize: false halves the compile time of these large schemas; validation stays as fast.
   const a = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true, code: { optimize: false, source } });
   a.addFormat('date-time', RFC3339);
