@@ -12,7 +12,7 @@ import type { Containers, PodContext } from './containers.js';
 import { ensureInfraImage } from './infra.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
-import { isMountPoint, unmount, removeCgroup } from '../runtime/mounts.js';
+import { isMountPoint, unmountAll, removeCgroup } from '../runtime/mounts.js';
 import { readHostResolvConf } from './containers.js';
 import { debug } from '../log.js';
 import { FileLock } from '../state/lock.js';
@@ -387,8 +387,7 @@ export class Pods {
       // shm and every tmpfs volume: deepest first
       const prefix = this.runDir(pod.id) + '/';
       const mounted = readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
-      for (const m of mounted.sort().reverse()) await unmount(m);
-      await unmount(pod.netnsPath);
+      await unmountAll([...mounted.sort().reverse(), pod.netnsPath]);
       await fs.rm(pod.netnsPath, { force: true });
       if (!teardownError) await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
       await removeCgroup(pod.cgroupParent);

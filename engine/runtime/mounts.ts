@@ -44,6 +44,16 @@ export async function unmount(target: string): Promise<void> {
   }
 }
 
+/**
+ * Unmounts several targets, in the order given (deepest first), with one umount process for all
+ * of them; whatever stays mounted goes through unmount() one by one (lazy when busy).
+ */
+export async function unmountAll(targets: string[]): Promise<void> {
+  const mounted = targets.filter((t) => existsSync(t) && isMountPoint(t));
+  if (mounted.length > 1) await runProgram('umount', mounted);
+  for (const t of mounted) await unmount(t);
+}
+
 /** Every cgroup hierarchy root on this host (v1 controllers, the unified one, or the v2 root). */
 export function cgroupRoots(): string[] {
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup'];
