@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PeapodError } from '../errors.js';
@@ -29,7 +29,7 @@ export class StateStore {
   async listContainers(): Promise<ContainerRecord[]> {
     let ids: string[];
     try {
-      ids = await fs.readdir(path.join(this.root, 'containers'));
+      ids = readdirSync(path.join(this.root, 'containers'));
     } catch (err: any) {
       if (err?.code === 'ENOENT') return [];
       throw err;
@@ -107,7 +107,7 @@ export class StateStore {
   async listPods(): Promise<PodRecord[]> {
     let ids: string[];
     try {
-      ids = (await fs.readdir(path.join(this.root, 'pods'))).filter((d) => !d.startsWith('.'));
+      ids = readdirSync(path.join(this.root, 'pods')).filter((d) => !d.startsWith('.'));
     } catch (err: any) {
       if (err?.code === 'ENOENT') return [];
       throw err;
@@ -117,6 +117,11 @@ export class StateStore {
   }
 
   async getPod(ref: string): Promise<PodRecord | undefined> {
+    // The engine refers to pods by full ID: one file, not every pod's.
+    if (/^[0-9a-f]{64}$/.test(ref)) {
+      const r = await readJson<PodRecord>(path.join(this.podDir(ref), 'pod.json'));
+      if (r) return r;
+    }
     const all = await this.listPods();
     const exact = all.find((p) => p.id === ref || p.name === ref);
     if (exact) return exact;
