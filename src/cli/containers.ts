@@ -8,12 +8,8 @@ import { printLogs } from '../../engine/runtime/logs.js';
 import { getEngine, setExit } from './context.js';
 import { printItems, printInspect, humanDuration } from './format.js';
 import { psView, inspectView, imageInspectView } from './views.js';
+import { collect, int } from './flags.js';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const int = (name: string) => (v: string) => {
-  if (!/^-?\d+$/.test(v)) throw new PeapodError('invalid', `invalid argument "${v}" for "${name}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
-  return Number(v);
-};
 
 function parseVolume(v: string): { source: string; destination: string; readOnly?: boolean } {
   const parts = v.split(':');

@@ -4,7 +4,7 @@ import { printItems, printInspect, humanDuration, humanSize } from './format.js'
 import { imageListView, imageInspectView } from './views.js';
 import { PeapodError } from '../../engine/errors.js';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect } from './flags.js';
 
 function splitName(n: string): [string, string] {
   const at = n.lastIndexOf(':');
