@@ -211,8 +211,13 @@ export class Pods {
 
   /** The pod's containers, infra first, refreshed against reality. */
   async members(pod: PodRecord): Promise<ContainerRecord[]> {
-    const all = (await this.containers.list()).filter((c) => c.spec.pod === pod.id);
-    return all.sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
+    return this.membersOf(pod, await this.containers.list());
+  }
+
+  /** The pod's containers among `all`, infra first, then in order of creation. */
+  membersOf(pod: PodRecord, all: ContainerRecord[]): ContainerRecord[] {
+    return all.filter((c) => c.spec.pod === pod.id)
+      .sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
   }
 
   async status(pod: PodRecord, members?: ContainerRecord[]): Promise<PodStatus> {

@@ -165,9 +165,7 @@ export function registerPodCommands(program: Command): void {
       const engine = await getEngine(cmd);
       // Every container is read once for all pods (not once per pod), in the order pods.members() gives.
       const [pods, all] = await Promise.all([engine.pods.list(), engine.containers.list()]);
-      const membersOf = (p: PodRecord) => all.filter((c) => c.spec.pod === p.id)
-        .sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
-      const views = await Promise.all(pods.map((p) => podPsView(engine, p, membersOf(p))));
+      const views = await Promise.all(pods.map((p) => podPsView(engine, p, engine.pods.membersOf(p, all))));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
         headers: ['POD ID', 'NAME', 'STATUS', 'READY', 'RESTARTS', 'REASON', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
