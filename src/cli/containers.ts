@@ -199,7 +199,7 @@ export function registerContainerCommands(program: Command): void {
           const c = await engine.store.getContainer(ref);
           if (c) {
             const pod = c.spec.pod ? await engine.store.getPod(c.spec.pod) : undefined;
-            const podInfo = pod && { name: pod.name, net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
+            const podInfo = pod && { name: pod.name, hostname: engine.pods.hostnameOf(pod), net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
             out.push(inspectView(engine, await engine.containers.refresh(c), podInfo));
             continue;
           }
