@@ -397,6 +397,7 @@ export class Containers {
         r.state.pid = 0;
         r.state.conmonPid = 0;
         r.state.ready = false;
+        r.state.probeMessage = undefined;
         r.state.lastTermination = {
           reason: r.state.oomKilled ? 'OOMKilled' : r.state.exitCode === 0 ? 'Completed' : 'Error',
           exitCode: r.state.exitCode,

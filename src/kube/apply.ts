@@ -245,9 +245,12 @@ function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods'][
   for (const c of members) {
     if (c.spec.isInfra || c.spec.init === 'init' || isReady(c)) continue;
     const name = c.spec.kubeName ?? c.name;
-    const reason = engine.containers.reason(c);
-    const detail = c.state.probeMessage ?? c.state.lastTermination?.message ?? c.state.error;
-    out.push(`container ${name} ${c.state.status === 'running' ? 'not ready' : reason || c.state.status}${detail ? `: ${detail}` : c.state.status !== 'running' ? ` (exit code ${c.state.exitCode})` : ''}`);
+    if (c.state.status === 'running') {
+      out.push(`container ${name} not ready${c.state.probeMessage ? `: ${c.state.probeMessage}` : ''}`);
+      continue;
+    }
+    const detail = c.state.lastTermination?.message ?? c.state.error;
+    out.push(`container ${name} ${engine.containers.reason(c) || c.state.status}${detail ? `: ${detail}` : c.state.status === 'created' ? '' : ` (exit code ${c.state.exitCode})`}`);
   }
   return out.join(', ') || 'starting';
 }

@@ -232,7 +232,11 @@ kind: Pod
 metadata: {name: fails}
 spec:
   restartPolicy: Never
-  containers: [{name: app, image: localhost/busybox:latest, command: ["sh", "-c", "exit 3"]}]
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "sleep 1; exit 3"]
+      readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}
 `)]);
     expect(r.exitCode).toBe(125);
     expect(String(r.stderr)).toMatch(/^Error: pod fails failed \(Error\): container app Error \(exit code 3\)/);
