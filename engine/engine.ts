@@ -8,6 +8,7 @@ import { Containers } from './pod/containers.js';
 import { Pods } from './pod/pods.js';
 import { Networks, releaseBridge } from './network/networks.js';
 import { NetavarkBackend, netavarkConfigDir } from './network/netavark.js';
+import { PastaBackend } from './network/pasta.js';
 import type { NetworkBackend } from './network/backend.js';
 import { Secrets } from './volume/secrets.js';
 import { Volumes } from './volume/volumes.js';
@@ -29,11 +30,17 @@ export class Engine {
     this.store = new StateStore(cfg.root);
     this.images = new ImageStore({ root: path.join(cfg.root, 'storage'), lock: this.store.lock });
     this.containers = new Containers(cfg, this.store, this.images);
-    this.networks = new Networks(this.store);
+    this.networks = new Networks(this.store, cfg.rootlessUid !== undefined);
     // The backend is made on first use: commands that never touch a network need no netavark.
     this.secrets = new Secrets(this.store);
     this.volumes = new Volumes(this.store);
-    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= new NetavarkBackend(netavarkConfigDir(cfg.runroot))), this.secrets, this.volumes);
+    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= this.newBackend()), this.secrets, this.volumes);
+  }
+
+  /** pasta for a rootless peapod (no bridge without root), netavark otherwise. */
+  private newBackend(): NetworkBackend {
+    if (this.cfg.rootlessUid !== undefined) return new PastaBackend((podId) => this.pods.runDir(podId));
+    return new NetavarkBackend(netavarkConfigDir(this.cfg.runroot));
   }
 
   static open(input: EngineConfigInput): Engine {
@@ -69,7 +76,7 @@ export class Engine {
         cgroupLayout: cgroupLayout(),
         ociRuntime: { name: this.cfg.runtimeName, path: this.cfg.runtimePath, reason: this.cfg.runtimeReason },
         conmon: { path: this.cfg.conmonPath },
-        rootless: process.getuid?.() !== 0,
+        rootless: this.cfg.rootlessUid !== undefined,
       },
       store: {
         graphRoot: path.join(this.cfg.root, 'storage'),

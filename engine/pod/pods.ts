@@ -20,6 +20,7 @@ import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
 import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
+import { checkUnprivilegedPorts } from '../network/pasta.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes } from '../volume/podvolumes.js';
@@ -69,7 +70,9 @@ export class Pods {
     containers.setPodContextProvider((rec) => this.contextFor(rec));
     // netavark setup/teardown and the removal of its idle chains must not interleave across
     // processes, also of other peapod roots on this host: the iptables chains are the host's.
-    this.networkLock = new FileLock(path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
+    // Rootless (pasta) touches no host-wide state and cannot write /run/lock: a lock of its own.
+    this.networkLock = new FileLock(cfg.rootlessUid !== undefined ? path.join(cfg.runroot, 'network.lock')
+      : path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
   }
 
   /** 'host', 'none', or the name of the bridge network the pod joins. */
@@ -88,6 +91,7 @@ export class Pods {
    * (netavark forwards with DNAT and binds nothing, so a bind test alone would not see those).
    */
   async checkPorts(ports: PortMapping[], exceptPods: string | string[] = []): Promise<void> {
+    if (this.cfg.rootlessUid !== undefined) checkUnprivilegedPorts(ports);
     const except = new Set(Array.isArray(exceptPods) ? exceptPods : [exceptPods]);
     const problems: string[] = [];
     const seen = new Set<string>();
@@ -325,10 +329,12 @@ export class Pods {
   /** Allocates the pod's address and connects its namespace to the bridge network. */
   private async connect(pod: PodRecord, networkName: string): Promise<PodNetworkState> {
     const network = await this.networks.mustGet(networkName);
-    await this.checkBridge(network);
+    const bridge = network.driver === 'bridge';
+    if (bridge) await this.checkBridge(network);
     const ports = pod.spec.publish ?? [];
     await this.checkPorts(ports, pod.id);
-    const ip = await this.networks.allocate(network, pod.id);
+    // pasta (rootless) copies the host's address into the namespace: no address to hand out
+    const ip = bridge ? await this.networks.allocate(network, pod.id) : '';
     const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
     const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
     const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };
@@ -368,7 +374,7 @@ export class Pods {
         try {
           await this.networkLock.with(async () => {
             await this.backend().teardown(net.request);
-            if ((await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
+            if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
               await removeIdleNetavarkChains();
             }
           });

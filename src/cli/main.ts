@@ -9,6 +9,8 @@ import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
 import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
+import { defaultRunroot } from '../../engine/config.js';
+import { needsUserNamespace, runInUserNamespace } from '../../engine/rootless/userns.js';
 
 const program = new Command('peapod');
 program
@@ -66,6 +68,10 @@ process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 
 try {
+  // A normal user's peapod runs inside its user namespace (README, Rootless): run this command there.
+  if (needsUserNamespace() && !/^(-v|--version|-h|--help|help)?$/.test(process.argv.slice(2).join(' '))) {
+    process.exit(await runInUserNamespace(defaultRunroot(), process.argv));
+  }
   await program.parseAsync(process.argv);
 } catch (err) {
   fail(err);

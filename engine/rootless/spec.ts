@@ -1,0 +1,100 @@
+// What changes in a container's OCI spec when peapod runs rootless (inside the user's namespace,
+// see userns.ts): cgroups only where the user was delegated a cgroup v2 subtree, the cgroup
+// filesystem bound from the host rather than mounted, sysfs bound where the container has no
+// network namespace of the user's, and (for --userns=keep-id) a nested user namespace.
+
+import { existsSync, readFileSync, accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import type { OciMount, OciSpec } from '../runtime/spec.js';
+
+export interface RootlessCgroups {
+  /** true: limits are applied under `parent`; false: no cgroup is made and `reason` says why */
+  usable: boolean;
+  parent?: string;
+  reason: string;
+}
+
+/**
+ * Whether a rootless peapod can apply resource limits: only on a cgroup v2 (unified) host where
+ * this user's cgroup was delegated to it (writable, with the cpu, memory and pids controllers
+ * available). cgroup v1 has no safe delegation to normal users.
+ */
+export function rootlessCgroups(read = (f: string) => readFileSync(f, 'utf8')): RootlessCgroups {
+  if (!existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    return { usable: false, reason: 'this host uses cgroups v1 (or hybrid), which cannot be delegated to a normal user' };
+  }
+  let own = '';
+  try {
+    own = read('/proc/self/cgroup').split('\n').find((l) => l.startsWith('0::'))?.slice(3).trim() ?? '';
+  } catch { /* unknown */ }
+  const dir = path.join('/sys/fs/cgroup', own);
+  let controllers: string[] = [];
+  try { controllers = read(path.join(dir, 'cgroup.controllers')).trim().split(/\s+/); } catch { /* none */ }
+  const missing = ['cpu', 'memory', 'pids'].filter((c) => !controllers.includes(c));
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return { usable: false, reason: `cgroup ${own || '/'} of this user is not delegated to it (not writable)` };
+  }
+  if (missing.length) return { usable: false, reason: `cgroup ${own || '/'} of this user lacks the ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''} (not delegated)` };
+  return { usable: true, parent: own || '/', reason: `delegated cgroup ${own}` };
+}
+
+export interface IdMapping { containerID: number; hostID: number; size: number }
+
+/**
+ * --userns=keep-id (Podman's meaning): the user's own id is the same inside the container as on
+ * the host. Inside peapod's namespace the user is 0 and its subordinate ids are 1..size-1, so the
+ * container's `uid` maps to 0 there, the ids below it to 1..uid, and the rest above.
+ */
+export function keepIdMappings(uid: number, size: number): IdMapping[] {
+  if (uid === 0) return [{ containerID: 0, hostID: 0, size }];
+  const m: IdMapping[] = [
+    { containerID: 0, hostID: 1, size: Math.min(uid, size - 1) },
+    { containerID: uid, hostID: 0, size: 1 },
+  ];
+  if (size - 1 - uid > 0) m.push({ containerID: uid + 1, hostID: uid + 1, size: size - 1 - uid });
+  return m;
+}
+
+/** How many ids this namespace maps (the sum of the counts in /proc/self/uid_map). */
+export function mappedIds(file = '/proc/self/uid_map'): number {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').reduce((n, l) => n + (Number(l.trim().split(/\s+/)[2]) || 0), 0);
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * Rewrites a rootful spec for the rootless namespace, in place. `cgroups` from rootlessCgroups();
+ * without a usable cgroup the spec carries no resources and no cgroups path, so that runc makes no
+ * cgroup (it would be refused) and applies nothing.
+ */
+export function adaptSpecForRootless(spec: OciSpec, cgroups: RootlessCgroups): void {
+  const linux = spec.linux as Partial<OciSpec['linux']>;
+  if (!cgroups.usable) {
+    delete linux.resources;
+    delete linux.cgroupsPath;
+  } else if (linux.cgroupsPath) {
+    linux.cgroupsPath = path.posix.join(cgroups.parent!, linux.cgroupsPath);
+    if (linux.resources) linux.resources.devices = [];
+  }
+  const netNs = spec.linux.namespaces.find((n) => n.type === 'network');
+  const bind = (m: OciMount, ro: boolean): OciMount => ({ destination: m.destination, type: 'bind', source: m.destination, options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev', ro ? 'ro' : 'rw'] });
+  spec.mounts = spec.mounts.map((m) => {
+    // A cgroup (v1) filesystem cannot be mounted in a user namespace: the host's, read-only.
+    if (m.type === 'cgroup' || m.type === 'cgroup2') return bind(m, true);
+    // sysfs needs a network namespace that belongs to the user's namespace; the host's is not.
+    if (m.type === 'sysfs' && !netNs) return bind(m, !m.options.includes('rw'));
+    return m;
+  });
+}
+
+/** Adds a nested user namespace with these mappings (keep-id) to a spec, in place. */
+export function addUserNamespace(spec: OciSpec, uids: IdMapping[], gids: IdMapping[]): void {
+  const linux = spec.linux as OciSpec['linux'] & { uidMappings?: IdMapping[]; gidMappings?: IdMapping[] };
+  if (!linux.namespaces.some((n) => n.type === 'user')) linux.namespaces.push({ type: 'user' });
+  linux.uidMappings = uids;
+  linux.gidMappings = gids;
+}
