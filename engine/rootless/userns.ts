@@ -2,7 +2,7 @@
 // its own, where the user is uid 0 and its /etc/subuid and /etc/subgid ranges are mapped above it.
 //
 // The namespace is held by a pause process (as Podman does): made once with
-// `unshare --user --map-root-user --map-auto --mount`, its pid kept in <runtime dir>/peapod/pause.pid.
+// `unshare --user --map-root-user --map-auto --mount`, its pid kept in <runtime dir>/peapod-ns/pause.pid.
 // Each later command re-runs itself inside it through `nsenter --user --mount --target PID`, so
 // that the mounts (overlay rootfs, netns files, shm) that one command made are seen by the next, and
 // everything engine-side (runc, conmon, and conmon's exit command, which inherit the namespace) runs
@@ -10,7 +10,7 @@
 // the re-run through nsenter rather than an in-process join.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PeapodError } from '../errors.js';
@@ -60,6 +60,14 @@ export function rootlessRuntimeDir(uid: number): string {
     throw new PeapodError('prerequisite', `${dir} is not a private directory of this user (owner uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): refusing to keep run state there`, { hint: 'set XDG_RUNTIME_DIR to a directory only you can write' });
   }
   return dir;
+}
+
+/**
+ * Where the pause process's pid file, log and creation lock live: beside the run root, not in it,
+ * so that removing a run root (system reset) never loses track of a namespace still in use.
+ */
+export function pauseDir(uid: number): string {
+  return path.join(rootlessRuntimeDir(uid), 'peapod-ns');
 }
 
 export interface SubIdRange { start: number; count: number }
@@ -115,6 +123,7 @@ function livePause(pidFile: string): number | undefined {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const uid = status.match(/^Uid:\s+(\d+)/m)?.[1];
     if (Number(uid) !== process.getuid?.()) return undefined;
+    if (/^State:\s+[ZX]/m.test(status)) return undefined; // dead, not yet reaped
     // still the pause, not a pid reused by some other process of this user
     if (readlinkSync(`/proc/${pid}/ns/user`) === readlinkSync('/proc/self/ns/user')) return undefined;
     if (INIT_MAP.test(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim())) return undefined;
@@ -172,8 +181,13 @@ export function ensurePause(runDir: string): number {
     if (again) return again;
     const logFile = path.join(runDir, 'pause.log');
     const log = openSync(logFile, 'w', 0o600);
-    const args = ['--user', '--map-root-user', '--map-auto', '--mount', '--propagation', 'private', '--', ...pauseProgram()];
-    const child = spawn('unshare', args, { detached: true, stdio: ['ignore', log, log], cwd: '/' });
+    // The pause died (killed, or out of memory) while containers still run: their conmon holds the
+    // namespace and its mounts, so the new pause joins that one rather than making an empty one.
+    const holder = namespaceHolder();
+    const args = holder
+      ? ['--user', '--mount', '--target', String(holder), '--preserve-credentials', '--', ...pauseProgram()]
+      : ['--user', '--map-root-user', '--map-auto', '--mount', '--propagation', 'private', '--', ...pauseProgram()];
+    const child = spawn(holder ? 'nsenter' : 'unshare', args, { detached: true, stdio: ['ignore', log, log], cwd: '/' });
     closeSync(log);
     const pid = child.pid;
     if (!pid) throw new PeapodError('prerequisite', 'rootless: cannot start unshare (util-linux) for the pause process');
@@ -189,7 +203,7 @@ export function ensurePause(runDir: string): number {
           hint: 'check /etc/subuid and /etc/subgid and that newuidmap/newgidmap (package uidmap) are installed setuid',
         });
       }
-      if (exe !== unshareExe && !exe.endsWith('/unshare')) break;
+      if (exe !== unshareExe && !exe.endsWith('/unshare') && !exe.endsWith('/nsenter')) break;
       spawnSync('sleep', ['0.005']);
     }
     const tmp = `${pidFile}.${process.pid}`;
@@ -197,6 +211,47 @@ export function ensurePause(runDir: string): number {
     renameSync(tmp, pidFile);
     return pid;
   });
+}
+
+/** A process of this user that a rootless peapod started in its namespace (a conmon), if any. */
+function namespaceHolder(): number | undefined {
+  const uid = process.getuid?.();
+  const mine = readlinkSafe('/proc/self/ns/user');
+  for (const d of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const status = readFileSync(`/proc/${d}/status`, 'utf8');
+      if (Number(status.match(/^Uid:\s+(\d+)/m)?.[1]) !== uid) continue;
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'conmon') continue;
+      if (readlinkSafe(`/proc/${d}/ns/user`) === mine) continue;
+      if (!readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').some((e) => e.startsWith(`${ROOTLESS_ENV}=`))) continue;
+      return Number(d);
+    } catch { /* gone, or not ours */ }
+  }
+  return undefined;
+}
+
+function readdirSafe(p: string): string[] {
+  try { return readdirSync(p); } catch { return []; }
+}
+
+/**
+ * Ends the pause process when nothing else runs in this user namespace any more (called inside
+ * it, by system reset): the next command makes a new one. True when it was stopped.
+ */
+export function stopPauseIfIdle(runDir: string): boolean {
+  const pidFile = path.join(runDir, 'pause.pid');
+  const pause = Number(readText(pidFile).trim());
+  const mine = readlinkSafe('/proc/self/ns/user');
+  if (!(pause > 0) || readlinkSafe(`/proc/${pause}/ns/user`) !== mine) return false;
+  for (const d of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid || Number(d) === pause) continue;
+    const state = readText(`/proc/${d}/stat`).split(') ')[1]?.[0];
+    if (state !== 'Z' && readlinkSafe(`/proc/${d}/ns/user`) === mine) return false;
+  }
+  try { process.kill(pause, 'SIGKILL'); } catch { return false; }
+  rmSync(pidFile, { force: true });
+  return true;
 }
 
 function readlinkSafe(p: string): string {

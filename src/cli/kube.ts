@@ -128,6 +128,9 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
     return;
   }
   const engine = await getEngine(cmd);
+  const limited = plan.pods.flatMap((p) => p.containers.filter((c) => c.resources && Object.values(c.resources).some((v) => v !== undefined)).map((c) => c.name));
+  const notice = engine.rootlessLimitsNotice(limited);
+  if (notice) process.stderr.write(`warning: ${notice}\n`);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.wait) {

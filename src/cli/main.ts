@@ -9,8 +9,7 @@ import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
 import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
-import { defaultRunroot } from '../../engine/config.js';
-import { needsUserNamespace, runInUserNamespace } from '../../engine/rootless/userns.js';
+import { needsUserNamespace, pauseDir, runInUserNamespace } from '../../engine/rootless/userns.js';
 
 const program = new Command('peapod');
 program
@@ -70,7 +69,7 @@ process.on('unhandledRejection', fail);
 try {
   // A normal user's peapod runs inside its user namespace (README, Rootless): run this command there.
   if (needsUserNamespace() && !/^(-v|--version|-h|--help|help)?$/.test(process.argv.slice(2).join(' '))) {
-    process.exit(await runInUserNamespace(defaultRunroot(), process.argv));
+    process.exit(await runInUserNamespace(pauseDir(process.getuid!()), process.argv));
   }
   await program.parseAsync(process.argv);
 } catch (err) {
