@@ -1,7 +1,7 @@
 // What changes in a container's OCI spec when peapod runs rootless (inside the user's namespace,
 // see userns.ts): cgroups only where the user was delegated a cgroup v2 subtree, the cgroup
 // filesystem bound from the host rather than mounted, sysfs bound where the container has no
-// network namespace of the user's, and (for --userns=keep-id) a nested user namespace.
+// network namespace of the user's.
 
 import { existsSync, readFileSync, accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -40,32 +40,6 @@ export function rootlessCgroups(read = (f: string) => readFileSync(f, 'utf8')): 
   return { usable: true, parent: own || '/', reason: `delegated cgroup ${own}` };
 }
 
-export interface IdMapping { containerID: number; hostID: number; size: number }
-
-/**
- * --userns=keep-id (Podman's meaning): the user's own id is the same inside the container as on
- * the host. Inside peapod's namespace the user is 0 and its subordinate ids are 1..size-1, so the
- * container's `uid` maps to 0 there, the ids below it to 1..uid, and the rest above.
- */
-export function keepIdMappings(uid: number, size: number): IdMapping[] {
-  if (uid === 0) return [{ containerID: 0, hostID: 0, size }];
-  const m: IdMapping[] = [
-    { containerID: 0, hostID: 1, size: Math.min(uid, size - 1) },
-    { containerID: uid, hostID: 0, size: 1 },
-  ];
-  if (size - 1 - uid > 0) m.push({ containerID: uid + 1, hostID: uid + 1, size: size - 1 - uid });
-  return m;
-}
-
-/** How many ids this namespace maps (the sum of the counts in /proc/self/uid_map). */
-export function mappedIds(file = '/proc/self/uid_map'): number {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').reduce((n, l) => n + (Number(l.trim().split(/\s+/)[2]) || 0), 0);
-  } catch {
-    return 1;
-  }
-}
-
 /**
  * Rewrites a rootful spec for the rootless namespace, in place. `cgroups` from rootlessCgroups();
  * without a usable cgroup the spec carries no resources and no cgroups path, so that runc makes no
@@ -89,12 +63,4 @@ export function adaptSpecForRootless(spec: OciSpec, cgroups: RootlessCgroups): v
     if (m.type === 'sysfs' && !netNs) return bind(m, !m.options.includes('rw'));
     return m;
   });
-}
-
-/** Adds a nested user namespace with these mappings (keep-id) to a spec, in place. */
-export function addUserNamespace(spec: OciSpec, uids: IdMapping[], gids: IdMapping[]): void {
-  const linux = spec.linux as OciSpec['linux'] & { uidMappings?: IdMapping[]; gidMappings?: IdMapping[] };
-  if (!linux.namespaces.some((n) => n.type === 'user')) linux.namespaces.push({ type: 'user' });
-  linux.uidMappings = uids;
-  linux.gidMappings = gids;
 }
