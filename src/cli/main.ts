@@ -68,7 +68,8 @@ process.on('unhandledRejection', fail);
 
 try {
   // A normal user's peapod runs inside its user namespace (README, Rootless): run this command there.
-  if (needsUserNamespace() && !/^(-v|--version|-h|--help|help)?$/.test(process.argv.slice(2).join(' '))) {
+  // doctor stays outside: it checks what entering the namespace needs.
+  if (needsUserNamespace() && !/^(-v|--version|-h|--help|help|doctor)?$/.test(process.argv.slice(2).join(' '))) {
     process.exit(await runInUserNamespace(pauseDir(process.getuid!()), process.argv));
   }
   await program.parseAsync(process.argv);
