@@ -209,6 +209,8 @@ export interface PodSpec {
   volumes?: PodVolume[];
   /** securityContext.fsGroup: the group that owns the pod's volumes (setgid directories) */
   fsGroup?: number;
+  /** Podman's --userns: 'keep-id' (rootless only) gives the pod a user namespace where the user's uid is itself */
+  userns?: 'keep-id';
   /**
    * Where the pod came from, for `kube down`, `generate kube` and `generate systemd --new`:
    * the kind and name of the Kubernetes object, the file, and the object itself (plain JSON).

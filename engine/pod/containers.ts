@@ -15,7 +15,7 @@ import { boundingSetFromProcStatus, parseProcLimits, mergeCapabilities, DEFAULT_
 import { toOciSeccomp, readProfile, RUNTIME_DEFAULT_PROFILE } from '../runtime/seccomp.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { debug } from '../log.js';
-import { adaptSpecForRootless, rootlessCgroups } from '../rootless/spec.js';
+import { adaptSpecForRootless, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 
 /** Extra namespaces and mounts a container gets from its pod (filled in by the pod layer). */
 export interface PodContext {
@@ -231,7 +231,7 @@ export class Containers {
       seccomp: await this.seccompFor(sec),
       annotations: { 'io.peapod.container.name': rec.name },
     });
-    if (this.cfg.rootlessUid !== undefined) adaptSpecForRootless(spec, rootlessCgroups());
+    if (this.cfg.rootlessUid !== undefined) adaptSpecForRootless(spec, rootlessCgroups(), rootlessIds(this.cfg));
     await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
 
     const { pid, conmonPid } = await this.runtime.createWithConmon({

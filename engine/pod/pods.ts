@@ -21,6 +21,8 @@ import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping }
 import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import { checkUnprivilegedPorts } from '../network/pasta.js';
+import { checkKeepId, keepIdMappings, keepIdUser, rootlessIds } from '../rootless/spec.js';
+import { makeKeepIdNamespaces, podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes } from '../volume/podvolumes.js';
@@ -119,6 +121,7 @@ export class Pods {
 
   async create(spec: PodSpec, opts: { infraImage?: string } = {}): Promise<PodRecord> {
     if (!spec.name) throw new PeapodError('invalid', 'a pod needs a name');
+    if (spec.userns === 'keep-id') checkKeepId(this.cfg);
     if (!POD_NAME.test(spec.name)) throw new PeapodError('invalid', `pod name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     if (spec.hostname && (spec.hostname.length > 63 || !DNS1123_SUBDOMAIN.test(spec.hostname))) {
       throw new PeapodError('invalid', `pod hostname "${spec.hostname}": must be a lower-case RFC 1123 name of at most 63 characters`);
@@ -156,7 +159,9 @@ export class Pods {
   /** Adds a container to a pod (created, not started). */
   async addContainer(podRef: string, spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
     const pod = await this.store.mustGetPod(podRef);
-    return this.containers.create({ ...spec, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
+    // keep-id: the container runs as the user (same uid and gid as on the host) unless it says otherwise
+    const user = pod.spec.userns === 'keep-id' && spec.user === undefined ? keepIdUser(this.cfg) : spec.user;
+    return this.containers.create({ ...spec, user, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
   }
 
   async get(ref: string): Promise<PodRecord> {
@@ -208,9 +213,15 @@ export class Pods {
     const hostNet = !!pod.spec.hostNetwork;
     // hostNetwork: the host's network namespace and, as in Kubernetes, its host name (no UTS namespace).
     const netNs = hostNet ? [] : [{ type: 'network' as const, path: pod.netnsPath }];
+    // keep-id: the pod's user namespace is a file made with its netns (rootless/podns.ts), joined by
+    // every container; on the host's network the infra makes it and the members join the infra's.
+    const keepId = pod.spec.userns === 'keep-id';
+    const userNs = (infraPid?: number) => (!keepId ? [] : hostNet
+      ? [{ type: 'user' as const, ...(infraPid ? { path: `/proc/${infraPid}/ns/user` } : {}) }]
+      : [{ type: 'user' as const, path: podUsernsPath(pod.netnsPath) }]);
     if (rec.spec.isInfra) {
       return {
-        namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }],
+        namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }, ...userNs()],
         hostname: hostNet ? undefined : this.hostnameOf(pod),
         mounts: [shm],
         cgroupParent: pod.cgroupParent,
@@ -227,6 +238,7 @@ export class Pods {
         { type: 'ipc', path: ns('ipc') },
         ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
         { type: 'mount' },
+        ...userNs(infra.state.pid),
       ],
       mounts: [shm],
       cgroupParent: pod.cgroupParent,
@@ -274,9 +286,14 @@ export class Pods {
       if (mode !== 'host') {
         if (!isMountPoint(pod.netnsPath)) {
           await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
-          await fs.writeFile(pod.netnsPath, '');
-          const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
-          if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
+          if (pod.spec.userns === 'keep-id') {
+            const ids = rootlessIds(this.cfg);
+            await makeKeepIdNamespaces(podUsernsPath(pod.netnsPath), pod.netnsPath, keepIdMappings(ids.uid, ids.size), keepIdMappings(ids.gid, ids.size));
+          } else {
+            await fs.writeFile(pod.netnsPath, '');
+            const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
+            if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
+          }
           // A namespace made this way has its loopback down; containers of a pod talk over it.
           const lo = await execa('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up'], { reject: false });
           if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
@@ -389,6 +406,10 @@ export class Pods {
       for (const m of mounted.sort().reverse()) await unmount(m);
       await unmount(pod.netnsPath);
       await fs.rm(pod.netnsPath, { force: true });
+      if (pod.spec.userns === 'keep-id') {
+        await unmount(podUsernsPath(pod.netnsPath));
+        await fs.rm(podUsernsPath(pod.netnsPath), { force: true });
+      }
       if (!teardownError) await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
       await removeCgroup(pod.cgroupParent);
       if (teardownError) throw teardownError;

@@ -1,11 +1,14 @@
 // What changes in a container's OCI spec when peapod runs rootless (inside the user's namespace,
 // see userns.ts): cgroups only where the user was delegated a cgroup v2 subtree, the cgroup
 // filesystem bound from the host rather than mounted, sysfs bound where the container has no
-// network namespace of the user's.
+// network namespace of the user's, and the id mappings of --userns=keep-id.
 
 import { existsSync, readFileSync, accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { OciMount, OciSpec } from '../runtime/spec.js';
+import type { EngineConfig } from '../config.js';
+import { PeapodError } from '../errors.js';
+import { rootlessGid } from './userns.js';
 
 export interface RootlessCgroups {
   /** true: limits are applied under `parent`; false: no cgroup is made and `reason` says why */
@@ -40,13 +43,59 @@ export function rootlessCgroups(read = (f: string) => readFileSync(f, 'utf8')): 
   return { usable: true, parent: own || '/', reason: `delegated cgroup ${own}` };
 }
 
+export interface IdMapping { containerID: number; hostID: number; size: number }
+
+/**
+ * --userns=keep-id (Podman's meaning): the user's own id is the same inside the container as on
+ * the host. Inside peapod's namespace the user is 0 and its subordinate ids are 1..size-1, so the
+ * container's `id` maps to 0 there, the ids below it to 1..id, and the rest above.
+ */
+export function keepIdMappings(id: number, size: number): IdMapping[] {
+  if (id === 0) return [{ containerID: 0, hostID: 0, size }];
+  const m: IdMapping[] = [
+    { containerID: 0, hostID: 1, size: Math.min(id, size - 1) },
+    { containerID: id, hostID: 0, size: 1 },
+  ];
+  if (size - 1 - id > 0) m.push({ containerID: id + 1, hostID: id + 1, size: size - 1 - id });
+  return m;
+}
+
+/** How many ids this namespace maps (the sum of the counts in /proc/self/uid_map). */
+export function mappedIds(file = '/proc/self/uid_map'): number {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').reduce((n, l) => n + (Number(l.trim().split(/\s+/)[2]) || 0), 0);
+  } catch {
+    return 1;
+  }
+}
+
+/** keep-id maps the rootless user to itself: as root there is nothing to keep (Podman refuses too). */
+export function checkKeepId(cfg: Pick<EngineConfig, 'rootlessUid'>): void {
+  if (cfg.rootlessUid === undefined) throw new PeapodError('invalid', 'userns keep-id: only a rootless (normal user\'s) peapod can keep the user\'s id');
+}
+
+/** "uid:gid" of the rootless user, the default user of a keep-id container (as Podman's). */
+export function keepIdUser(cfg: Pick<EngineConfig, 'rootlessUid'>): string {
+  return `${cfg.rootlessUid}:${rootlessGid() ?? cfg.rootlessUid}`;
+}
+
+/** The user's host ids and how many ids the namespace maps: what keep-id mappings are made of. */
+export function rootlessIds(cfg: Pick<EngineConfig, 'rootlessUid'>): { uid: number; gid: number; size: number } {
+  return { uid: cfg.rootlessUid ?? 0, gid: rootlessGid() ?? cfg.rootlessUid ?? 0, size: Math.min(mappedIds(), mappedIds('/proc/self/gid_map')) };
+}
+
 /**
  * Rewrites a rootful spec for the rootless namespace, in place. `cgroups` from rootlessCgroups();
  * without a usable cgroup the spec carries no resources and no cgroups path, so that runc makes no
  * cgroup (it would be refused) and applies nothing.
  */
-export function adaptSpecForRootless(spec: OciSpec, cgroups: RootlessCgroups): void {
-  const linux = spec.linux as Partial<OciSpec['linux']>;
+export function adaptSpecForRootless(spec: OciSpec, cgroups: RootlessCgroups, ids?: { uid: number; gid: number; size: number }): void {
+  const linux = spec.linux as Partial<OciSpec['linux']> & { uidMappings?: IdMapping[]; gidMappings?: IdMapping[] };
+  // A user namespace in the spec is keep-id's (the infra makes it, members join it by path).
+  if (ids && spec.linux.namespaces.some((n) => n.type === 'user')) {
+    linux.uidMappings = keepIdMappings(ids.uid, ids.size);
+    linux.gidMappings = keepIdMappings(ids.gid, ids.size);
+  }
   if (!cgroups.usable) {
     delete linux.resources;
     delete linux.cgroupsPath;

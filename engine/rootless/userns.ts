@@ -17,6 +17,8 @@ import { PeapodError } from '../errors.js';
 
 /** Set (to the user's host uid) in the environment of a peapod that runs inside its user namespace. */
 export const ROOTLESS_ENV = '_PEAPOD_ROOTLESS_UID';
+/** ... and to the user's primary host gid. */
+export const ROOTLESS_GID_ENV = '_PEAPOD_ROOTLESS_GID';
 
 const INIT_MAP = /^\s*0\s+0\s+4294967295\s*$/;
 
@@ -39,6 +41,14 @@ export function rootlessUid(): number | undefined {
   const v = process.env[ROOTLESS_ENV];
   if (v && /^\d+$/.test(v) && inUserNamespace()) return Number(v);
   return undefined;
+}
+
+/** The primary host gid of the rootless user (see rootlessUid). */
+export function rootlessGid(): number | undefined {
+  if (rootlessUid() === undefined) return undefined;
+  if ((process.getuid?.() ?? 0) !== 0) return process.getgid?.() ?? 0;
+  const v = process.env[ROOTLESS_GID_ENV];
+  return v && /^\d+$/.test(v) ? Number(v) : rootlessUid();
 }
 
 /**
@@ -266,9 +276,12 @@ export function runInUserNamespace(runDir: string, argv: string[]): Promise<numb
   const pid = ensurePause(runDir);
   const uid = process.getuid?.() ?? 0;
   const args = ['--user', '--mount', '--target', String(pid), '--preserve-credentials', `--wd=${process.cwd()}`, '--', process.execPath, ...process.execArgv, ...argv.slice(1)];
-  const child = spawn('nsenter', args, { stdio: 'inherit', env: { ...process.env, [ROOTLESS_ENV]: String(uid) } });
+  const child = spawn('nsenter', args, { stdio: 'inherit', env: { ...process.env, [ROOTLESS_ENV]: String(uid), [ROOTLESS_GID_ENV]: String(process.getgid?.() ?? uid) } });
   const forward = (sig: NodeJS.Signals) => () => { child.kill(sig); };
-  for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.on(s, forward(s));
+  for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, forward(s));
+  // Ctrl-C reaches the child from the terminal itself (same process group): this process only
+  // waits for the child to decide what it means (e.g. play kube --wait takes its pods down).
+  process.on('SIGINT', () => undefined);
   return new Promise((resolve, reject) => {
     child.on('error', (e) => reject(new PeapodError('prerequisite', `rootless: running nsenter: ${e.message}`, { hint: 'apt-get install util-linux' })));
     child.on('close', (code, sig) => resolve(code ?? (sig === 'SIGKILL' ? 137 : sig === 'SIGTERM' ? 143 : sig === 'SIGINT' ? 130 : 125)));

@@ -1,8 +1,8 @@
-// Pure parts of rootless mode: subordinate id files, low-port refusal, pasta's
+// Pure parts of rootless mode: subordinate id files, keep-id mappings, low-port refusal, pasta's
 // port list and the OCI spec rewrite.
 import { describe, it, expect } from 'vitest';
 import { subIdRanges, freeSubIdStart, checkSubIds } from '../../../engine/rootless/userns.js';
-import { adaptSpecForRootless } from '../../../engine/rootless/spec.js';
+import { adaptSpecForRootless, keepIdMappings } from '../../../engine/rootless/spec.js';
 import { checkUnprivilegedPorts, pastaPortSpec } from '../../../engine/network/pasta.js';
 import { buildOciSpec, type SpecInput } from '../../../engine/runtime/spec.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -39,6 +39,17 @@ describe('subordinate ids', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('keep-id', () => {
+  it('maps the user to itself and the other ids around it', () => {
+    expect(keepIdMappings(1000, 65536)).toEqual([
+      { containerID: 0, hostID: 1, size: 1000 },
+      { containerID: 1000, hostID: 0, size: 1 },
+      { containerID: 1001, hostID: 1001, size: 64535 },
+    ]);
+    expect(keepIdMappings(0, 65536)).toEqual([{ containerID: 0, hostID: 0, size: 65536 }]);
   });
 });
 
@@ -83,6 +94,14 @@ describe('rootless OCI spec', () => {
     const spec = buildOciSpec({ ...input, namespaces: input.namespaces.filter((n) => n.type !== 'network') });
     adaptSpecForRootless(spec, { usable: false, reason: 'v1' });
     expect(spec.mounts.find((m) => m.destination === '/sys')!.type).toBe('bind');
+  });
+
+  it('gives a keep-id pod\'s user namespace its mappings', () => {
+    const spec = buildOciSpec({ ...input, namespaces: [...input.namespaces, { type: 'user' }] });
+    adaptSpecForRootless(spec, { usable: false, reason: 'v1' }, { uid: 1000, gid: 1000, size: 65536 });
+    const linux = spec.linux as unknown as { uidMappings: unknown[]; gidMappings: unknown[] };
+    expect(linux.uidMappings).toEqual(keepIdMappings(1000, 65536));
+    expect(linux.gidMappings).toEqual(keepIdMappings(1000, 65536));
   });
 
   it('keeps limits under a delegated cgroup', () => {
