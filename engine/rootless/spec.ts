@@ -17,30 +17,55 @@ export interface RootlessCgroups {
   reason: string;
 }
 
+export interface CgroupFs {
+  read(file: string): string;
+  writable(dir: string): boolean;
+  exists(file: string): boolean;
+}
+
+const realCgroupFs: CgroupFs = {
+  read: (f) => readFileSync(f, 'utf8'),
+  writable: (d) => { try { accessSync(d, constants.W_OK); return true; } catch { return false; } },
+  exists: (f) => existsSync(f),
+};
+
 /**
- * Whether a rootless peapod can apply resource limits: only on a cgroup v2 (unified) host where
- * this user's cgroup was delegated to it (writable, with the cpu, memory and pids controllers
- * available). cgroup v1 has no safe delegation to normal users.
+ * Whether a rootless peapod can apply resource limits: only on a cgroup v2 (unified) host where a
+ * cgroup was delegated to the user (writable, with the cpu, memory and pids controllers). The
+ * containers' cgroups go under the nearest cgroup at or above this process's own that is delegated
+ * and holds no process itself (cgroup v2 enables controllers for children only in such a cgroup),
+ * e.g. app.slice of the user's systemd. cgroup v1 has no safe delegation to normal users.
  */
-export function rootlessCgroups(read = (f: string) => readFileSync(f, 'utf8')): RootlessCgroups {
-  if (!existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+export function rootlessCgroups(fsx: CgroupFs = realCgroupFs): RootlessCgroups {
+  const base = '/sys/fs/cgroup';
+  if (!fsx.exists(`${base}/cgroup.controllers`)) {
     return { usable: false, reason: 'this host uses cgroups v1 (or hybrid), which cannot be delegated to a normal user' };
   }
-  let own = '';
+  let own = '/';
   try {
-    own = read('/proc/self/cgroup').split('\n').find((l) => l.startsWith('0::'))?.slice(3).trim() ?? '';
-  } catch { /* unknown */ }
-  const dir = path.join('/sys/fs/cgroup', own);
-  let controllers: string[] = [];
-  try { controllers = read(path.join(dir, 'cgroup.controllers')).trim().split(/\s+/); } catch { /* none */ }
-  const missing = ['cpu', 'memory', 'pids'].filter((c) => !controllers.includes(c));
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch {
-    return { usable: false, reason: `cgroup ${own || '/'} of this user is not delegated to it (not writable)` };
+    own = fsx.read('/proc/self/cgroup').split('\n').find((l) => l.startsWith('0::'))?.slice(3).trim() || '/';
+  } catch { /* unknown: the root */ }
+  const want = ['cpu', 'memory', 'pids'];
+  let why = `cgroup ${own} of this user is not delegated to it (not writable)`;
+  for (let c = own; c !== '/' && c !== '.'; c = path.posix.dirname(c)) {
+    const dir = path.posix.join(base, c);
+    if (!fsx.writable(dir)) break; // above the delegated subtree
+    let procs = '';
+    let controllers: string[] = [];
+    try { procs = fsx.read(`${dir}/cgroup.procs`).trim(); } catch { /* unreadable */ }
+    try { controllers = fsx.read(`${dir}/cgroup.controllers`).trim().split(/\s+/); } catch { /* none */ }
+    const missing = want.filter((x) => !controllers.includes(x));
+    if (missing.length) { why = `cgroup ${c} of this user lacks the ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''} (not delegated)`; break; }
+    if (!procs) return { usable: true, parent: c, reason: `delegated cgroup ${c}` };
+    why = `no delegated cgroup without processes at or above ${own}`;
   }
-  if (missing.length) return { usable: false, reason: `cgroup ${own || '/'} of this user lacks the ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''} (not delegated)` };
-  return { usable: true, parent: own || '/', reason: `delegated cgroup ${own}` };
+  return { usable: false, reason: why };
+}
+
+/** The cgroup hierarchy roots a rootless peapod may touch: the delegated base on v2, none otherwise. */
+export function rootlessCgroupRoots(fsx: CgroupFs = realCgroupFs): string[] {
+  const cg = rootlessCgroups(fsx);
+  return cg.usable ? [path.posix.join('/sys/fs/cgroup', cg.parent!)] : [];
 }
 
 export interface IdMapping { containerID: number; hostID: number; size: number }

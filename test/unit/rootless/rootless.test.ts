@@ -2,7 +2,7 @@
 // port list and the OCI spec rewrite.
 import { describe, it, expect } from 'vitest';
 import { subIdRanges, freeSubIdStart, checkSubIds } from '../../../engine/rootless/userns.js';
-import { adaptSpecForRootless, keepIdMappings } from '../../../engine/rootless/spec.js';
+import { adaptSpecForRootless, keepIdMappings, rootlessCgroups, type CgroupFs } from '../../../engine/rootless/spec.js';
 import { checkUnprivilegedPorts, pastaPortSpec } from '../../../engine/network/pasta.js';
 import { buildOciSpec, type SpecInput } from '../../../engine/runtime/spec.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -69,6 +69,36 @@ describe('rootless ports', () => {
     expect(pastaPortSpec(ports, 'tcp')).toEqual(['8080:80']);
     expect(pastaPortSpec(ports, 'udp')).toEqual(['127.0.0.1/5353:53']);
     expect(pastaPortSpec([], 'tcp')).toEqual(['none']);
+  });
+});
+
+describe('rootless cgroups', () => {
+  const APP = '/user.slice/user-1000.slice/user@1000.service/app.slice';
+  /** A fake cgroup tree: dir -> [writable, procs, controllers]. */
+  const fake = (v2: boolean, tree: Record<string, [boolean, string, string]>): CgroupFs => ({
+    exists: (f) => v2 && f === '/sys/fs/cgroup/cgroup.controllers',
+    writable: (d) => tree[d.replace('/sys/fs/cgroup', '') || '/']?.[0] ?? false,
+    read: (f) => {
+      if (f === '/proc/self/cgroup') return `0::${APP}/run-1.scope\n`;
+      const dir = path.posix.dirname(f).replace('/sys/fs/cgroup', '') || '/';
+      const e = tree[dir];
+      if (!e) throw new Error('ENOENT');
+      return f.endsWith('cgroup.procs') ? e[1] : e[2];
+    },
+  });
+
+  it.each([
+    { name: 'v1 host', v2: false, tree: {}, usable: false, says: /cgroups v1/ },
+    { name: 'not delegated', v2: true, tree: { [`${APP}/run-1.scope`]: [false, '42', 'cpu memory pids'] }, usable: false, says: /not delegated/ },
+    { name: 'delegated: the nearest cgroup without processes', v2: true,
+      tree: { [`${APP}/run-1.scope`]: [true, '42', 'cpu memory pids'], [APP]: [true, '', 'cpu memory pids'] }, usable: true, parent: APP },
+    { name: 'a controller missing', v2: true,
+      tree: { [`${APP}/run-1.scope`]: [true, '42', 'memory pids'] }, usable: false, says: /lacks the cpu controller/ },
+  ] as Array<{ name: string; v2: boolean; tree: Record<string, [boolean, string, string]>; usable: boolean; parent?: string; says?: RegExp }>)('$name', ({ v2, tree, usable, parent, says }) => {
+    const cg = rootlessCgroups(fake(v2, tree));
+    expect(cg.usable).toBe(usable);
+    if (parent) expect(cg.parent).toBe(parent);
+    if (says) expect(cg.reason).toMatch(says);
   });
 });
 
