@@ -95,7 +95,28 @@ export interface ContainerSpec {
   restartLimit?: number;
   /** an init container runs to completion before the app containers; a sidecar (init with restartPolicy Always) keeps running */
   init?: 'init' | 'sidecar';
+  /** Kubernetes probes, run by the pod's monitor process */
+  probes?: { startup?: Probe; liveness?: Probe; readiness?: Probe };
 }
+
+/** One Kubernetes probe: a handler and its timing (seconds), defaults filled in by the planner. */
+export interface Probe {
+  handler: ProbeHandler;
+  initialDelaySeconds: number;
+  periodSeconds: number;
+  timeoutSeconds: number;
+  successThreshold: number;
+  failureThreshold: number;
+  /** grace period when a failed liveness/startup probe kills the container (else the pod's) */
+  terminationGracePeriodSeconds?: number;
+}
+
+/** A probe's handler; a string port names one of the container's ports (resolved when it runs). */
+export type ProbeHandler =
+  | { exec: string[] }
+  | { httpGet: { path?: string; port: number | string; host?: string; scheme?: string; headers?: Array<{ name: string; value: string }> } }
+  | { tcpSocket: { port: number | string; host?: string } }
+  | { grpc: { port: number; service?: string } };
 
 export type LifecycleHandler =
   | { exec: string[] }
@@ -171,6 +192,16 @@ export interface ContainerState {
   cgroupPath?: string;
   /** pid of a foreground `run --rm` that will remove the container itself after reading its exit */
   waiterPid?: number;
+  /** readiness of this run (the readiness probe's verdict; without one: running and started) */
+  ready?: boolean;
+  /** the startup probe succeeded in this run */
+  started?: boolean;
+  /** the last failing probe's message, while it fails (or what killed the container) */
+  probeMessage?: string;
+  /** set while peapod ends a run because a probe failed: "Liveness probe failed: ..." */
+  killReason?: string;
+  /** how the previous run ended (Kubernetes' lastState.terminated): reason Completed, Error, OOMKilled or a probe's */
+  lastTermination?: { reason: string; exitCode: number; finishedAt: string; message?: string };
 }
 
 export interface ContainerRecord {
@@ -211,6 +242,8 @@ export interface PodSpec {
   fsGroup?: number;
   /** Podman's --userns: 'keep-id' (rootless only) gives the pod a user namespace where the user's uid is itself */
   userns?: 'keep-id';
+  /** pod-level resources (spec.resources): limits on the pod's cgroup, shared by all its containers */
+  resources?: ContainerSpec['resources'];
   /**
    * Where the pod came from, for `kube down`, `generate kube` and `generate systemd --new`:
    * the kind and name of the Kubernetes object, the file, and the object itself (plain JSON).

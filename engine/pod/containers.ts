@@ -240,7 +240,10 @@ export class Containers {
       paths: p,
       exitCommand: [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id],
     });
-    rec.state = { ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined, oomKilled: false, bootId: bootId(), stopRequested: false, podIP: podCtx?.podIP };
+    rec.state = {
+      ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
+      oomKilled: false, bootId: bootId(), stopRequested: false, podIP: podCtx?.podIP, ready: undefined, started: undefined, probeMessage: undefined, killReason: undefined,
+    };
     await this.store.saveContainer(rec);
     await this.runtime.start(rec.id);
   }
@@ -294,6 +297,34 @@ export class Containers {
     if (!rec.state.stopRequested) rec = await this.store.updateContainer(rec.id, (r) => { r.state.stopRequested = true; });
     if (rec.state.status !== 'running') return rec;
     const conmonPid = rec.state.conmonPid;
+    await this.terminate(rec, timeout);
+    const done = await this.cleanup(rec.id);
+    debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
+    // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
+    await waitGone(conmonPid, 5000);
+    debug(`conmon ${conmonPid} of ${rec.name} is gone`);
+    return done;
+  }
+
+  /**
+   * Ends a failing container the kubelet's way (a liveness or startup probe gave up): the reason is
+   * recorded, then preStop, stop signal, grace, SIGKILL. Nothing is marked as stopped: conmon's exit
+   * command records the exit and the restart policy decides, as after a crash. False when the
+   * container is no longer the run the caller saw.
+   */
+  async probeKill(id: string, startedAt: string, reason: string, grace?: number): Promise<boolean> {
+    let current = true;
+    const rec = await this.store.updateContainer(id, (r) => {
+      current = r.state.status === 'running' && r.state.startedAt === startedAt && !r.state.stopRequested;
+      if (current) { r.state.killReason = reason; r.state.ready = false; }
+    });
+    if (!current) return false;
+    await this.terminate(rec, grace);
+    return true;
+  }
+
+  /** preStop, the stop signal, `timeout` seconds of grace (less what preStop took), then SIGKILL; waits for the exit. */
+  private async terminate(rec: ContainerRecord, timeout?: number): Promise<void> {
     const image = await this.images.get(rec.imageId);
     const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
     let grace = timeout ?? rec.spec.stopTimeout ?? 10;
@@ -317,12 +348,6 @@ export class Containers {
       }
       await this.waitExitFile(rec.id, 10_000);
     }
-    const done = await this.cleanup(rec.id);
-    debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
-    // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
-    await waitGone(conmonPid, 5000);
-    debug(`conmon ${conmonPid} of ${rec.name} is gone`);
-    return done;
   }
 
   /** Polls for conmon's exit file; true once it exists. */
@@ -357,6 +382,14 @@ export class Containers {
         r.state.finishedAt = new Date().toISOString();
         r.state.pid = 0;
         r.state.conmonPid = 0;
+        r.state.ready = false;
+        r.state.lastTermination = {
+          reason: r.state.oomKilled ? 'OOMKilled' : r.state.exitCode === 0 ? 'Completed' : 'Error',
+          exitCode: r.state.exitCode,
+          finishedAt: r.state.finishedAt,
+          message: r.state.killReason,
+        };
+        r.state.killReason = undefined;
         await this.store.saveContainer(r);
       }
       await this.teardownRuntime(r);
@@ -376,12 +409,26 @@ export class Containers {
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
     if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || rec.state.status !== 'exited') return undefined;
-    if (!(policy === 'Always' || (policy === 'OnFailure' && rec.state.exitCode !== 0))) return undefined;
+    // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
+    const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');
+    if (!(policy === 'Always' || (policy === 'OnFailure' && (rec.state.exitCode !== 0 || probeKilled)))) return undefined;
     if (rec.spec.restartLimit !== undefined && rec.state.restartCount >= rec.spec.restartLimit) return undefined;
     const ran = Date.parse(rec.state.finishedAt ?? '') - Date.parse(rec.state.startedAt ?? '');
     const level = ran > 600_000 ? 0 : (rec.state.backoffLevel ?? 0);
     const base = Number(process.env.PEAPOD_RESTART_BACKOFF_MS) || 10_000;
     return Math.min(base * 2 ** level, Math.max(base, 300_000));
+  }
+
+  /**
+   * The reason kubectl would show for a container that is not running: CrashLoopBackOff while
+   * its restart policy waits out the back-off, else how its last run ended (Completed, Error,
+   * OOMKilled); '' while it runs or before it ever ran.
+   */
+  reason(rec: ContainerRecord): string {
+    if (rec.state.status === 'running') return '';
+    if (rec.state.status === 'created') return rec.state.error ? 'CreateContainerError' : '';
+    if (this.restartDelay(rec) !== undefined) return 'CrashLoopBackOff';
+    return rec.state.lastTermination?.reason ?? (rec.state.oomKilled ? 'OOMKilled' : rec.state.exitCode === 0 ? 'Completed' : 'Error');
   }
 
   /**

@@ -1,4 +1,5 @@
-import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -12,10 +13,11 @@ import type { Containers, PodContext } from './containers.js';
 import { ensureInfraImage } from './infra.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
-import { isMountPoint, unmount, removeCgroup } from '../runtime/mounts.js';
-import { readHostResolvConf } from './containers.js';
+import { isMountPoint, unmount, removeCgroup, applyCgroupLimits } from '../runtime/mounts.js';
+import { readHostResolvConf, processAlive, cgroupResources } from './containers.js';
+import { isReady } from './ready.js';
 import { debug } from '../log.js';
-import { FileLock } from '../state/lock.js';
+import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
 import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
@@ -115,6 +117,47 @@ export class Pods {
     return path.join(this.cfg.runroot, 'pods', id);
   }
 
+  /** The pid file of the pod's monitor (`<pid> <start time>`). */
+  monitorFile(id: string): string {
+    return path.join(this.runDir(id), 'monitor.pid');
+  }
+
+  /** The running monitor's pid, when the pod has one. */
+  monitorPid(id: string): number | undefined {
+    const [pid, start] = readText(this.monitorFile(id)).split(' ');
+    return Number(pid) > 0 && procStartTime(Number(pid)) === start ? Number(pid) : undefined;
+  }
+
+  /**
+   * Starts the pod's monitor (probes) unless it runs: a detached `peapod pod monitor ID`. Its pid
+   * file is written here at once, so that a `pod stop` right after a play always finds it.
+   */
+  ensureMonitor(pod: PodRecord): void {
+    if (this.monitorPid(pod.id)) return;
+    const [cmd, ...args] = this.cfg.selfCommand;
+    const child = spawn(cmd, [...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
+      detached: true, stdio: 'ignore', cwd: '/',
+    });
+    child.unref();
+    if (child.pid) {
+      mkdirSync(this.runDir(pod.id), { recursive: true });
+      writeFileSync(this.monitorFile(pod.id), `${child.pid} ${procStartTime(child.pid)}`);
+      debug(`pod ${pod.name}: monitor ${child.pid} started`);
+    }
+  }
+
+  /** Ends the pod's monitor (SIGTERM; SIGKILL after 5 s) and waits until it is gone. */
+  async stopMonitor(pod: PodRecord): Promise<void> {
+    const pid = this.monitorPid(pod.id);
+    if (pid) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      const deadline = Date.now() + 5000;
+      for (let d = 5; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await new Promise((r) => setTimeout(r, d));
+      if (this.monitorPid(pod.id) === pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    await fs.rm(this.monitorFile(pod.id), { force: true });
+  }
+
   hostnameOf(pod: PodRecord): string {
     return pod.spec.hostname || pod.name;
   }
@@ -189,6 +232,25 @@ export class Pods {
     return podStatus(relevant.map((c) => c.state.status));
   }
 
+  /**
+   * What `kubectl get pods` shows: READY (ready/all of the app containers and sidecars), RESTARTS
+   * (their sum) and a reason when the pod is not simply running: Init:Error, CrashLoopBackOff,
+   * OOMKilled, Error, Completed.
+   */
+  readiness(members: ContainerRecord[]): { ready: number; total: number; restarts: number; reason: string } {
+    const apps = members.filter((c) => !c.spec.isInfra && c.spec.init !== 'init');
+    const ready = apps.filter(isReady).length;
+    const restarts = apps.reduce((n, c) => n + c.state.restartCount, 0);
+    let reason = '';
+    if (this.initFailure(members)) reason = 'Init:Error';
+    else {
+      const reasons = apps.map((c) => this.containers.reason(c)).filter(Boolean);
+      reason = ['CrashLoopBackOff', 'OOMKilled', 'Error', 'CreateContainerError'].find((r) => reasons.includes(r)) ?? '';
+      if (!reason && apps.length && reasons.length === apps.length && reasons.every((r) => r === 'Completed')) reason = 'Completed';
+    }
+    return { ready, total: apps.length, restarts, reason };
+  }
+
   /** An init container that failed while the app containers never started: the kubelet's Init:Error. */
   initFailure(members: ContainerRecord[]): { container: ContainerRecord; reason: string } | undefined {
     const failed = members.find((c) => c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode !== 0);
@@ -230,6 +292,7 @@ export class Pods {
     }
     let infra = await this.containers.get(pod.infraId);
     if (infra.state.status !== 'running') infra = await this.containers.start(pod.infraId);
+    if (rec.spec.probes) this.ensureMonitor(pod);
     const ns = (t: string) => `/proc/${infra.state.pid}/ns/${t}`;
     return {
       namespaces: [
@@ -306,6 +369,8 @@ export class Pods {
         const r = await execa('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm], { reject: false });
         if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
       }
+      // Pod-level resources bound the pod's cgroup, so all its containers together.
+      if (pod.spec.resources) await applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
       const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
       const extra = (pod.spec.hostAliases ?? []).map((a) => ({ ip: a.ip, names: a.hostnames }));
       const hostResolv = readHostResolvConf();
@@ -455,6 +520,7 @@ export class Pods {
   /** Stops members in parallel (stop signal, grace period, then KILL), the infra last. */
   async stop(ref: string, timeout?: number): Promise<PodRecord> {
     const pod = await this.get(ref);
+    await this.stopMonitor(pod);
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
     if (pod.infraId) await this.containers.stop(pod.infraId, timeout ?? 10);
@@ -479,6 +545,7 @@ export class Pods {
       throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
     }
     if (running.length) await this.stop(pod.id, opts.timeout);
+    else await this.stopMonitor(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.remove(c.id, { force: true, timeout: 0 })));
     if (pod.infraId) await this.containers.remove(pod.infraId, { force: true, timeout: 0 }).catch((e) => { if (!(e instanceof PeapodError && e.code === 'not-found')) throw e; });
     await this.releaseResources(pod);

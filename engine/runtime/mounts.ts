@@ -90,3 +90,49 @@ export function hostNofileHard(): number {
   } catch { /* fall through */ }
   return 1048576;
 }
+
+/** cgroup limits of a pod (Kubernetes pod-level resources): memory in bytes, cpu quota/period in µs. */
+export interface CgroupLimits { memoryLimit?: number; memoryReservation?: number; cpuQuota?: number; cpuPeriod?: number; cpuShares?: number; pidsLimit?: number }
+
+/**
+ * Writes limits into the cgroup `cgroupsPath` (made if missing) before its containers start: the
+ * kernel then bounds all of them together. v1: memory.*, cpu.cfs_*, cpu.shares, pids.max under
+ * each controller's hierarchy; v2: memory.max/low, cpu.max, cpu.weight, pids.max, with the
+ * controllers enabled in every parent's cgroup.subtree_control.
+ */
+export async function applyCgroupLimits(cgroupsPath: string, l: CgroupLimits, roots = cgroupRoots()): Promise<void> {
+  const parts = cgroupsPath.split('/').filter(Boolean);
+  const write = async (file: string, value: string | number) => {
+    debug(`cgroup: ${value} > ${file}`);
+    await fs.writeFile(file, String(value));
+  };
+  const v2 = roots.length === 1 && existsSync(path.join(roots[0], 'cgroup.controllers'));
+  if (v2) {
+    const root = roots[0];
+    for (let i = 0; i < parts.length; i++) {
+      const dir = path.join(root, ...parts.slice(0, i));
+      await fs.mkdir(path.join(root, ...parts.slice(0, i + 1)), { recursive: true });
+      await write(path.join(dir, 'cgroup.subtree_control'), '+cpu +memory +pids').catch((e) => debug(`cgroup.subtree_control in ${dir}: ${e}`));
+    }
+    const dir = path.join(root, ...parts);
+    if (l.memoryLimit !== undefined) await write(path.join(dir, 'memory.max'), l.memoryLimit);
+    if (l.memoryReservation !== undefined) await write(path.join(dir, 'memory.low'), l.memoryReservation);
+    if (l.cpuQuota !== undefined) await write(path.join(dir, 'cpu.max'), `${l.cpuQuota} ${l.cpuPeriod ?? 100_000}`);
+    if (l.cpuShares !== undefined) await write(path.join(dir, 'cpu.weight'), Math.round(1 + ((l.cpuShares - 2) * 9999) / 262142));
+    if (l.pidsLimit !== undefined) await write(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? l.pidsLimit : 'max');
+    return;
+  }
+  const under = (controller: string) => roots.find((r) => path.basename(r).split(',').includes(controller));
+  const at = async (controller: string, entries: Array<[string, number | undefined]>) => {
+    const todo = entries.filter(([, v]) => v !== undefined);
+    if (!todo.length) return;
+    const root = under(controller);
+    if (!root) throw new PeapodError('prerequisite', `the ${controller} cgroup controller is not mounted: pod-level ${controller} limits cannot be applied`);
+    const dir = path.join(root, ...parts);
+    await fs.mkdir(dir, { recursive: true });
+    for (const [file, v] of todo) await write(path.join(dir, file), v!);
+  };
+  await at('memory', [['memory.limit_in_bytes', l.memoryLimit], ['memory.soft_limit_in_bytes', l.memoryReservation]]);
+  await at('cpu', [['cpu.cfs_period_us', l.cpuQuota !== undefined ? l.cpuPeriod ?? 100_000 : undefined], ['cpu.cfs_quota_us', l.cpuQuota], ['cpu.shares', l.cpuShares]]);
+  await at('pids', [['pids.max', l.pidsLimit]]);
+}

@@ -10,7 +10,7 @@ import { PeapodError } from '../errors.js';
 // by an in-process queue, and an operation that already holds the lock (tracked per async call
 // chain) may take it again (re-entrant).
 
-function procStartTime(pid: number): string | undefined {
+export function procStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // field 22 (starttime), counted after the ")" that ends the command name

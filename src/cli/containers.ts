@@ -182,7 +182,7 @@ export function registerContainerCommands(program: Command): void {
     .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
       const list = (await engine.containers.list()).filter((c) => o.all || c.state.status === 'running');
-      const views = list.map((c) => psView(c));
+      const views = list.map((c) => psView(c, undefined, engine.containers.reason(c)));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
         headers: ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],

@@ -81,9 +81,17 @@ async function waitAndTearDown(engine: Awaited<ReturnType<typeof getEngine>>, po
   }
 }
 
+/** "90", "90s", "2m", "1h" -> seconds. */
+function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new PeapodError('invalid', `--timeout "${v}": expected a duration such as 90s, 5m or 300`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
+}
+
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean;
+  publish?: string[]; publishAll?: boolean; network?: string; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
 }
 
 /** Facts of this host that fieldRef and resourceFieldRef name. */
@@ -129,11 +137,16 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   }
   if (o.userns === 'keep-id') for (const p of plan.pods) p.pod.userns = 'keep-id';
   const engine = await getEngine(cmd);
-  const limited = plan.pods.flatMap((p) => p.containers.filter((c) => c.resources && Object.values(c.resources).some((v) => v !== undefined)).map((c) => c.name));
+  const asks = (r?: object) => !!r && Object.values(r).some((v) => v !== undefined);
+  const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
+  if (o.waitReady) {
+    const { waitReady } = await import('../kube/apply.js');
+    await waitReady(engine, r.pods.map((p) => p.id), (o.timeout ?? 300) * 1000);
+  }
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
     await waitAndTearDown(engine, r.pods.map((p) => p.id));
@@ -199,6 +212,8 @@ function addPlay(c: Command): Command {
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--dry-run', 'validate and print what would be created, create nothing')
     .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')
+    .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
+    .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', parseDuration)
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));

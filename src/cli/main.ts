@@ -72,7 +72,8 @@ try {
   if (needsUserNamespace() && !/^(-v|--version|-h|--help|help|doctor)?$/.test(process.argv.slice(2).join(' '))) {
     process.exit(await runInUserNamespace(pauseDir(process.getuid!()), process.argv));
   }
-  await program.parseAsync(process.argv);
+  // `--wait=ready` (kubectl's wording) is `--wait-ready`; a bare `--wait` keeps Podman's meaning.
+  await program.parseAsync(process.argv.map((a) => (a === '--wait=ready' ? '--wait-ready' : a)));
 } catch (err) {
   fail(err);
 }

@@ -1,10 +1,11 @@
 import { Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { PeapodError } from '../../engine/errors.js';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import { parseK8sLog } from '../../engine/runtime/logs.js';
 import { getEngine } from './context.js';
+import { isReady } from '../../engine/pod/ready.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -21,6 +22,7 @@ function labelsOf(list: string[] = []): Record<string, string> | undefined {
 /** `pod ps --format json` entry (Podman's ListPodsReport); `known` are the pod's members when the caller has them. */
 export async function podPsView(engine: Engine, pod: PodRecord, known?: ContainerRecord[]) {
   const members = known ?? (await engine.pods.members(pod));
+  const r = engine.pods.readiness(members);
   return {
     Cgroup: engine.cfg.cgroupParent,
     Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
@@ -32,6 +34,10 @@ export async function podPsView(engine: Engine, pod: PodRecord, known?: Containe
     Networks: engine.pods.networkMode(pod) === 'host' ? [] : [engine.pods.networkMode(pod)],
     Status: await engine.pods.status(pod, members),
     Labels: pod.spec.labels ?? {},
+    // beyond Podman 4.3: kubectl's READY, RESTARTS and status reason
+    Ready: `${r.ready}/${r.total}`,
+    Restarts: r.restarts,
+    Reason: r.reason,
   };
 }
 
@@ -41,6 +47,7 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
   const infra = members.find((c) => c.id === pod.infraId);
   const net = await engine.pods.networkState(pod);
   const mode = engine.pods.networkMode(pod);
+  const r = engine.pods.readiness(members);
   const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of pod.spec.publish ?? []) (portBindings[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
   return {
@@ -66,9 +73,12 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
     },
     SharedNamespaces: ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])],
     NumContainers: members.length,
-    Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status })),
+    Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status, Ready: isReady(c), RestartCount: c.state.restartCount, Reason: engine.containers.reason(c) })),
     InfraState: infra?.state.status ?? '',
     StatusReason: engine.pods.initFailure(members)?.reason ?? '',
+    Ready: `${r.ready}/${r.total}`,
+    Restarts: r.restarts,
+    Reason: r.reason,
   };
 }
 
@@ -166,8 +176,8 @@ export function registerPodCommands(program: Command): void {
       const views = await Promise.all(pods.map((p) => podPsView(engine, p, membersOf(p))));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
-        headers: ['POD ID', 'NAME', 'STATUS', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
-        row: (v) => [id(v.Id), v.Name, v.Status, `${humanDuration(Date.now() - Date.parse(v.Created))} ago`, id(v.InfraId), String(v.Containers.length)],
+        headers: ['POD ID', 'NAME', 'STATUS', 'READY', 'RESTARTS', 'REASON', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
+        row: (v) => [id(v.Id), v.Name, v.Status, v.Ready, String(v.Restarts), v.Reason, `${humanDuration(Date.now() - Date.parse(v.Created))} ago`, id(v.InfraId), String(v.Containers.length)],
       }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
     });
 
@@ -242,6 +252,22 @@ export function registerPodCommands(program: Command): void {
         follow: true, tail: o.tail, timestamps: o.timestamps, prefix: prefix ? `${c.id.slice(0, 12)} ` : '',
         isRunning: async () => (await engine.containers.get(c.id)).state.status === 'running',
       })));
+    });
+
+  pod.command('monitor', { hidden: true }).argument('<id>').description("run the pod's probes (started by peapod itself)")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      process.chdir('/');
+      const engine = await getEngine(cmd);
+      // Started detached with its pid file written by the starter: a second monitor of the same pod exits.
+      if (engine.pods.monitorPid(id) !== process.pid) return;
+      const stop = new AbortController();
+      for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => stop.abort());
+      const { monitorPod } = await import('../../engine/pod/monitor.js');
+      try {
+        await monitorPod(engine.store, engine.containers, id, { signal: stop.signal });
+      } finally {
+        if (engine.pods.monitorPid(id) === process.pid) rmSync(engine.pods.monitorFile(id), { force: true });
+      }
     });
 
   pod.command('top').description('show the processes of a pod').argument('<pod>')

@@ -3,23 +3,40 @@ import type { ContainerRecord, ImageRecord, PodSpec } from '../../engine/types.j
 import type { PodNetworkState } from '../../engine/pod/pods.js';
 import type { Engine } from '../../engine/engine.js';
 import { humanDuration } from './format.js';
+import { isReady } from '../../engine/pod/ready.js';
 
 /** Unix seconds; Go's zero time (-62135596800) when unset, as Podman prints it. */
 const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : -62135596800);
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
-export function containerStatusText(c: ContainerRecord, now = Date.now()): string {
+/** Podman's STATUS text; a probed container's health and a CrashLoopBackOff/OOMKilled reason are appended. */
+export function containerStatusText(c: ContainerRecord, now = Date.now(), reason = ''): string {
   switch (c.state.status) {
-    case 'running': return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago`;
+    case 'running': return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago${probeSuffix(c)}`;
     case 'exited':
-    case 'stopped': return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago`;
+    case 'stopped': return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : ''}`;
     case 'created': return 'Created';
     default: return c.state.status;
   }
 }
 
-/** One entry of `ps --format json`. */
-export function psView(c: ContainerRecord, podName?: string) {
+/**
+ * A probed container's health, the way Podman words a healthcheck's: starting (until its startup
+ * probe passes or it is first ready), healthy (ready), unhealthy (a probe fails).
+ */
+export function healthOf(c: ContainerRecord): '' | 'starting' | 'healthy' | 'unhealthy' {
+  if (!c.spec.probes || c.state.status !== 'running') return '';
+  if (isReady(c)) return 'healthy';
+  return c.state.probeMessage ? 'unhealthy' : 'starting';
+}
+
+function probeSuffix(c: ContainerRecord): string {
+  const h = healthOf(c);
+  return h ? ` (${h})` : '';
+}
+
+/** One entry of `ps --format json`; `reason` is the engine's kubectl-style reason. */
+export function psView(c: ContainerRecord, podName?: string, reason = '') {
   return {
     AutoRemove: !!c.spec.autoRemove,
     Command: c.args,
@@ -44,12 +61,17 @@ export function psView(c: ContainerRecord, podName?: string) {
     Size: null,
     StartedAt: unix(c.state.startedAt),
     State: c.state.status,
-    Status: containerStatusText(c),
+    Status: containerStatusText(c, Date.now(), reason),
+    // beyond Podman 4.3: what a kubectl user looks for
+    Restarts: c.state.restartCount,
+    Ready: isReady(c),
+    Reason: reason,
   };
 }
 
 /** One entry of `inspect` (container); `pod` gives its pod's network, when it has one. */
 export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
+  const reason = engine.containers.reason(c);
   const podName = pod?.name;
   const net = c.state.status === 'running' ? pod?.net : undefined;
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -79,6 +101,12 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
       Error: c.state.error ?? '',
       StartedAt: c.state.startedAt ?? ZERO_TIME,
       FinishedAt: c.state.finishedAt ?? ZERO_TIME,
+      ...(c.spec.probes ? { Health: { Status: healthOf(c), FailingStreak: c.state.probeMessage ? 1 : 0, Log: c.state.probeMessage ? [{ Output: c.state.probeMessage }] : [] } } : {}),
+      // beyond Podman 4.3: the kubelet's view
+      Ready: isReady(c),
+      Started: c.state.status === 'running' && (!c.spec.probes?.startup || c.state.started === true),
+      Reason: reason ?? '',
+      ...(c.state.lastTermination ? { LastTermination: { Reason: c.state.lastTermination.reason, ExitCode: c.state.lastTermination.exitCode, FinishedAt: c.state.lastTermination.finishedAt, Message: c.state.lastTermination.message ?? '' } } : {}),
     },
     Image: c.imageId,
     ImageName: c.imageName,

@@ -4,6 +4,7 @@ import type { Engine } from '../../engine/engine.js';
 import { PeapodError } from '../../engine/errors.js';
 import type { ImageRecord, PodRecord } from '../../engine/types.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
+import { isReady } from '../../engine/pod/ready.js';
 import type { Plan, PlannedPod } from './plan.js';
 
 export interface PlayOptions {
@@ -205,4 +206,45 @@ export async function downPods(engine: Engine, objects: Array<{ kind: string; na
     }
   }
   return { stopped, removed, secrets, volumes };
+}
+
+/**
+ * `play kube --wait-ready`: returns once every pod is ready (all its app containers and sidecars
+ * ready) or has completed (a Job's); fails at once when a pod failed for good (Init:Error, or a
+ * container that ended with an error and will not restart), and after `timeoutMs` naming what is
+ * not ready and why. The pods stay as they are either way.
+ */
+export async function waitReady(engine: Engine, podIds: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
+    const waiting: string[] = [];
+    for (const id of podIds) {
+      const pod = await engine.store.getPod(id);
+      if (!pod) throw new PeapodError('state', `pod ${id.slice(0, 12)} was removed while waiting for it to be ready`);
+      const members = await engine.pods.members(pod);
+      const r = engine.pods.readiness(members);
+      if (r.reason === 'Completed' || (r.total > 0 && r.ready === r.total)) continue;
+      if (r.reason === 'Init:Error' || r.reason === 'Error' || r.reason === 'OOMKilled' || r.reason === 'CreateContainerError') {
+        throw new PeapodError('state', `pod ${pod.name} failed (${r.reason}): ${whyNotReady(engine, members)}`);
+      }
+      waiting.push(`${pod.name} (${r.ready}/${r.total} ready${r.reason ? `, ${r.reason}` : ''}: ${whyNotReady(engine, members)})`);
+    }
+    if (!waiting.length) return;
+    if (Date.now() >= deadline) {
+      throw new PeapodError('state', `timed out after ${Math.round(timeoutMs / 1000)}s waiting for pods to be ready: ${waiting.join('; ')}; they were left running (peapod kube down FILE removes them)`);
+    }
+    await new Promise((res) => setTimeout(res, delay));
+  }
+}
+
+function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods']['members']>>): string {
+  const out: string[] = [];
+  for (const c of members) {
+    if (c.spec.isInfra || c.spec.init === 'init' || isReady(c)) continue;
+    const name = c.spec.kubeName ?? c.name;
+    const reason = engine.containers.reason(c);
+    const detail = c.state.probeMessage ?? c.state.lastTermination?.message ?? c.state.error;
+    out.push(`container ${name} ${c.state.status === 'running' ? 'not ready' : reason || c.state.status}${detail ? `: ${detail}` : c.state.status !== 'running' ? ` (exit code ${c.state.exitCode})` : ''}`);
+  }
+  return out.join(', ') || 'starting';
 }

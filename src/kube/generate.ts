@@ -322,6 +322,38 @@ function resourcesOf(x: CtrCtx): Obj | undefined {
   );
 }
 
+type ProbeT = NonNullable<NonNullable<ContainerRecord['spec']['probes']>['liveness']>;
+
+/** A probe as Kubernetes writes it; values equal to the API server's defaults are left out. */
+function probeOf(p: ProbeT | undefined): Obj | undefined {
+  if (!p) return undefined;
+  const h = p.handler;
+  const handler: readonly [string, unknown] = 'exec' in h ? ['exec', { command: h.exec }]
+    : 'httpGet' in h ? ['httpGet', obj(['path', h.httpGet.path], ['port', h.httpGet.port], ['host', h.httpGet.host], ['scheme', h.httpGet.scheme], ['httpHeaders', h.httpGet.headers])]
+      : 'tcpSocket' in h ? ['tcpSocket', obj(['port', h.tcpSocket.port], ['host', h.tcpSocket.host])]
+        : ['grpc', obj(['port', h.grpc.port], ['service', h.grpc.service])];
+  const unlessDefault = (v: number, def: number) => (v === def ? undefined : v);
+  return obj(handler,
+    ['initialDelaySeconds', unlessDefault(p.initialDelaySeconds, 0)],
+    ['periodSeconds', unlessDefault(p.periodSeconds, 10)],
+    ['timeoutSeconds', unlessDefault(p.timeoutSeconds, 1)],
+    ['successThreshold', unlessDefault(p.successThreshold, 1)],
+    ['failureThreshold', unlessDefault(p.failureThreshold, 3)],
+    ['terminationGracePeriodSeconds', p.terminationGracePeriodSeconds]);
+}
+
+/** Pod-level resources (spec.resources): limits of the pod's cgroup. */
+function podResourcesOf(x: PodCtx): Obj | undefined {
+  const r = x.pod?.spec.resources;
+  if (!r) return undefined;
+  const mem = (n?: number) => (n === undefined ? undefined : quantity(n));
+  const cpu = (n?: number) => (n === undefined ? undefined : cpuQuantity(n));
+  return obj(
+    ['limits', obj(['cpu', cpu(r.cpuLimit)], ['memory', mem(r.memoryLimit)])],
+    ['requests', obj(['cpu', r.cpuRequest === r.cpuLimit ? undefined : cpu(r.cpuRequest)], ['memory', r.memoryRequest === r.memoryLimit ? undefined : mem(r.memoryRequest)])],
+  );
+}
+
 // Linux signal numbers 1..31 in order (x86 and arm), for run --stop-signal 10
 const SIGNALS = ['', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL', 'SIGUSR1',
   'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGSTKFLT', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP', 'SIGTTIN',
@@ -369,6 +401,9 @@ const CONTAINER_FIELDS: Fields<CtrCtx> = [
   ['volumeMounts', volumeMountsOf],
   ['resources', resourcesOf],
   ['lifecycle', lifecycleOf],
+  ['startupProbe', (x) => probeOf(x.c.spec.probes?.startup)],
+  ['livenessProbe', (x) => probeOf(x.c.spec.probes?.liveness)],
+  ['readinessProbe', (x) => probeOf(x.c.spec.probes?.readiness)],
   ['securityContext', securityContextOf],
   ['imagePullPolicy', (x) => x.c.spec.pullPolicy],
   // a sidecar is an init container that keeps running
@@ -557,6 +592,7 @@ const POD_SPEC_FIELDS: Fields<PodCtx> = [
   ['dnsConfig', (x) => x.pod?.spec.dnsConfig],
   ['hostAliases', (x) => x.pod?.spec.hostAliases],
   ['securityContext', podSecurityContextOf],
+  ['resources', podResourcesOf],
   ['imagePullSecrets', (x) => x.members.find((c) => c.spec.pullSecrets?.length)?.spec.pullSecrets?.map((name) => ({ name }))],
   ['initContainers', (x) => x.initContainers],
   ['containers', (x) => x.containers],

@@ -5,6 +5,7 @@
 import type { ContainerSpec, PodSpec } from '../../engine/types.js';
 import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
+import { planProbes } from './plan-probes.js';
 import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
 import { planSecurity, planResources } from './plan-security.js';
 
@@ -95,6 +96,7 @@ const CONTAINER: Support = {
   volumeMounts: { each: { name: true, mountPath: true, readOnly: true, subPath: true, subPathExpr: true } },
   resources: { limits: true, requests: true },
   lifecycle: { postStart: true, preStop: true, stopSignal: true },
+  startupProbe: true, livenessProbe: true, readinessProbe: true,
   securityContext: {
     runAsUser: true, runAsGroup: true, runAsNonRoot: true, readOnlyRootFilesystem: true, privileged: true,
     allowPrivilegeEscalation: true, capabilities: true, procMount: true, seccompProfile: true, seLinuxOptions: true,
@@ -120,6 +122,7 @@ const POD_SPEC: Support = {
   serviceAccountName: 'n/a', serviceAccount: 'n/a', automountServiceAccountToken: 'n/a',
   enableServiceLinks: 'n/a', runtimeClassName: 'n/a', subdomain: 'n/a', readinessGates: 'n/a',
   imagePullSecrets: true,
+  resources: { limits: true, requests: true },
 };
 
 const METADATA: Support = {
@@ -172,7 +175,8 @@ function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, bas
   const env = planEnv(c, base, meta, ctx);
   const mounts = planMounts(c, base, env.lookup);
   const sec = planSecurity(podObj, c, base, podBase, !!pod.hostNetwork);
-  problems.push(...env.problems, ...mounts.problems, ...sec.problems);
+  const probes = planProbes(c, base, init);
+  problems.push(...env.problems, ...mounts.problems, ...sec.problems, ...probes.problems);
   return {
     name: `${podName}-${c.name}`,
     kubeName: c.name,
@@ -193,6 +197,7 @@ function containerSpec(podName: string, c: Obj, pod: PodSpec, meta: PodMeta, bas
     stopSignal: c.lifecycle?.stopSignal,
     pullPolicy: c.imagePullPolicy,
     pullSecrets: podObj.imagePullSecrets?.length ? podObj.imagePullSecrets.map((s: Obj) => s.name) : undefined,
+    probes: probes.probes,
   };
 }
 
@@ -234,8 +239,10 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     dnsPolicy: spec.dnsPolicy,
     dnsConfig: spec.dnsConfig,
     fsGroup: spec.securityContext?.fsGroup,
+    resources: planResources(spec),
   };
   if (pod.fsGroup === undefined) delete pod.fsGroup;
+  if (pod.resources === undefined) delete pod.resources;
   const pm: PodMeta = { name, namespace: meta.namespace ?? 'default', labels: meta.labels ?? {}, annotations: meta.annotations ?? {} };
   const vols = planVolumes(spec, pm, ctx);
   // planVolumes reports paths from the pod spec's object; they sit under basePath in the document

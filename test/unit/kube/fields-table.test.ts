@@ -12,6 +12,8 @@ describe('README supported-fields table', () => {
     const t = supportTable();
     expect(t).toContain('| Pod `spec.nodeSelector` | n/a: accepted with a note | n/a |');
     expect(t).toContain('| Deployment `spec.replicas` | yes | forced to 1 |');
-    expect(t).toMatch(/\| container `startupProbe` \| no: an error names it \| no \|/);
+    expect(t).toMatch(/\| container `volumeDevices` \| no: an error names it \| no \|/);
+    expect(t).toContain('| container `startupProbe` | yes | no |');
+    expect(t).toContain('| Pod `spec.resources` | yes: limits, requests | no |');
   });
 });

@@ -79,10 +79,10 @@ spec:
   containers:
     - name: c
       image: i
-      startupProbe: {exec: {command: ["true"]}}
+      volumeDevices: [{name: d, devicePath: /dev/xvda}]
 `);
     expect(p.diagnostics.map(formatDiagnostic)).toEqual([
-      'p.yaml:9:7: spec.containers[0].startupProbe: not supported by peapod yet',
+      'p.yaml:9:7: spec.containers[0].volumeDevices: not supported by peapod yet',
       'p.yaml:5:3: warning: spec.nodeSelector: does not apply on one host: ignored',
     ]);
   });
