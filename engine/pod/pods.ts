@@ -23,7 +23,7 @@ import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping }
 import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import { checkUnprivilegedPorts } from '../network/pasta.js';
-import { checkKeepId, keepIdMappings, keepIdUser, rootlessIds } from '../rootless/spec.js';
+import { checkKeepId, keepIdMappings, keepIdUser, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { makeKeepIdNamespaces, podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
@@ -134,7 +134,10 @@ export class Pods {
    */
   ensureMonitor(pod: PodRecord): void {
     if (this.monitorPid(pod.id)) return;
-    const [cmd, ...args] = this.cfg.selfCommand;
+    // Rootless: the pod's address is pasta's copy of the host's, so httpGet/tcpSocket probes reach
+    // the pod only from inside its network namespace: the monitor runs there (nsenter execs it).
+    const inPodNet = this.cfg.rootlessUid !== undefined && !pod.spec.hostNetwork ? ['nsenter', `--net=${pod.netnsPath}`, '--'] : [];
+    const [cmd, ...args] = [...inPodNet, ...this.cfg.selfCommand];
     const child = spawn(cmd, [...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
       detached: true, stdio: 'ignore', cwd: '/',
     });
@@ -370,7 +373,8 @@ export class Pods {
         if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
       }
       // Pod-level resources bound the pod's cgroup, so all its containers together.
-      if (pod.spec.resources) await applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
+      // (Rootless without a delegated cgroup: not applied, as play kube says.)
+      if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
       const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
       const extra = (pod.spec.hostAliases ?? []).map((a) => ({ ip: a.ip, names: a.hostnames }));
       const hostResolv = readHostResolvConf();

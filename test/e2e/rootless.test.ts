@@ -273,6 +273,42 @@ spec:
     expect(r.exitCode).not.toBe(0);
   });
 
+  it('httpGet and tcpSocket probes reach the pod; pod-level limits are reported, not fatal', async () => {
+    const f = manifest(user, 'probed', `apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  terminationGracePeriodSeconds: 0
+  resources:
+    limits:
+      memory: 256Mi
+  containers:
+  - name: srv
+    image: localhost/busybox
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"]
+    readinessProbe:
+      httpGet:
+        path: /healthz
+        port: 8080
+      periodSeconds: 1
+    livenessProbe:
+      tcpSocket:
+        port: 8080
+      periodSeconds: 1
+      failureThreshold: 1
+`);
+    const play = await as(user, ['play', 'kube', '--wait-ready', '--timeout', '60', f]);
+    expect(play.exitCode, String(play.stderr)).toBe(0);
+    expect(String(play.stderr)).toMatch(/resource limits \(asked for by pod probed\) are not applied/);
+    const ps = JSON.parse(await ok(user, ['ps', '--format', 'json']));
+    const srv = ps.find((x: { Names: string[] | string }) => [x.Names].flat().includes('probed-srv'));
+    expect(srv?.Ready).toBe(true);
+    // the liveness probe (failureThreshold 1) has not restarted it
+    expect(Number((await ok(user, ['inspect', 'probed-srv', '--format', '{{.RestartCount}}'])).trim())).toBe(0);
+    await ok(user, ['kube', 'down', f]);
+  });
+
   it('refuses hostPort 80 naming net.ipv4.ip_unprivileged_port_start', async () => {
     const start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
     expect(start, 'this test needs net.ipv4.ip_unprivileged_port_start above 80').toBeGreaterThan(80);
