@@ -4,7 +4,7 @@
 // Afterwards the user, its ranges, its files and every process it had are gone, and the tun mode
 // is restored. Traffic goes only to 127.0.0.1 (and, from the pod, to the host through pasta).
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -96,11 +96,11 @@ async function removeUser(u: TestUser | undefined): Promise<void> {
 }
 
 /** Runs the built CLI as the user, with a clean environment and its default paths. */
-function as(u: TestUser, args: string[], opts: { input?: string } = {}): Promise<Result> {
+function as(u: TestUser, args: string[], opts: { input?: string; noXdg?: boolean } = {}): Promise<Result> {
   return execa('runuser', ['-u', u.name, '--', process.execPath, MAIN, ...args], {
     reject: false, cwd: u.xdg, input: opts.input, stdin: opts.input === undefined ? 'ignore' : undefined, timeout: 120_000,
     extendEnv: false,
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: u.home, USER: u.name, LOGNAME: u.name, XDG_RUNTIME_DIR: u.xdg },
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: u.home, USER: u.name, LOGNAME: u.name, ...(opts.noXdg ? {} : { XDG_RUNTIME_DIR: u.xdg }) },
   }) as unknown as Promise<Result>;
 }
 
@@ -416,6 +416,28 @@ spec:
     }
     expect(JSON.parse(await ok(user, ['ps', '-a', '--format', 'json']))).toEqual([]);
     expect(`${snapshot('/var/lib/peapod')}\n--\n${snapshot('/run/peapod')}`).toBe(rootStoreBefore);
+  });
+
+  it('without XDG_RUNTIME_DIR the run root is a private /tmp/peapod-run-UID; a foreign one is refused', async () => {
+    const dir = path.join(os.tmpdir(), `peapod-run-${user.uid}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o755 }); // made by someone else (root here)
+    try {
+      const bad = await as(user, ['info', '--format', 'json'], { noXdg: true });
+      expect(bad.exitCode).toBe(125);
+      expect(String(bad.stderr)).toContain(`${dir} is not a private directory of this user`);
+      rmSync(dir, { recursive: true, force: true });
+      const info = JSON.parse(String((await as(user, ['info', '--format', 'json'], { noXdg: true })).stdout));
+      expect(info.store.runRoot).toBe(path.join(dir, 'peapod'));
+      expect(statSync(dir).uid).toBe(user.uid);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+    } finally {
+      // this run root has a pause process of its own
+      let pid = 0;
+      try { pid = Number(readFileSync(path.join(dir, 'peapod-ns', 'pause.pid'), 'utf8').trim()); } catch { /* none made */ }
+      if (pid > 0) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names the exact /etc/subuid line to add when the user has no range', async () => {
