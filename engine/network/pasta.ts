@@ -127,3 +127,17 @@ function isPasta(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * An HTTP GET made from inside a network namespace (a rootless pod's address is pasta's copy of the
+ * host's, so from the host side it would reach the host). Undefined when it answered 2xx/3xx, else why not.
+ */
+export async function httpGetInNetns(netnsPath: string, url: string, timeoutMs: number): Promise<string | undefined> {
+  const script = 'fetch(process.argv[1],{signal:AbortSignal.timeout(Number(process.argv[2]))})'
+    + '.then((r)=>{process.stdout.write(String(r.status))},(e)=>{process.stdout.write(`error ${e.message}`)})';
+  const r = await execa('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', script, url, String(timeoutMs)], { reject: false, timeout: timeoutMs + 5000 });
+  const out = r.stdout.trim();
+  const status = Number(out);
+  if (r.exitCode === 0 && status >= 200 && status < 400) return undefined;
+  return `GET ${url}: ${Number.isInteger(status) && status > 0 ? `HTTP ${status}` : out.replace(/^error /, '') || r.stderr.trim() || `exit code ${r.exitCode}`}`;
+}

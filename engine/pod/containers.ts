@@ -16,6 +16,7 @@ import { toOciSeccomp, readProfile, RUNTIME_DEFAULT_PROFILE } from '../runtime/s
 import { writeFileAtomic } from '../state/atomic.js';
 import { debug } from '../log.js';
 import { adaptSpecForRootless, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { httpGetInNetns } from '../network/pasta.js';
 
 /** Extra namespaces and mounts a container gets from its pod (filled in by the pod layer). */
 export interface PodContext {
@@ -261,6 +262,8 @@ export class Containers {
     const g = h.httpGet;
     const host = g.host ?? rec.state.podIP ?? '127.0.0.1';
     const url = `${(g.scheme ?? 'HTTP').toLowerCase()}://${host}:${g.port}${g.path ?? '/'}`;
+    const pod = this.cfg.rootlessUid !== undefined && !g.host && rec.spec.pod ? await this.store.getPod(rec.spec.pod) : undefined;
+    if (pod && !pod.spec.hostNetwork) return httpGetInNetns(pod.netnsPath, url, timeoutMs); // rootless: see pasta.ts
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       return r.status >= 200 && r.status < 400 ? undefined : `GET ${url}: HTTP ${r.status}`;

@@ -309,6 +309,44 @@ spec:
     await ok(user, ['kube', 'down', f]);
   });
 
+  it('an httpGet preStop hook reaches the pod', async () => {
+    const data = path.join(user.home, 'hook');
+    await execa('runuser', ['-u', user.name, '--', 'mkdir', '-p', data]);
+    const f = manifest(user, 'hooked', `apiVersion: v1
+kind: Pod
+metadata:
+  name: hooked
+spec:
+  terminationGracePeriodSeconds: 10
+  volumes:
+  - name: data
+    hostPath:
+      path: ${data}
+  containers:
+  - name: srv
+    image: localhost/busybox
+    command: ["sh", "-c", "mkdir -p /www/cgi-bin; echo '#!/bin/sh' > /www/cgi-bin/stop; echo 'touch /data/prestop; echo Content-Type: text/plain; echo; echo ok' >> /www/cgi-bin/stop; chmod +x /www/cgi-bin/stop; exec httpd -f -p 8080 -h /www"]
+    lifecycle:
+      preStop:
+        httpGet:
+          path: /cgi-bin/stop
+          port: 8080
+    volumeMounts:
+    - name: data
+      mountPath: /data
+`);
+    await ok(user, ['play', 'kube', f]);
+    // httpd is up once it answers from inside the pod
+    for (let i = 0; i < 100; i++) {
+      const r = await as(user, ['exec', 'hooked-srv', 'wget', '-q', '-O-', 'http://127.0.0.1:8080/cgi-bin/stop']);
+      if (r.exitCode === 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    rmSync(path.join(data, 'prestop'), { force: true });
+    await ok(user, ['kube', 'down', f]);
+    expect(existsSync(path.join(data, 'prestop'))).toBe(true);
+  });
+
   it('refuses hostPort 80 naming net.ipv4.ip_unprivileged_port_start', async () => {
     const start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
     expect(start, 'this test needs net.ipv4.ip_unprivileged_port_start above 80').toBeGreaterThan(80);
