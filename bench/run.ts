@@ -349,7 +349,7 @@ async function bench(args: BenchArgs): Promise<Results> {
   if (other) notes.push(`A/B of two peapod builds: A is ${peapod.bin}, B is ${other.bin}.`);
   notes.push(`Networks: peapod ${peapod.networkNote}${podman ? `; podman ${podman.networkNote}` : ''}${other ? `; the other peapod ${other.networkNote}` : ''}.`);
   notes.push(`Every container runs \`/bin/sleep 3600\` (busybox-static, imported into each engine); every pod sets terminationGracePeriodSeconds: ${GRACE_SECONDS}${podman ? ', the same manifest for both engines' : ''}. `
-    + `peapod stops with SIGTERM and, the grace period being 0, SIGKILL at once${podman ? '; podman 4.3.1\'s kube down kills with SIGKILL straight away (it does not read the grace period)' : ''}.`);
+    + `peapod, the grace period being 0, stops with SIGKILL straight away (as Podman's stop -t 0)${podman ? '; so does podman 4.3.1\'s kube down (it does not read the grace period)' : ''}.`);
   const tails = shown.filter((s) => s.id.startsWith('down-')).flatMap((s) => engines.map((e) => ({ e: e.name, t: s.samples[e.name].map((x) => x.tailMs ?? NaN) })));
   const tailText = engines.map((e) => {
     const all = tails.filter((t) => t.e === e.name).flatMap((t) => t.t).filter((x) => Number.isFinite(x));

@@ -202,6 +202,11 @@ export interface ContainerState {
   killReason?: string;
   /** how the previous run ended (Kubernetes' lastState.terminated): reason Completed, Error, OOMKilled or a probe's */
   lastTermination?: { reason: string; exitCode: number; finishedAt: string; message?: string };
+  /**
+   * file (one per launch) that stop() creates before it signals the container: conmon's exit
+   * command finds it and leaves the cleanup to stop() instead of starting the CLI
+   */
+  stopMarker?: string;
 }
 
 export interface ContainerRecord {

@@ -28,10 +28,10 @@ import { PeapodError, wrap } from '../errors.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import type { FileLock } from '../state/lock.js';
 import type { ImageConfigBlob, ImageRecord, ImageRuntimeConfig } from '../types.js';
-import { TarArchive } from './archive.js';
 import { applyChanges } from './changes.js';
 import { MEDIA_TYPES, readArchive, type LayerSource } from './formats.js';
-import { unpackLayer } from './layer.js';
+// archive.js and layer.js (tar-stream and its 13 modules) are imported where an image is loaded,
+// imported or pulled: commands that only run containers never load them.
 import type { PullContext, PullOptions, PulledImage } from './registry/pull.js';
 import { PullStaging } from './staging.js';
 import { normalizeImageName, parseReference, shortNameMatches, splitName } from './reference.js';
@@ -275,6 +275,7 @@ export class ImageStore {
     await this.ensureDirs();
     const scratch = await this.scratchDir('load');
     try {
+      const { TarArchive } = await import('./archive.js');
       const archive = await TarArchive.open(archivePath, scratch);
       const plans = await readArchive(archive);
       // Unpack what is missing before taking the lock; layers present already are reused.
@@ -334,6 +335,7 @@ export class ImageStore {
     try {
       const dir = path.join(scratch, 'layer');
       const input: Readable = tar === '-' ? process.stdin : createReadStream(tar);
+      const { unpackLayer } = await import('./layer.js');
       const layer = await unpackLayer(input, dir);
       const hex = digestHex(layer.diffId, shown);
       const staged = new Map<string, StagedLayer>([[hex, { dir, size: layer.size }]]);
@@ -515,6 +517,7 @@ export class ImageStore {
       stream = raw.pipe(h);
     }
     try {
+      const { unpackLayer } = await import('./layer.js');
       const result = await unpackLayer(stream, dir, {
         expectedDiffId: src.diffId,
         beforeCommit: () => {

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
 import { findProgram } from '../config.js';
 import { debug } from '../log.js';
+import { runProgram } from '../spawn.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus } from './backend.js';
 
 const LIBEXEC = ['/usr/lib/podman', '/usr/libexec/podman', '/usr/local/lib/podman', '/usr/local/libexec/podman'];
@@ -50,7 +50,7 @@ export class NetavarkBackend implements NetworkBackend {
     args.push(cmd, req.netnsPath);
     const input = JSON.stringify(this.options(req));
     debug(`running ${this.netavark} ${args.join(' ')} <<< ${input}`);
-    const r = await execa(this.netavark, args, { input, reject: false });
+    const r = await runProgram(this.netavark, args, { input });
     if (r.exitCode !== 0) {
       let msg = (r.stdout || r.stderr).trim();
       try { msg = JSON.parse(msg).error ?? msg; } catch { /* not JSON */ }
@@ -97,7 +97,7 @@ export class NetavarkBackend implements NetworkBackend {
 export async function removeIdleNetavarkChains(): Promise<void> {
   const ipt = findProgram('iptables');
   if (!ipt) return;
-  const save = await execa('iptables-save', [], { reject: false });
+  const save = await runProgram('iptables-save', []);
   if (save.exitCode !== 0) return;
   const lines = save.stdout.split('\n');
   const rulesIn = (chain: string) => lines.filter((l) => l.startsWith(`-A ${chain} `)).length;
@@ -106,7 +106,7 @@ export async function removeIdleNetavarkChains(): Promise<void> {
   // Any per-network chain, container rule or port forward still there: in use.
   if (lines.some((l) => /^:NETAVARK-[0-9A-F]{10,}/i.test(l) || /^:NETAVARK-DN-/.test(l))) return;
   if (rulesIn('NETAVARK_FORWARD') > 0 || rulesIn('NETAVARK-HOSTPORT-DNAT') > 0) return;
-  const run = (table: string, ...args: string[]) => execa(ipt, ['-t', table, ...args], { reject: false });
+  const run = (table: string, ...args: string[]) => runProgram(ipt, ['-t', table, ...args]);
   await run('filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'netavark firewall plugin rules', '-j', 'NETAVARK_FORWARD');
   await run('filter', '-X', 'NETAVARK_FORWARD');
   await run('nat', '-D', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'NETAVARK-HOSTPORT-DNAT');

@@ -4,7 +4,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execa } from 'execa';
+import { runProgram } from '../spawn.js';
 import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
@@ -45,7 +45,7 @@ export function overlaps(a: string, b: string): boolean {
 /** Subnets this host uses already: routes and addresses, and Podman's networks. */
 async function usedSubnets(): Promise<string[]> {
   const used: string[] = ['10.88.0.0/16', '10.89.0.0/24']; // Podman's defaults here (HOST-NOTES)
-  const r = await execa('ip', ['-4', '-j', 'route', 'show', 'table', 'all'], { reject: false });
+  const r = await runProgram('ip', ['-4', '-j', 'route', 'show', 'table', 'all']);
   if (r.exitCode === 0) {
     for (const route of JSON.parse(r.stdout || '[]')) {
       const dst = String(route.dst ?? '');

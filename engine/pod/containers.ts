@@ -1,5 +1,6 @@
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { PeapodError, stateError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
 import type { ContainerRecord, ContainerSpec, Mount } from '../types.js';
@@ -235,15 +236,18 @@ export class Containers {
     if (this.cfg.rootlessUid !== undefined) adaptSpecForRootless(spec, rootlessCgroups(), rootlessIds(this.cfg));
     await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
 
+    const stopMarker = path.join(this.cfg.runroot, 'stopping', `${rec.id}-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(path.dirname(stopMarker), { recursive: true });
     const { pid, conmonPid } = await this.runtime.createWithConmon({
       id: rec.id,
       name: rec.name,
       paths: p,
-      exitCommand: [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id],
+      exitCommand: exitCommand(stopMarker, [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id]),
     });
     rec.state = {
       ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
-      oomKilled: false, bootId: bootId(), stopRequested: false, podIP: podCtx?.podIP, ready: undefined, started: undefined, probeMessage: undefined, killReason: undefined,
+      oomKilled: false, bootId: bootId(), stopRequested: false, podIP: podCtx?.podIP, stopMarker,
+      ready: undefined, started: undefined, probeMessage: undefined, killReason: undefined,
     };
     await this.store.saveContainer(rec);
     await this.runtime.start(rec.id);
@@ -300,6 +304,11 @@ export class Containers {
     if (!rec.state.stopRequested) rec = await this.store.updateContainer(rec.id, (r) => { r.state.stopRequested = true; });
     if (rec.state.status !== 'running') return rec;
     const conmonPid = rec.state.conmonPid;
+    // This stop records the exit and cleans up itself (below): conmon's exit command, seeing the
+    // marker, then ends at once instead of starting the CLI for the same work (and, stopRequested
+    // being set, there is no restart to supervise). Exits that stop() did not cause (a crash, a
+    // probe's kill) find no marker.
+    if (rec.state.stopMarker) await fs.writeFile(rec.state.stopMarker, '').catch((e) => debug(`stop marker: ${e}`));
     await this.terminate(rec, timeout);
     const done = await this.cleanup(rec.id);
     debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
@@ -328,9 +337,10 @@ export class Containers {
 
   /** preStop, the stop signal, `timeout` seconds of grace (less what preStop took), then SIGKILL; waits for the exit. */
   private async terminate(rec: ContainerRecord, timeout?: number): Promise<void> {
-    const image = await this.images.get(rec.imageId);
-    const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
     let grace = timeout ?? rec.spec.stopTimeout ?? 10;
+    // No grace at all: SIGKILL at once, as Podman's stop -t 0 does (the stop signal would be
+    // followed by SIGKILL before any handler could act; one runtime process less per container).
+    const signalFirst = grace > 0 || !!rec.spec.lifecycle?.preStop;
     if (rec.spec.lifecycle?.preStop) {
       // preStop runs before the stop signal and counts against the grace period.
       const t0 = Date.now();
@@ -338,12 +348,18 @@ export class Containers {
       if (why) debug(`preStop hook of ${rec.name}: ${why}`);
       grace = Math.max(0, grace - (Date.now() - t0) / 1000);
     }
-    try {
-      await this.runtime.kill(rec.id, signal);
-    } catch (err) {
-      debug(`stop signal: ${(err as Error).message}`);
+    let exited = false;
+    if (signalFirst) {
+      const image = await this.images.get(rec.imageId);
+      const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
+      try {
+        await this.runtime.kill(rec.id, signal);
+      } catch (err) {
+        debug(`stop signal: ${(err as Error).message}`);
+      }
+      exited = await this.waitExitFile(rec.id, grace * 1000);
     }
-    if (!(await this.waitExitFile(rec.id, grace * 1000))) {
+    if (!exited) {
       try {
         await this.runtime.kill(rec.id, 'SIGKILL', true);
       } catch (err) {
@@ -495,6 +511,15 @@ export class Containers {
     }
     return rec.state.exitCode;
   }
+}
+
+/**
+ * conmon's exit command: a shell that ends at once when stop() left the marker (removing it), and
+ * otherwise runs the CLI's `container cleanup` (crash, kill from outside, end of the process: the
+ * exit is recorded and the restart policy supervised).
+ */
+export function exitCommand(marker: string, cleanup: string[]): string[] {
+  return ['/bin/sh', '-c', 'if [ -e "$1" ]; then rm -f "$1"; exit 0; fi; shift; exec "$@"', 'peapod-exit', marker, ...cleanup];
 }
 
 /** Kubernetes limits/requests as cgroup settings: cpu quota over a 100 ms period, shares from the request. */

@@ -2,7 +2,6 @@ import { promises as fs, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
 import type { FileLock } from '../state/lock.js';
@@ -42,6 +41,8 @@ export async function ensureInfraImage(images: ImageStore, lock: FileLock, name 
       await fs.mkdir(rootfs);
       const src = path.join(infraSourceDir(), 'pause.c');
       debug(`building the infra image from ${src}`);
+      // Once per root: loaded here so that the commands that start containers never load execa.
+      const { execa } = await import('execa');
       const cc = await execa(gcc, ['-static', '-Os', '-s', `-DPAUSE_VERSION="${VERSION}"`, '-o', path.join(rootfs, 'pause'), src], { reject: false });
       if (cc.exitCode !== 0) throw new PeapodError('prerequisite', `building the infra image: gcc failed: ${cc.stderr.trim()}`, { hint: 'apt-get install gcc libc6-dev' });
       const tar = path.join(tmp, 'layer.tar');

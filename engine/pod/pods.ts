@@ -2,7 +2,7 @@ import { promises as fs, existsSync, readFileSync, mkdirSync, writeFileSync } fr
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runProgram } from '../spawn.js';
 import { PeapodError, stateError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
 import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
@@ -13,7 +13,7 @@ import type { Containers, PodContext } from './containers.js';
 import { ensureInfraImage } from './infra.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
-import { isMountPoint, unmount, removeCgroup, applyCgroupLimits } from '../runtime/mounts.js';
+import { isMountPoint, unmountAll, removeCgroup, applyCgroupLimits } from '../runtime/mounts.js';
 import { readHostResolvConf, processAlive, cgroupResources } from './containers.js';
 import { isReady } from './ready.js';
 import { debug } from '../log.js';
@@ -65,6 +65,7 @@ export function podStatus(states: string[]): PodStatus {
  */
 export class Pods {
   private readonly networkLock: FileLock;
+  private readonly checkedBridges = new Set<string>();
 
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
@@ -134,10 +135,13 @@ export class Pods {
    */
   ensureMonitor(pod: PodRecord): void {
     if (this.monitorPid(pod.id)) return;
+    const [node, ...script] = this.cfg.selfCommand;
+    // A long-lived process: keep V8's heap small (it probes a few containers, nothing more).
+    const small = path.basename(node).startsWith('node') ? ['--max-semi-space-size=1', '--max-old-space-size=32'] : [];
     // Rootless: the pod's address is pasta's copy of the host's, so httpGet/tcpSocket probes reach
     // the pod only from inside its network namespace: the monitor runs there (nsenter execs it).
     const inPodNet = this.cfg.rootlessUid !== undefined && !pod.spec.hostNetwork ? ['nsenter', `--net=${pod.netnsPath}`, '--'] : [];
-    const [cmd, ...args] = [...inPodNet, ...this.cfg.selfCommand];
+    const [cmd, ...args] = [...inPodNet, node, ...small, ...script];
     const child = spawn(cmd, [...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
       detached: true, stdio: 'ignore', cwd: '/',
     });
@@ -220,8 +224,13 @@ export class Pods {
 
   /** The pod's containers, infra first, refreshed against reality. */
   async members(pod: PodRecord): Promise<ContainerRecord[]> {
-    const all = (await this.containers.list()).filter((c) => c.spec.pod === pod.id);
-    return all.sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
+    return this.membersOf(pod, await this.containers.list());
+  }
+
+  /** The pod's containers among `all`, infra first, then in order of creation. */
+  membersOf(pod: PodRecord, all: ContainerRecord[]): ContainerRecord[] {
+    return all.filter((c) => c.spec.pod === pod.id)
+      .sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
   }
 
   async status(pod: PodRecord, members?: ContainerRecord[]): Promise<PodStatus> {
@@ -355,21 +364,25 @@ export class Pods {
           if (pod.spec.userns === 'keep-id') {
             const ids = rootlessIds(this.cfg);
             await makeKeepIdNamespaces(podUsernsPath(pod.netnsPath), pod.netnsPath, keepIdMappings(ids.uid, ids.size), keepIdMappings(ids.gid, ids.size));
+            const lo = await runProgram('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
+            if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
           } else {
             await fs.writeFile(pod.netnsPath, '');
-            const r = await execa('unshare', [`--net=${pod.netnsPath}`, 'true'], { reject: false });
-            if (r.exitCode !== 0) throw new PeapodError('runtime', `creating the network namespace of pod ${pod.name}: ${r.stderr.trim()}`);
+            // A new namespace has its loopback down (containers of a pod talk over it): unshare brings
+            // it up inside the namespace it just made, one process instead of two.
+            const r = await runProgram('unshare', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
+            if (r.exitCode !== 0) {
+              const lo = /\bip\b.*(not found|no such file)|failed to execute ip/i.test(r.stderr);
+              throw new PeapodError('runtime', `${lo ? 'bringing up loopback in' : 'creating the network namespace of'} pod ${pod.name}: ${r.stderr.trim()}`, lo ? { hint: 'apt-get install iproute2' } : undefined);
+            }
           }
-          // A namespace made this way has its loopback down; containers of a pod talk over it.
-          const lo = await execa('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up'], { reject: false });
-          if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
         }
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
       const shm = path.join(dir, 'shm');
       if (!isMountPoint(shm)) {
         await fs.mkdir(shm, { recursive: true });
-        const r = await execa('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm], { reject: false });
+        const r = await runProgram('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm]);
         if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
       }
       // Pod-level resources bound the pod's cgroup, so all its containers together.
@@ -436,18 +449,22 @@ export class Pods {
    * root, or Podman's): joining it would mix two address spaces, so refuse with the reason.
    */
   private async checkBridge(network: { name: string; networkInterface: string; gateway: string; subnet: string }): Promise<void> {
+    // Once per network and command: a play of many pods on one network asks `ip` once.
+    const key = `${network.name}\0${network.networkInterface}\0${network.subnet}`;
+    if (this.checkedBridges.has(key)) return;
     const holder = bridgeHolder(network.networkInterface, this.store.root);
     if (holder) {
       throw new PeapodError('state', `bridge ${network.networkInterface} of network ${network.name} is claimed by network ${holder.network} of peapod root ${holder.root}: recreate this network (peapod network rm ${network.name}) to get another bridge`);
     }
     await claimBridge(network.networkInterface, { root: this.store.root, network: network.name, subnet: network.subnet });
     if (!existsSync(`/sys/class/net/${network.networkInterface}`)) return;
-    const r = await execa('ip', ['-4', '-j', 'addr', 'show', 'dev', network.networkInterface], { reject: false });
+    const r = await runProgram('ip', ['-4', '-j', 'addr', 'show', 'dev', network.networkInterface]);
     if (r.exitCode !== 0) return;
     const addrs: string[] = (JSON.parse(r.stdout || '[]')[0]?.addr_info ?? []).map((a: { local: string }) => a.local);
     if (addrs.length && !addrs.includes(network.gateway)) {
       throw new PeapodError('state', `bridge ${network.networkInterface} of network ${network.name} carries ${addrs.join(', ')}, not ${network.gateway} (${network.subnet}): another network uses that bridge (another peapod --root?)`);
     }
+    this.checkedBridges.add(key);
   }
 
   /** Releases the pod's network, namespace file, shm mount and run dir (nothing of the pod may run). */
@@ -472,13 +489,10 @@ export class Pods {
       // shm and every tmpfs volume: deepest first
       const prefix = this.runDir(pod.id) + '/';
       const mounted = readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
-      for (const m of mounted.sort().reverse()) await unmount(m);
-      await unmount(pod.netnsPath);
-      await fs.rm(pod.netnsPath, { force: true });
-      if (pod.spec.userns === 'keep-id') {
-        await unmount(podUsernsPath(pod.netnsPath));
-        await fs.rm(podUsernsPath(pod.netnsPath), { force: true });
-      }
+      // (keep-id: the pod's user namespace file after its netns)
+      const keepIdNs = pod.spec.userns === 'keep-id' ? [podUsernsPath(pod.netnsPath)] : [];
+      await unmountAll([...mounted.sort().reverse(), pod.netnsPath, ...keepIdNs]);
+      for (const f of [pod.netnsPath, ...keepIdNs]) await fs.rm(f, { force: true });
       if (!teardownError) await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
       await removeCgroup(pod.cgroupParent);
       if (teardownError) throw teardownError;

@@ -1,8 +1,8 @@
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
 import { debug } from '../log.js';
+import { runProgram } from '../spawn.js';
 import { rootlessUid } from '../rootless/userns.js';
 import { rootlessCgroupRoots } from '../rootless/spec.js';
 
@@ -19,7 +19,7 @@ export async function mountOverlay(lowers: string[], upper: string, work: string
   }
   const opts = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
   debug(`mount -t overlay overlay -o ${opts} ${target}`);
-  const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', opts, target], { reject: false });
+  const r = await runProgram('mount', ['-t', 'overlay', 'overlay', '-o', opts, target]);
   if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting overlay rootfs at ${target}: ${r.stderr.trim()}`);
 }
 
@@ -39,11 +39,21 @@ function unescapeMount(s: string): string {
 /** Unmounts if mounted; falls back to a lazy unmount when busy. */
 export async function unmount(target: string): Promise<void> {
   if (!existsSync(target) || !isMountPoint(target)) return;
-  const r = await execa('umount', [target], { reject: false });
+  const r = await runProgram('umount', [target]);
   if (r.exitCode !== 0 && isMountPoint(target)) {
-    const l = await execa('umount', ['-l', target], { reject: false });
+    const l = await runProgram('umount', ['-l', target]);
     if (l.exitCode !== 0 && isMountPoint(target)) throw new PeapodError('runtime', `unmounting ${target}: ${l.stderr.trim()}`);
   }
+}
+
+/**
+ * Unmounts several targets, in the order given (deepest first), with one umount process for all
+ * of them; whatever stays mounted goes through unmount() one by one (lazy when busy).
+ */
+export async function unmountAll(targets: string[]): Promise<void> {
+  const mounted = targets.filter((t) => existsSync(t) && isMountPoint(t));
+  if (mounted.length > 1) await runProgram('umount', mounted);
+  for (const t of mounted) await unmount(t);
 }
 
 /** Every cgroup hierarchy root on this host (v1 controllers, the unified one, or the v2 root). */

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
 import { debug } from '../log.js';
+import { runProgram } from '../spawn.js';
 
 /** Paths of one container's bundle and monitor files (all under the runroot). */
 export interface BundlePaths {
@@ -133,7 +133,7 @@ export class OciRuntime {
   }
 
   async state(id: string): Promise<{ status: string; pid: number } | undefined> {
-    const r = await execa(this.cfg.runtimePath, [...this.baseArgs(), 'state', id], { reject: false });
+    const r = await runProgram(this.cfg.runtimePath, [...this.baseArgs(), 'state', id]);
     if (r.exitCode !== 0) return undefined;
     return JSON.parse(r.stdout);
   }
@@ -169,15 +169,15 @@ export class OciRuntime {
 
   /** Runs a process in the container without a terminal, output discarded; its exit code (or -1 on timeout). */
   async execQuiet(id: string, args: string[], timeoutMs: number): Promise<number> {
-    const r = await execa(this.cfg.runtimePath, [...this.baseArgs(), 'exec', id, ...args], { reject: false, timeout: timeoutMs, stdin: 'ignore' });
+    const r = await runProgram(this.cfg.runtimePath, [...this.baseArgs(), 'exec', id, ...args], { timeoutMs });
     if (r.timedOut) return -1;
-    return r.exitCode ?? -1;
+    return r.exitCode;
   }
 
   private async run(args: string[]): Promise<string> {
     const full = [...this.baseArgs(), ...args];
     debug(`running ${this.cfg.runtimePath} ${full.join(' ')}`);
-    const r = await execa(this.cfg.runtimePath, full, { reject: false });
+    const r = await runProgram(this.cfg.runtimePath, full);
     if (r.exitCode !== 0) {
       throw new PeapodError('runtime', `${this.cfg.runtimeName} ${args[0]}: ${(r.stderr || r.stdout).trim() || `exit code ${r.exitCode}`}`);
     }

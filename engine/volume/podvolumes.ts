@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runProgram } from '../spawn.js';
 import { PeapodError } from '../errors.js';
 import type { PodRecord, PodVolume, VolumeFile } from '../types.js';
 import { isMountPoint } from '../runtime/mounts.js';
@@ -17,7 +17,7 @@ export interface PodVolumeDirs {
 async function mountTmpfs(dir: string, opts: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   if (isMountPoint(dir)) return;
-  const r = await execa('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir], { reject: false });
+  const r = await runProgram('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
   if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting tmpfs at ${dir}: ${r.stderr.trim()}`);
 }
 

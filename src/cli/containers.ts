@@ -8,12 +8,8 @@ import { printLogs } from '../../engine/runtime/logs.js';
 import { getEngine, setExit } from './context.js';
 import { printItems, printInspect, humanDuration } from './format.js';
 import { psView, inspectView, imageInspectView } from './views.js';
+import { collect, int } from './flags.js';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const int = (name: string) => (v: string) => {
-  if (!/^-?\d+$/.test(v)) throw new PeapodError('invalid', `invalid argument "${v}" for "${name}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
-  return Number(v);
-};
 
 function parseVolume(v: string): { source: string; destination: string; readOnly?: boolean } {
   const parts = v.split(':');
@@ -203,7 +199,7 @@ export function registerContainerCommands(program: Command): void {
           const c = await engine.store.getContainer(ref);
           if (c) {
             const pod = c.spec.pod ? await engine.store.getPod(c.spec.pod) : undefined;
-            const podInfo = pod && { name: pod.name, net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
+            const podInfo = pod && { name: pod.name, hostname: engine.pods.hostnameOf(pod), net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
             out.push(inspectView(engine, await engine.containers.refresh(c), podInfo));
             continue;
           }

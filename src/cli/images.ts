@@ -4,14 +4,14 @@ import { printItems, printInspect, humanDuration, humanSize } from './format.js'
 import { imageListView, imageInspectView } from './views.js';
 import { PeapodError } from '../../engine/errors.js';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect } from './flags.js';
 
 function splitName(n: string): [string, string] {
   const at = n.lastIndexOf(':');
   return at > n.lastIndexOf('/') ? [n.slice(0, at), n.slice(at + 1)] : [n, 'latest'];
 }
 
-async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; trunc: boolean; noHeading?: boolean }) {
+async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; trunc: boolean; noHeading?: boolean; digests?: boolean }) {
   const engine = await getEngine(cmd);
   const [images, containers] = await Promise.all([engine.images.list(), engine.store.listContainers()]);
   const views = images.map((i) => imageListView(i, containers.filter((c) => c.imageId === i.id).length));
@@ -22,8 +22,12 @@ async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; t
     return;
   }
   printItems(rows, undefined, {
-    headers: ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
-    row: ({ v, n }) => { const [repo, tag] = n === '<none>:<none>' ? ['<none>', '<none>'] : splitName(n); return [repo, tag, id(v.Id), `${humanDuration(Date.now() - v.Created * 1000)} ago`, humanSize(v.Size)]; },
+    // --digests adds Podman's DIGEST column after TAG
+    headers: ['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'],
+    row: ({ v, n }) => {
+      const [repo, tag] = n === '<none>:<none>' ? ['<none>', '<none>'] : splitName(n);
+      return [repo, tag, ...(o.digests ? [v.Digest] : []), id(v.Id), `${humanDuration(Date.now() - v.Created * 1000)} ago`, humanSize(v.Size)];
+    },
   }, { noHeading: o.noHeading });
 }
 
@@ -47,6 +51,7 @@ export function registerImageCommands(program: Command): void {
     .option('-q, --quiet', 'print only image IDs')
     .option('--no-trunc', 'do not truncate output')
     .option('-n, --noheading', 'do not print column headings')
+    .option('--digests', 'show the manifest digest')
     .action(async (o: any, cmd: Command) => listImages(cmd, { ...o, noHeading: o.noheading }));
   addList(program.command('images').description('list images'));
   addList(image.command('ls').alias('list').description('list images'));

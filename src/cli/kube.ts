@@ -7,6 +7,7 @@ import type { ParsedDoc } from '../kube/parse.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
 import { formatDiagnostic, hasErrors, sortDiagnostics } from '../kube/diagnostics.js';
 import { getEngine } from './context.js';
+import { collect, durationMs } from './flags.js';
 import { addGenerateKube } from './generate.js';
 
 const parseBool = (v: string | undefined) => v === undefined || v === '' || v === 'true';
@@ -79,14 +80,6 @@ async function waitAndTearDown(engine: Awaited<ReturnType<typeof getEngine>>, po
   for (const id of podIds) {
     if (await engine.store.getPod(id)) await engine.pods.remove(id, { force: true });
   }
-}
-
-/** "90", "90s", "2m", "1h" -> seconds. */
-function parseDuration(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new PeapodError('invalid', `--timeout "${v}": expected a duration such as 90s, 5m or 300`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
 }
 
 interface PlayFlags {
@@ -205,15 +198,15 @@ function addPlay(c: Command): Command {
     .option('--replace', 'remove pods of the same name first')
     .option('--down', 'stop and remove the pods the files define (same as kube down)')
     .option('-q, --quiet', 'print nothing on success')
-    .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', collect)
     .option('--publish-all', 'publish every containerPort, also those without hostPort, on the same host port')
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
     .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
-    .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', collect)
     .option('--dry-run', 'validate and print what would be created, create nothing')
     .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')
     .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
-    .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', parseDuration)
+    .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', (v: string) => durationMs('timeout', v) / 1000)
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));

@@ -8,11 +8,7 @@ import { getEngine } from './context.js';
 import { isReady } from '../../engine/pod/ready.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const int = (v: string) => {
-  if (!/^-?\d+$/.test(v)) throw new PeapodError('invalid', `invalid argument "${v}": expected an integer`);
-  return Number(v);
-};
+import { collect, int } from './flags.js';
 
 function labelsOf(list: string[] = []): Record<string, string> | undefined {
   if (!list.length) return undefined;
@@ -171,9 +167,7 @@ export function registerPodCommands(program: Command): void {
       const engine = await getEngine(cmd);
       // Every container is read once for all pods (not once per pod), in the order pods.members() gives.
       const [pods, all] = await Promise.all([engine.pods.list(), engine.containers.list()]);
-      const membersOf = (p: PodRecord) => all.filter((c) => c.spec.pod === p.id)
-        .sort((a, b) => Number(!!b.spec.isInfra) - Number(!!a.spec.isInfra) || a.created.localeCompare(b.created));
-      const views = await Promise.all(pods.map((p) => podPsView(engine, p, membersOf(p))));
+      const views = await Promise.all(pods.map((p) => podPsView(engine, p, engine.pods.membersOf(p, all))));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
         headers: ['POD ID', 'NAME', 'STATUS', 'READY', 'RESTARTS', 'REASON', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
@@ -197,11 +191,11 @@ export function registerPodCommands(program: Command): void {
     .action(async (refs: string[], _o: unknown, cmd: Command) => eachPod(refs, async (r) => startPod((await getEngine(cmd)), r)));
 
   pod.command('stop').description('stop pods: members in parallel, the infra last').argument('<pods...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', int)
+    .option('-t, --time <seconds>', 'seconds to wait before killing', int('time'))
     .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.stop(r, o.time)).id));
 
   pod.command('restart').description('restart pods').argument('<pods...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', int)
+    .option('-t, --time <seconds>', 'seconds to wait before killing', int('time'))
     .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => {
       const engine = await getEngine(cmd);
       await engine.pods.stop(r, o.time);
@@ -214,13 +208,13 @@ export function registerPodCommands(program: Command): void {
 
   pod.command('rm').description('remove pods').argument('<pods...>')
     .option('-f, --force', 'stop running pods first')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', int)
+    .option('-t, --time <seconds>', 'seconds to wait before killing', int('time'))
     .action(async (refs: string[], o: { force?: boolean; time?: number }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.remove(r, { force: o.force, timeout: o.time })).id));
 
   pod.command('logs').description("show the output of a pod's containers")
     .option('-c, --container <name>', 'only this container')
     .option('-f, --follow', 'follow the output')
-    .option('--tail <n>', 'only the last N lines of each container', int)
+    .option('--tail <n>', 'only the last N lines of each container', int('tail'))
     .option('-t, --timestamps', 'show timestamps')
     .argument('<pod>')
     .action(async (ref: string, o: { container?: string; follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {

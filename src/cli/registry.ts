@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { createInterface } from 'node:readline';
 import { getEngine } from './context.js';
 import { humanSize } from './format.js';
+import { durationMs } from './flags.js';
 import { PeapodError } from '../../engine/errors.js';
 import type { PullOptions, PullPolicy, PullProgress } from '../../engine/image/registry/pull.js';
 
@@ -29,13 +30,6 @@ function parseCreds(v: string): { username: string; password: string } {
   return { username: v.slice(0, colon), password: v.slice(colon + 1) };
 }
 
-/** Go-style durations Podman accepts for --retry-delay ("500ms", "2s", "1m"); plain numbers are seconds. */
-function parseDelay(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
-  if (!m) throw new PeapodError('invalid', `--retry-delay "${v}": expected a duration such as 500ms, 2s or 1m`);
-  const n = Number(m[1]);
-  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
-}
 
 /**
  * Progress bars on stderr: one line per layer, redrawn in place at most every 100 ms. Only used
@@ -155,7 +149,7 @@ async function pull(ref: string, o: PullFlags, cmd: Command): Promise<void> {
     progress: renderer?.handle,
     interactive: true,
     retries,
-    retryDelayMs: o.retryDelay === undefined ? undefined : parseDelay(o.retryDelay),
+    retryDelayMs: o.retryDelay === undefined ? undefined : durationMs('retry-delay', o.retryDelay),
   };
   try {
     const img = await engine.images.pull(ref, opts);

@@ -1,4 +1,5 @@
 // Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them).
+import os from 'node:os';
 import type { ContainerRecord, ImageRecord, PodSpec } from '../../engine/types.js';
 import type { PodNetworkState } from '../../engine/pod/pods.js';
 import type { Engine } from '../../engine/engine.js';
@@ -70,7 +71,7 @@ export function psView(c: ContainerRecord, podName?: string, reason = '') {
 }
 
 /** One entry of `inspect` (container); `pod` gives its pod's network, when it has one. */
-export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
+export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; hostname?: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
   const reason = engine.containers.reason(c);
   const podName = pod?.name;
   const net = c.state.status === 'running' ? pod?.net : undefined;
@@ -140,7 +141,8 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
     },
     IsInfra: !!c.spec.isInfra,
     Config: {
-      Hostname: c.spec.hostname ?? c.id.slice(0, 12),
+      // a pod member has its pod's host name (the UTS namespace is the pod's); on the host network, the host's
+      Hostname: c.spec.hostname ?? (pod ? (pod.mode === 'host' ? os.hostname() : pod.hostname ?? pod.name) : c.id.slice(0, 12)),
       Domainname: '',
       User: c.spec.user ?? '',
       AttachStdin: false,

@@ -86,17 +86,20 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
     }
   }
   const existing: PodRecord[] = [];
+  // Every record read once for all planned pods (not once per pod and name: a play of 10 pods read
+  // hundreds of state files here); creation checks the names again under the state lock.
+  const [allPods, allContainers] = await Promise.all([engine.store.listPods(), engine.store.listContainers()]);
+  const containerNames = new Set(allContainers.map((c) => c.name));
   for (const p of plan.pods) {
-    const pod = await engine.store.getPod(p.pod.name);
+    const pod = allPods.find((x) => x.id === p.pod.name || x.name === p.pod.name);
     if (pod) {
       if (opts.replace) existing.push(pod);
       else problems.push(`pod "${p.pod.name}" already exists: use --replace to recreate it, or kube down first`);
       continue;
     }
-    const used = await engine.store.nameInUse(p.pod.name);
-    if (used) problems.push(`name "${p.pod.name}" is already in use by a ${used}`);
+    if (containerNames.has(p.pod.name)) problems.push(`name "${p.pod.name}" is already in use by a container`);
     for (const c of p.containers) {
-      if (!opts.replace && (await engine.store.getContainer(c.name))?.name === c.name) problems.push(`container name "${c.name}" is already in use`);
+      if (!opts.replace && containerNames.has(c.name)) problems.push(`container name "${c.name}" is already in use`);
     }
   }
   const networks = new Set(plan.pods.filter((p) => !p.pod.hostNetwork).map((p) => p.pod.network ?? 'peapod').filter((n) => n !== 'none'));

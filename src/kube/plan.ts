@@ -309,7 +309,15 @@ function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnosti
   }
 }
 
-const KIND_ORDER = ['Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Service', 'Pod', 'Deployment', 'DaemonSet', 'Job'];
+/** The controllers whose template makes pods: how many, and their names (one table for play and down). */
+const WORKLOADS: Record<string, { count: (v: Obj) => number; name: (v: Obj, i: number) => string }> = {
+  Deployment: { count: (v) => v.spec?.replicas ?? 1, name: (v, i) => `${v.metadata.name}-pod-${i}` },
+  DaemonSet: { count: () => 1, name: (v) => `${v.metadata.name}-pod` },
+  Job: { count: (v) => v.spec?.completions ?? 1, name: (v, i) => `${v.metadata.name}-pod-${i}` },
+};
+const POD_KINDS = ['Pod', ...Object.keys(WORKLOADS)];
+
+const KIND_ORDER = ['Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Service', ...POD_KINDS];
 
 /** Builds the plan. Assumes the documents passed validation (types and required fields hold). */
 export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Plan {
@@ -332,13 +340,14 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     const problems: PlanProblem[] = [];
     if (v.kind === 'Pod') {
       pods.push({ ...podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v, ctx, problems, ['spec']), at: { doc, base: ['spec'] } });
-    } else if (v.kind === 'Deployment' || v.kind === 'DaemonSet' || v.kind === 'Job') {
+    } else if (WORKLOADS[v.kind]) {
+      const workload = WORKLOADS[v.kind];
       const tmpl = v.spec?.template ?? {};
       const meta = { ...(tmpl.metadata ?? {}), namespace: v.metadata.namespace, annotations: { ...(v.metadata.annotations ?? {}), ...(tmpl.metadata?.annotations ?? {}) } };
       if (!Object.keys(meta.annotations).length) delete meta.annotations;
-      const count = v.kind === 'Deployment' ? (v.spec?.replicas ?? 1) : v.kind === 'Job' ? (v.spec?.completions ?? 1) : 1;
+      const count = workload.count(v);
       for (let i = 0; i < count; i++) {
-        const name = v.kind === 'DaemonSet' ? `${v.metadata.name}-pod` : `${v.metadata.name}-pod-${i}`;
+        const name = workload.name(v, i);
         const perPod: PlanProblem[] = [];
         const planned = podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']);
         // A Job retries a failing container (OnFailure) at most backoffLimit times (default 6).
@@ -443,7 +452,7 @@ function hostPortPosition(p: PlannedPod, port: number): Pick<Diagnostic, 'file' 
 
 /** What a set of documents defines (for kube down), without validating them. */
 export function podNamesOf(docs: readonly ParsedDoc[]): Array<{ kind: string; name: string }> {
-  return docs.filter((d) => ['Pod', 'Deployment', 'DaemonSet', 'Job'].includes(String(d.kind))).map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
+  return docs.filter((d) => POD_KINDS.includes(String(d.kind))).map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
 }
 
 /** Secrets and claims a set of documents defines (for kube down). */

@@ -4,10 +4,12 @@
 // fields, apiVersion/kind), then the checks the apiserver makes that a schema cannot express (names,
 // uniqueness, references between fields, port ranges, restart policies, selectors).
 
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { Ajv, ValidateFunction } from 'ajv';
 import { formatPath, sortDiagnostics, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
 
@@ -117,19 +119,54 @@ export function schemasDir(): string {
   }
 }
 
+/**
+ * The one ajv configuration of peapod; `source` keeps the generated code, for the validators that
+ * `npm run build` precompiles (scripts/gen-validators.ts) with exactly these options.
+ */
+export function newAjv(source = false): Ajv {
+  // Loaded only here: with the precompiled validators, play kube never loads ajv's compiler (60 modules).
+  const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+  // optimize: false halves the compile time of these large schemas; validation stays as fast.
+  const a = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true, code: { optimize: false, source } });
+  a.addFormat('date-time', RFC3339);
+  a.addFormat('byte', BASE64);
+  return a;
+}
+
+/** Where `npm run build` puts the precompiled validator of a schema (next to this module in dist/). */
+export function precompiledPath(schema: string): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), 'validators', schema.replace(/\.json$/, '.cjs'));
+}
+
+/** The schema text's digest: a precompiled validator is used only for the schema it was made from. */
+export function schemaDigest(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 function validator(info: KindInfo): ValidateFunction {
   let fn = compiled.get(info.schema);
   if (fn) return fn;
-  if (!ajv) {
-    // optimize: false halves the compile time of these large schemas; validation stays as fast.
-    ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true, code: { optimize: false } });
-    ajv.addFormat('date-time', RFC3339);
-    ajv.addFormat('byte', BASE64);
+  const text = readFileSync(path.join(schemasDir(), info.schema), 'utf8');
+  fn = precompiled(info.schema, text);
+  if (!fn) {
+    // Compiling a schema costs 50-200 ms per kind: the build precompiles them; this path serves
+    // runs from source (tests) and a schema changed since the last build.
+    ajv ??= newAjv();
+    fn = ajv.compile(JSON.parse(text) as object);
   }
-  const schema = JSON.parse(readFileSync(path.join(schemasDir(), info.schema), 'utf8')) as object;
-  fn = ajv.compile(schema);
   compiled.set(info.schema, fn);
   return fn;
+}
+
+function precompiled(schema: string, text: string): ValidateFunction | undefined {
+  const file = precompiledPath(schema);
+  if (!existsSync(file)) return undefined;
+  try {
+    const mod = createRequire(import.meta.url)(file) as ValidateFunction & { schemaDigest?: string };
+    return mod.schemaDigest === schemaDigest(text) ? mod : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;

@@ -53,6 +53,9 @@ describe('images through the CLI', () => {
     const table = String((await sb.ok(['images'])).stdout);
     expect(table.split('\n')[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
     expect(table).toMatch(new RegExp(`localhost/changed\\s+latest\\s+${id.slice(0, 12)}`));
+    const digests = String((await sb.ok(['images', '--digests'])).stdout);
+    expect(digests.split('\n')[0]).toMatch(/^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    expect(digests).toMatch(new RegExp(`localhost/changed\\s+latest\\s+${img.Digest}\\s+${id.slice(0, 12)}`));
   });
 
   it('importing under a name that exists moves the name', async () => {

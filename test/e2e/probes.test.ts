@@ -150,6 +150,7 @@ spec:
     expect(pod).toMatchObject({ Status: 'Running', Ready: '1/2', Restarts: 0, Reason: '' });
     let [c] = await json(['inspect', 'rd-app']);
     expect(c.State).toMatchObject({ Running: true, Ready: false });
+    expect(c.Config.Hostname).toBe('rd');                 // the pod's host name, as inside
     const row = (await json(['ps', '--format', 'json'])).find((x: any) => x.Names[0] === 'rd-app');
     expect(row).toMatchObject({ Ready: false });
     expect(row.Status).toMatch(/^Up .* \((starting|unhealthy)\)$/);

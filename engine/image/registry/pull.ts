@@ -23,7 +23,6 @@ import { PeapodError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
 import type { ImageConfigBlob, ImageRecord } from '../../types.js';
 import { CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, MEDIA_TYPES, choosePlatform, descriptor, isRecord, parseImageConfig, type Descriptor, type Platform } from '../formats.js';
-import { unpackLayer } from '../layer.js';
 import { splitName } from '../reference.js';
 import type { PullStaging } from '../staging.js';
 import { digestHex, hostPlatform, sha256Digest } from '../util.js';
@@ -495,6 +494,7 @@ async function fetchLayer(client: RegistryClient, src: PullSource, job: LayerJob
   const scratch = await ctx.scratch();
   try {
     const dir = path.join(scratch, 'layer');
+    const { unpackLayer } = await import('../layer.js');
     const result = await unpackLayer(createReadStream(partial.file), dir, { expectedDiffId: job.diffId }).catch((err: unknown) => {
       throw err instanceof PeapodError ? new PeapodError(err.code, `layer ${desc.digest}: ${err.message}`, { cause: err }) : err;
     });
