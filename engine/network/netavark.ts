@@ -106,6 +106,17 @@ export async function removeIdleNetavarkChains(): Promise<void> {
   // Any per-network chain, container rule or port forward still there: in use.
   if (lines.some((l) => /^:NETAVARK-[0-9A-F]{10,}/i.test(l) || /^:NETAVARK-DN-/.test(l))) return;
   if (rulesIn('NETAVARK_FORWARD') > 0 || rulesIn('NETAVARK-HOSTPORT-DNAT') > 0) return;
+  // One iptables-restore for all of it (one process instead of ten); the commands one by one
+  // where it is missing or refuses.
+  const restore = findProgram('iptables-restore');
+  if (restore) {
+    const r = await runProgram(restore, ['--noflush'], { input: idleChainsRemoval(lines) });
+    if (r.exitCode === 0) {
+      debug('removed netavark\'s idle base chains');
+      return;
+    }
+    debug(`iptables-restore: ${r.stderr.trim()}`);
+  }
   const run = (table: string, ...args: string[]) => runProgram(ipt, ['-t', table, ...args]);
   await run('filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'netavark firewall plugin rules', '-j', 'NETAVARK_FORWARD');
   await run('filter', '-X', 'NETAVARK_FORWARD');
@@ -117,6 +128,46 @@ export async function removeIdleNetavarkChains(): Promise<void> {
     await run('nat', '-X', c);
   }
   debug('removed netavark\'s idle base chains');
+}
+
+const BASE_CHAINS: Record<string, string[]> = {
+  filter: ['NETAVARK_FORWARD'],
+  nat: ['NETAVARK-HOSTPORT-DNAT', 'NETAVARK-HOSTPORT-MASQ', 'NETAVARK-HOSTPORT-SETMARK'],
+};
+
+/**
+ * iptables-restore input (for --noflush) that removes netavark's base chains present in an
+ * iptables-save dump: the jumps to them from the built-in chains, then their rules, then them.
+ */
+export function idleChainsRemoval(saved: string[]): string {
+  const out: string[] = [];
+  let table = '';
+  const present = new Set<string>();
+  const jumps: string[] = [];
+  const flush = () => {
+    const chains = (BASE_CHAINS[table] ?? []).filter((c) => present.has(c));
+    if (chains.length || jumps.length) {
+      out.push(`*${table}`, ...jumps, ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
+    }
+    present.clear();
+    jumps.length = 0;
+  };
+  for (const line of saved) {
+    if (line.startsWith('*')) {
+      table = line.slice(1).trim();
+      continue;
+    }
+    if (line.startsWith('COMMIT')) {
+      flush();
+      continue;
+    }
+    const ours = BASE_CHAINS[table] ?? [];
+    const chain = line.match(/^:(\S+) /)?.[1];
+    if (chain && ours.includes(chain)) present.add(chain);
+    const rule = line.match(/^-A (\S+) .*-j (\S+)$/);
+    if (rule && !ours.includes(rule[1]) && ours.includes(rule[2])) jumps.push(`-D ${line.slice(3)}`);
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
 }
 
 /** The name netavark knows a network by: its name and the start of its (random, per root) id. */

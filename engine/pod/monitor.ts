@@ -31,37 +31,47 @@ export async function monitorPod(store: StateStore, containers: Containers, podI
   const runs = new Map<string, Run>();
   const tick = opts.tickMs ?? 250;
   const pending = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>) => { pending.add(p); p.finally(() => pending.delete(p)); };
+  // A probe's failure to run is a failed probe, never the monitor's end.
+  const track = (p: Promise<unknown>) => {
+    const q = p.catch((e) => debug(`monitor: ${e}`));
+    pending.add(q);
+    void q.finally(() => pending.delete(q));
+  };
   while (!opts.signal.aborted) {
-    const pod = await store.getPod(podId);
-    if (!pod) break;
-    const members = await Promise.all((await store.listContainers()).filter((c) => c.spec.pod === podId).map((c) => containers.refresh(c).catch(() => c)));
-    const infra = members.find((c) => c.id === pod.infraId);
-    if (!infra || infra.state.status !== 'running') break;
-    const probed = members.filter((c) => c.spec.probes);
-    const done = (c: ContainerRecord) => (c.state.status === 'exited' || c.state.status === 'stopped') && containers.restartDelay(c) === undefined;
-    if (probed.every(done)) break;
-    const now = Date.now();
-    for (const c of probed) {
-      if (c.state.status !== 'running' || !c.state.startedAt) { runs.delete(c.id); continue; }
-      let run = runs.get(c.id);
-      if (!run || run.startedAt !== c.state.startedAt) {
-        const t0 = Date.parse(c.state.startedAt);
-        run = { startedAt: c.state.startedAt, started: !c.spec.probes!.startup, next: {}, ok: { startup: 0, liveness: 0, readiness: 0 }, fail: { startup: 0, liveness: 0, readiness: 0 }, busy: new Set(), killing: false };
-        for (const k of KINDS) { const p = c.spec.probes![k]; if (p) run.next[k] = t0 + p.initialDelaySeconds * 1000; }
-        runs.set(c.id, run);
+    try {
+      const pod = await store.getPod(podId);
+      if (!pod) break;
+      const members = await Promise.all((await store.listContainers()).filter((c) => c.spec.pod === podId).map((c) => containers.refresh(c).catch(() => c)));
+      const infra = members.find((c) => c.id === pod.infraId);
+      if (!infra || infra.state.status !== 'running') break;
+      const probed = members.filter((c) => c.spec.probes);
+      const done = (c: ContainerRecord) => (c.state.status === 'exited' || c.state.status === 'stopped') && containers.restartDelay(c) === undefined;
+      if (probed.every(done)) break;
+      const now = Date.now();
+      for (const c of probed) {
+        if (c.state.status !== 'running' || !c.state.startedAt) { runs.delete(c.id); continue; }
+        let run = runs.get(c.id);
+        if (!run || run.startedAt !== c.state.startedAt) {
+          const t0 = Date.parse(c.state.startedAt);
+          run = { startedAt: c.state.startedAt, started: !c.spec.probes!.startup, next: {}, ok: { startup: 0, liveness: 0, readiness: 0 }, fail: { startup: 0, liveness: 0, readiness: 0 }, busy: new Set(), killing: false };
+          for (const k of KINDS) { const p = c.spec.probes![k]; if (p) run.next[k] = t0 + p.initialDelaySeconds * 1000; }
+          runs.set(c.id, run);
+        }
+        if (run.killing) continue;
+        for (const k of KINDS) {
+          const probe = c.spec.probes![k];
+          if (!probe || run.busy.has(k) || (run.next[k] ?? Infinity) > now) continue;
+          if (k === 'startup' ? run.started : !run.started) continue;
+          run.busy.add(k);
+          track(probeOnce(store, containers, pod, c, run, k, probe).finally(() => {
+            run!.busy.delete(k);
+            run!.next[k] = Date.now() + probe.periodSeconds * 1000;
+          }));
+        }
       }
-      if (run.killing) continue;
-      for (const k of KINDS) {
-        const probe = c.spec.probes![k];
-        if (!probe || run.busy.has(k) || (run.next[k] ?? Infinity) > now) continue;
-        if (k === 'startup' ? run.started : !run.started) continue;
-        run.busy.add(k);
-        track(probeOnce(store, containers, pod, c, run, k, probe).finally(() => {
-          run!.busy.delete(k);
-          run!.next[k] = Date.now() + probe.periodSeconds * 1000;
-        }));
-      }
+    } catch (e) {
+      // a state file read at the wrong moment: look again at the next tick
+      debug(`monitor: ${e}`);
     }
     await sleep(tick, opts.signal);
   }
@@ -73,7 +83,8 @@ async function probeOnce(store: StateStore, containers: Containers, pod: PodReco
   const host = pod.spec.hostNetwork ? '127.0.0.1' : c.state.podIP;
   const out = host === undefined && !('exec' in probe.handler)
     ? { ok: false, message: 'the pod has no network address to probe' }
-    : await runProbe(c, probe.handler, probe.timeoutSeconds, { host: host ?? '127.0.0.1', exec: (args, ms) => containers.runtime.execQuiet(c.id, args, ms) });
+    : await runProbe(c, probe.handler, probe.timeoutSeconds, { host: host ?? '127.0.0.1', exec: (args, ms) => containers.runtime.execQuiet(c.id, args, ms) })
+      .catch((e: Error) => ({ ok: false, message: `the probe could not run: ${e.message}` }));
   if (run.killing) return;
   debug(`${kind} probe of ${c.name}: ${out.ok ? 'ok' : out.message}`);
   if (out.ok) { run.ok[kind] += 1; run.fail[kind] = 0; } else { run.fail[kind] += 1; run.ok[kind] = 0; }

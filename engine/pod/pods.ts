@@ -39,6 +39,16 @@ function readText(file: string): string {
   try { return readFileSync(file, 'utf8'); } catch { return ''; }
 }
 
+/**
+ * Writes one of a pod's /etc files only when its content changes. Every member's start prepares
+ * them again, while other members' runtimes bind-mount them: a file replaced meanwhile (a new inode
+ * under the same name) makes such a mount fail ("error mounting .../hosts to rootfs").
+ */
+async function writeEtcFile(file: string, content: string): Promise<void> {
+  if (existsSync(file) && readText(file) === content) return;
+  await writeFileAtomic(file, content);
+}
+
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -391,15 +401,15 @@ export class Pods {
       const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
       const extra = (pod.spec.hostAliases ?? []).map((a) => ({ ip: a.ip, names: a.hostnames }));
       const hostResolv = readHostResolvConf();
-      await writeFileAtomic(files.hosts, hostsFile({
+      await writeEtcFile(files.hosts, hostsFile({
         hostname,
         ip: net?.status.ip,
         names: net ? [pod.name].filter((n) => n !== hostname) : undefined,
         extra,
         base: mode === 'host' ? readText('/etc/hosts') : undefined,
       }));
-      await writeFileAtomic(files.hostname, `${hostname}\n`);
-      await writeFileAtomic(files.resolvConf, this.resolvFor(pod, hostResolv, net));
+      await writeEtcFile(files.hostname, `${hostname}\n`);
+      await writeEtcFile(files.resolvConf, this.resolvFor(pod, hostResolv, net));
       const podIP = mode === 'host' ? undefined : net?.status.ip;
       const volumes = await preparePodVolumes(pod, { persistDir: this.store.podDir(pod.id), runDir: dir }, this.secrets, this.volumes, podIP);
       return { ...files, volumes, podIP };

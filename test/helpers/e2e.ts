@@ -20,7 +20,7 @@ export interface E2E {
 
 /**
  * Registers the hooks of one e2e test file: a sandbox with the busybox image imported under each of
- * `images`; after each test every pod is removed and nothing may be left; after all, the sandbox
+ * `images`; after each test every pod and container is removed and nothing may be left; after all, the sandbox
  * is reset and removed and nothing may be left.
  */
 export function useSandbox(name: string, opts: { images?: string[] } = {}): E2E {
@@ -55,6 +55,7 @@ export function useSandbox(name: string, opts: { images?: string[] } = {}): E2E 
   afterEach(async () => {
     if (!box) return;
     for (const p of await e2e.json(['pod', 'ps', '--format', 'json'])) await box.run(['pod', 'rm', '-f', '-t', '0', p.Id]);
+    for (const c of await e2e.json(['ps', '-a', '--format', 'json'])) await box.run(['rm', '-f', '-t', '0', c.Id]);
     expect(await settledLeaks(box.dir)).toEqual([]);
   });
   return e2e;
