@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { PeapodError } from './errors.js';
+import { rootlessRuntimeDir, rootlessUid } from './rootless/userns.js';
 
 /** Where peapod keeps things and which programs it runs. Built once per CLI invocation. */
 export interface EngineConfig {
@@ -17,6 +18,8 @@ export interface EngineConfig {
   infraImage?: string;
   /** cgroup under which every container's cgroup is made (Podman's --cgroup-parent), e.g. /peapod */
   cgroupParent: string;
+  /** the host uid of the user when peapod runs rootless (inside its user namespace), else undefined */
+  rootlessUid?: number;
 }
 
 export interface EngineConfigInput {
@@ -28,8 +31,9 @@ export interface EngineConfigInput {
   selfCommand: string[];
 }
 
+/** Real root: not a normal user, nor a normal user's peapod inside its user namespace. */
 function isRoot(): boolean {
-  return process.getuid?.() === 0;
+  return rootlessUid() === undefined;
 }
 
 export function defaultRoot(): string {
@@ -40,8 +44,7 @@ export function defaultRoot(): string {
 
 export function defaultRunroot(): string {
   if (isRoot()) return '/run/peapod';
-  const run = process.env.XDG_RUNTIME_DIR;
-  return run ? path.join(run, 'peapod') : path.join(os.tmpdir(), `peapod-run-${process.getuid?.()}`);
+  return path.join(rootlessRuntimeDir(rootlessUid()!), 'peapod');
 }
 
 export function findProgram(name: string, extra: string[] = []): string | undefined {
@@ -155,5 +158,6 @@ export function buildConfig(input: EngineConfigInput): EngineConfig {
     logLevel: input.logLevel ?? 'warn',
     infraImage: input.infraImage ?? file.infraImage,
     cgroupParent: cgroupParentOf(process.env.PEAPOD_CGROUP_PARENT ?? file.cgroupParent ?? '/peapod'),
+    rootlessUid: rootlessUid(),
   };
 }

@@ -8,6 +8,10 @@ import { Containers } from './pod/containers.js';
 import { Pods } from './pod/pods.js';
 import { Networks, releaseBridge } from './network/networks.js';
 import { NetavarkBackend, netavarkConfigDir } from './network/netavark.js';
+import { PastaBackend } from './network/pasta.js';
+import { rootlessCgroups } from './rootless/spec.js';
+import { checkStoreOwner } from './state/owner.js';
+import { pauseDir, stopPauseIfIdle } from './rootless/userns.js';
 import type { NetworkBackend } from './network/backend.js';
 import { Secrets } from './volume/secrets.js';
 import { Volumes } from './volume/volumes.js';
@@ -29,15 +33,35 @@ export class Engine {
     this.store = new StateStore(cfg.root);
     this.images = new ImageStore({ root: path.join(cfg.root, 'storage'), lock: this.store.lock });
     this.containers = new Containers(cfg, this.store, this.images);
-    this.networks = new Networks(this.store);
+    this.networks = new Networks(this.store, cfg.rootlessUid !== undefined);
     // The backend is made on first use: commands that never touch a network need no netavark.
     this.secrets = new Secrets(this.store);
     this.volumes = new Volumes(this.store);
-    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= new NetavarkBackend(netavarkConfigDir(cfg.runroot))), this.secrets, this.volumes);
+    this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= this.newBackend()), this.secrets, this.volumes);
+  }
+
+  /** pasta for a rootless peapod (no bridge without root), netavark otherwise. */
+  private newBackend(): NetworkBackend {
+    if (this.cfg.rootlessUid !== undefined) return new PastaBackend((podId) => this.pods.runDir(podId));
+    return new NetavarkBackend(netavarkConfigDir(this.cfg.runroot));
   }
 
   static open(input: EngineConfigInput): Engine {
-    return new Engine(buildConfig(input));
+    const cfg = buildConfig(input);
+    checkStoreOwner(cfg.root, cfg.rootlessUid);
+    return new Engine(cfg);
+  }
+
+  /**
+   * Rootless without a delegated cgroup: why no resource limit (cpu, memory, pids) is applied, to be
+   * said once per play; undefined when limits apply. `requested` names the containers that ask for limits.
+   */
+  rootlessLimitsNotice(requested: string[] = []): string | undefined {
+    if (this.cfg.rootlessUid === undefined) return undefined;
+    const cg = rootlessCgroups();
+    if (cg.usable) return undefined;
+    const which = requested.length ? ` (asked for by ${requested.join(', ')})` : '';
+    return `rootless: resource limits${which} are not applied and containers run without cpu, memory and pids limits: ${cg.reason}`;
   }
 
   /** Removes an image; refused while containers use it unless force, which removes them first. */
@@ -69,7 +93,7 @@ export class Engine {
         cgroupLayout: cgroupLayout(),
         ociRuntime: { name: this.cfg.runtimeName, path: this.cfg.runtimePath, reason: this.cfg.runtimeReason },
         conmon: { path: this.cfg.conmonPath },
-        rootless: process.getuid?.() !== 0,
+        rootless: this.cfg.rootlessUid !== undefined,
       },
       store: {
         graphRoot: path.join(this.cfg.root, 'storage'),
@@ -88,11 +112,13 @@ export class Engine {
     for (const c of await this.store.listContainers()) {
       await this.containers.remove(c.id, { force: true, timeout: 0 }).catch(() => undefined);
     }
-    for (const n of await this.networks.list()) await releaseBridge(n.networkInterface, this.cfg.root);
+    for (const n of (await this.networks.list()).filter((x) => x.driver === 'bridge')) await releaseBridge(n.networkInterface, this.cfg.root);
     // Anything still mounted under the run root (a crashed start) is unmounted before deletion.
     const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.cfg.runroot + '/'));
     for (const m of mounts.sort().reverse()) await unmount(m);
     await fs.rm(this.cfg.root, { recursive: true, force: true });
     await fs.rm(this.cfg.runroot, { recursive: true, force: true });
+    // Rootless: with nothing left, the pause process that holds the user namespace goes too.
+    if (this.cfg.rootlessUid !== undefined) stopPauseIfIdle(pauseDir(this.cfg.rootlessUid));
   }
 }

@@ -245,6 +245,8 @@ export interface PodSpec {
   volumes?: PodVolume[];
   /** securityContext.fsGroup: the group that owns the pod's volumes (setgid directories) */
   fsGroup?: number;
+  /** Podman's --userns: 'keep-id' (rootless only) gives the pod a user namespace where the user's uid is itself */
+  userns?: 'keep-id';
   /** pod-level resources (spec.resources): limits on the pod's cgroup, shared by all its containers */
   resources?: ContainerSpec['resources'];
   /**

@@ -1,4 +1,4 @@
-// The network backend interface: netavark (rootful bridge) implements it; pasta (rootless) will.
+// The network backend interface: netavark (rootful bridge) and pasta (rootless) implement it.
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -10,11 +10,14 @@ export interface PortMapping {
   protocol: Protocol;
 }
 
-/** A bridge network, as stored under <root>/networks/<name>.json (Podman's network fields where they exist). */
+/**
+ * A bridge network, as stored under <root>/networks/<name>.json (Podman's network fields where they exist).
+ * Rootless, the one network is pasta's (driver 'pasta'): nothing stored, no subnet of its own.
+ */
 export interface NetworkConfig {
   name: string;
   id: string;               // 64 hex
-  driver: 'bridge';
+  driver: 'bridge' | 'pasta';
   networkInterface: string; // bridge device, e.g. peapod0
   subnet: string;           // e.g. 10.90.0.0/24
   gateway: string;

@@ -9,6 +9,7 @@ import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkConfig, PortMapping } from './backend.js';
+import { pastaNetwork } from './pasta.js';
 
 export const DEFAULT_NETWORK = 'peapod';
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -156,7 +157,8 @@ interface Allocations {
  * a crash never leaks an address for good.
  */
 export class Networks {
-  constructor(private readonly store: StateStore) {}
+  /** `rootless`: the only network is pasta's default one; bridges need root. */
+  constructor(private readonly store: StateStore, private readonly rootless = false) {}
 
   private dir(): string {
     return path.join(this.store.root, 'networks');
@@ -171,6 +173,7 @@ export class Networks {
   }
 
   async list(): Promise<NetworkConfig[]> {
+    if (this.rootless) return [pastaNetwork(DEFAULT_NETWORK)];
     let names: string[] = [];
     try {
       names = (await fs.readdir(this.dir())).filter((f) => f.endsWith('.json') && !f.endsWith('.ipam.json')).map((f) => f.slice(0, -5));
@@ -182,6 +185,7 @@ export class Networks {
   }
 
   async get(name: string): Promise<NetworkConfig | undefined> {
+    if (this.rootless) return name === DEFAULT_NETWORK ? pastaNetwork(DEFAULT_NETWORK) : undefined;
     if (!NAME_RE.test(name)) return undefined;
     const n = await readJson<NetworkConfig>(this.file(name));
     if (n) return n;
@@ -198,6 +202,10 @@ export class Networks {
 
   /** Creates a bridge network; the subnet (if not given) is the first free 10.90.N.0/24. */
   async create(opts: { name: string; subnet?: string; gateway?: string; dnsEnabled?: boolean; internal?: boolean; labels?: Record<string, string> }): Promise<NetworkConfig> {
+    if (this.rootless) {
+      if (opts.name === DEFAULT_NETWORK) return pastaNetwork(DEFAULT_NETWORK);
+      throw new PeapodError('prerequisite', `network ${opts.name}: rootless peapod has no bridge networks (they need root); rootless pods use pasta on the default network "${DEFAULT_NETWORK}"`);
+    }
     if (!NAME_RE.test(opts.name)) throw new PeapodError('invalid', `network name "${opts.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     if (['host', 'none', 'bridge', 'private', 'slirp4netns', 'pasta'].includes(opts.name)) throw new PeapodError('invalid', `"${opts.name}" is a reserved network name`);
     return this.store.lock.with(async () => {

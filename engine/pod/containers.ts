@@ -16,6 +16,8 @@ import { boundingSetFromProcStatus, parseProcLimits, mergeCapabilities, DEFAULT_
 import { toOciSeccomp, readProfile, RUNTIME_DEFAULT_PROFILE } from '../runtime/seccomp.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { debug } from '../log.js';
+import { adaptSpecForRootless, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { httpGetInNetns } from '../network/pasta.js';
 
 /** Extra namespaces and mounts a container gets from its pod (filled in by the pod layer). */
 export interface PodContext {
@@ -231,6 +233,7 @@ export class Containers {
       seccomp: await this.seccompFor(sec),
       annotations: { 'io.peapod.container.name': rec.name },
     });
+    if (this.cfg.rootlessUid !== undefined) adaptSpecForRootless(spec, rootlessCgroups(), rootlessIds(this.cfg));
     await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
 
     const stopMarker = path.join(this.cfg.runroot, 'stopping', `${rec.id}-${randomBytes(6).toString('hex')}`);
@@ -263,6 +266,8 @@ export class Containers {
     const g = h.httpGet;
     const host = g.host ?? rec.state.podIP ?? '127.0.0.1';
     const url = `${(g.scheme ?? 'HTTP').toLowerCase()}://${host}:${g.port}${g.path ?? '/'}`;
+    const pod = this.cfg.rootlessUid !== undefined && !g.host && rec.spec.pod ? await this.store.getPod(rec.spec.pod) : undefined;
+    if (pod && !pod.spec.hostNetwork) return httpGetInNetns(pod.netnsPath, url, timeoutMs); // rootless: see pasta.ts
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       return r.status >= 200 && r.status < 400 ? undefined : `GET ${url}: HTTP ${r.status}`;

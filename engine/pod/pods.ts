@@ -22,6 +22,9 @@ import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
 import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
+import { checkUnprivilegedPorts } from '../network/pasta.js';
+import { checkKeepId, keepIdMappings, keepIdUser, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { makeKeepIdNamespaces, podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes } from '../volume/podvolumes.js';
@@ -82,7 +85,9 @@ export class Pods {
     containers.setPodContextProvider((rec) => this.contextFor(rec));
     // netavark setup/teardown and the removal of its idle chains must not interleave across
     // processes, also of other peapod roots on this host: the iptables chains are the host's.
-    this.networkLock = new FileLock(path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
+    // Rootless (pasta) touches no host-wide state and cannot write /run/lock: a lock of its own.
+    this.networkLock = new FileLock(cfg.rootlessUid !== undefined ? path.join(cfg.runroot, 'network.lock')
+      : path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
   }
 
   /** 'host', 'none', or the name of the bridge network the pod joins. */
@@ -101,6 +106,7 @@ export class Pods {
    * (netavark forwards with DNAT and binds nothing, so a bind test alone would not see those).
    */
   async checkPorts(ports: PortMapping[], exceptPods: string | string[] = []): Promise<void> {
+    if (this.cfg.rootlessUid !== undefined) checkUnprivilegedPorts(ports);
     const except = new Set(Array.isArray(exceptPods) ? exceptPods : [exceptPods]);
     const problems: string[] = [];
     const seen = new Set<string>();
@@ -139,10 +145,14 @@ export class Pods {
    */
   ensureMonitor(pod: PodRecord): void {
     if (this.monitorPid(pod.id)) return;
-    const [cmd, ...args] = this.cfg.selfCommand;
+    const [node, ...script] = this.cfg.selfCommand;
     // A long-lived process: keep V8's heap small (it probes a few containers, nothing more).
-    const small = path.basename(cmd).startsWith('node') ? ['--max-semi-space-size=1', '--max-old-space-size=32'] : [];
-    const child = spawn(cmd, [...small, ...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
+    const small = path.basename(node).startsWith('node') ? ['--max-semi-space-size=1', '--max-old-space-size=32'] : [];
+    // Rootless: the pod's address is pasta's copy of the host's, so httpGet/tcpSocket probes reach
+    // the pod only from inside its network namespace: the monitor runs there (nsenter execs it).
+    const inPodNet = this.cfg.rootlessUid !== undefined && !pod.spec.hostNetwork ? ['nsenter', `--net=${pod.netnsPath}`, '--'] : [];
+    const [cmd, ...args] = [...inPodNet, node, ...small, ...script];
+    const child = spawn(cmd, [...args, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'pod', 'monitor', pod.id], {
       detached: true, stdio: 'ignore', cwd: '/',
     });
     child.unref();
@@ -171,6 +181,7 @@ export class Pods {
 
   async create(spec: PodSpec, opts: { infraImage?: string } = {}): Promise<PodRecord> {
     if (!spec.name) throw new PeapodError('invalid', 'a pod needs a name');
+    if (spec.userns === 'keep-id') checkKeepId(this.cfg);
     if (!POD_NAME.test(spec.name)) throw new PeapodError('invalid', `pod name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     if (spec.hostname && (spec.hostname.length > 63 || !DNS1123_SUBDOMAIN.test(spec.hostname))) {
       throw new PeapodError('invalid', `pod hostname "${spec.hostname}": must be a lower-case RFC 1123 name of at most 63 characters`);
@@ -208,7 +219,9 @@ export class Pods {
   /** Adds a container to a pod (created, not started). */
   async addContainer(podRef: string, spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
     const pod = await this.store.mustGetPod(podRef);
-    return this.containers.create({ ...spec, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
+    // keep-id: the container runs as the user (same uid and gid as on the host) unless it says otherwise
+    const user = pod.spec.userns === 'keep-id' && spec.user === undefined ? keepIdUser(this.cfg) : spec.user;
+    return this.containers.create({ ...spec, user, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
   }
 
   async get(ref: string): Promise<PodRecord> {
@@ -284,9 +297,15 @@ export class Pods {
     const hostNet = !!pod.spec.hostNetwork;
     // hostNetwork: the host's network namespace and, as in Kubernetes, its host name (no UTS namespace).
     const netNs = hostNet ? [] : [{ type: 'network' as const, path: pod.netnsPath }];
+    // keep-id: the pod's user namespace is a file made with its netns (rootless/podns.ts), joined by
+    // every container; on the host's network the infra makes it and the members join the infra's.
+    const keepId = pod.spec.userns === 'keep-id';
+    const userNs = (infraPid?: number) => (!keepId ? [] : hostNet
+      ? [{ type: 'user' as const, ...(infraPid ? { path: `/proc/${infraPid}/ns/user` } : {}) }]
+      : [{ type: 'user' as const, path: podUsernsPath(pod.netnsPath) }]);
     if (rec.spec.isInfra) {
       return {
-        namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }],
+        namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }, ...userNs()],
         hostname: hostNet ? undefined : this.hostnameOf(pod),
         mounts: [shm],
         cgroupParent: pod.cgroupParent,
@@ -304,6 +323,7 @@ export class Pods {
         { type: 'ipc', path: ns('ipc') },
         ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
         { type: 'mount' },
+        ...userNs(infra.state.pid),
       ],
       mounts: [shm],
       cgroupParent: pod.cgroupParent,
@@ -351,13 +371,20 @@ export class Pods {
       if (mode !== 'host') {
         if (!isMountPoint(pod.netnsPath)) {
           await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
-          await fs.writeFile(pod.netnsPath, '');
-          // A new namespace has its loopback down (containers of a pod talk over it): unshare brings
-          // it up inside the namespace it just made, one process instead of two.
-          const r = await runProgram('unshare', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
-          if (r.exitCode !== 0) {
-            const lo = /\bip\b.*(not found|no such file)|failed to execute ip/i.test(r.stderr);
-            throw new PeapodError('runtime', `${lo ? 'bringing up loopback in' : 'creating the network namespace of'} pod ${pod.name}: ${r.stderr.trim()}`, lo ? { hint: 'apt-get install iproute2' } : undefined);
+          if (pod.spec.userns === 'keep-id') {
+            const ids = rootlessIds(this.cfg);
+            await makeKeepIdNamespaces(podUsernsPath(pod.netnsPath), pod.netnsPath, keepIdMappings(ids.uid, ids.size), keepIdMappings(ids.gid, ids.size));
+            const lo = await runProgram('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
+            if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
+          } else {
+            await fs.writeFile(pod.netnsPath, '');
+            // A new namespace has its loopback down (containers of a pod talk over it): unshare brings
+            // it up inside the namespace it just made, one process instead of two.
+            const r = await runProgram('unshare', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
+            if (r.exitCode !== 0) {
+              const lo = /\bip\b.*(not found|no such file)|failed to execute ip/i.test(r.stderr);
+              throw new PeapodError('runtime', `${lo ? 'bringing up loopback in' : 'creating the network namespace of'} pod ${pod.name}: ${r.stderr.trim()}`, lo ? { hint: 'apt-get install iproute2' } : undefined);
+            }
           }
         }
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
@@ -369,7 +396,8 @@ export class Pods {
         if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
       }
       // Pod-level resources bound the pod's cgroup, so all its containers together.
-      if (pod.spec.resources) await applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
+      // (Rootless without a delegated cgroup: not applied, as play kube says.)
+      if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
       const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
       const extra = (pod.spec.hostAliases ?? []).map((a) => ({ ip: a.ip, names: a.hostnames }));
       const hostResolv = readHostResolvConf();
@@ -410,10 +438,12 @@ export class Pods {
   /** Allocates the pod's address and connects its namespace to the bridge network. */
   private async connect(pod: PodRecord, networkName: string): Promise<PodNetworkState> {
     const network = await this.networks.mustGet(networkName);
-    await this.checkBridge(network);
+    const bridge = network.driver === 'bridge';
+    if (bridge) await this.checkBridge(network);
     const ports = pod.spec.publish ?? [];
     await this.checkPorts(ports, pod.id);
-    const ip = await this.networks.allocate(network, pod.id);
+    // pasta (rootless) copies the host's address into the namespace: no address to hand out
+    const ip = bridge ? await this.networks.allocate(network, pod.id) : '';
     const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
     const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
     const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };
@@ -457,7 +487,7 @@ export class Pods {
         try {
           await this.networkLock.with(async () => {
             await this.backend().teardown(net.request);
-            if ((await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
+            if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
               await removeIdleNetavarkChains();
             }
           });
@@ -469,8 +499,10 @@ export class Pods {
       // shm and every tmpfs volume: deepest first
       const prefix = this.runDir(pod.id) + '/';
       const mounted = readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
-      await unmountAll([...mounted.sort().reverse(), pod.netnsPath]);
-      await fs.rm(pod.netnsPath, { force: true });
+      // (keep-id: the pod's user namespace file after its netns)
+      const keepIdNs = pod.spec.userns === 'keep-id' ? [podUsernsPath(pod.netnsPath)] : [];
+      await unmountAll([...mounted.sort().reverse(), pod.netnsPath, ...keepIdNs]);
+      for (const f of [pod.netnsPath, ...keepIdNs]) await fs.rm(f, { force: true });
       if (!teardownError) await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
       await removeCgroup(pod.cgroupParent);
       if (teardownError) throw teardownError;

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { PeapodError } from '../errors.js';
 import { debug } from '../log.js';
 import { runProgram } from '../spawn.js';
+import { rootlessUid } from '../rootless/userns.js';
+import { rootlessCgroupRoots } from '../rootless/spec.js';
 
 /** Mounts an overlay rootfs: lowers top-first, a private upper/work pair, at `target`. */
 export async function mountOverlay(lowers: string[], upper: string, work: string, target: string): Promise<void> {
@@ -56,6 +58,8 @@ export async function unmountAll(targets: string[]): Promise<void> {
 
 /** Every cgroup hierarchy root on this host (v1 controllers, the unified one, or the v2 root). */
 export function cgroupRoots(): string[] {
+  // rootless: only the delegated cgroup (the containers' cgroups are made under it), if any
+  if (rootlessUid() !== undefined) return rootlessCgroupRoots();
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup'];
   try {
     return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')

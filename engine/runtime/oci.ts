@@ -5,6 +5,7 @@ import { PeapodError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
 import { debug } from '../log.js';
 import { runProgram } from '../spawn.js';
+import { rootlessCgroups } from '../rootless/spec.js';
 
 /** Paths of one container's bundle and monitor files (all under the runroot). */
 export interface BundlePaths {
@@ -117,7 +118,10 @@ export class OciRuntime {
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
-    await this.run(['kill', ...(all ? ['--all'] : []), id, signal]);
+    // --all signals the container's cgroup, which a rootless container may not have (rootless/spec.ts):
+    // then the signal goes to its init, and its pid namespace ends with it.
+    const everyProcess = all && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable);
+    await this.run(['kill', ...(everyProcess ? ['--all'] : []), id, signal]);
   }
 
   async delete(id: string): Promise<void> {

@@ -84,7 +84,7 @@ async function waitAndTearDown(engine: Awaited<ReturnType<typeof getEngine>>, po
 
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
+  publish?: string[]; publishAll?: boolean; network?: string; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
 }
 
 /** Facts of this host that fieldRef and resourceFieldRef name. */
@@ -128,7 +128,12 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
     process.stdout.write(describePlan(plan));
     return;
   }
+  if (o.userns === 'keep-id') for (const p of plan.pods) p.pod.userns = 'keep-id';
   const engine = await getEngine(cmd);
+  const asks = (r?: object) => !!r && Object.values(r).some((v) => v !== undefined);
+  const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
+  const notice = engine.rootlessLimitsNotice(limited);
+  if (notice) process.stderr.write(`warning: ${notice}\n`);
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.waitReady) {
@@ -196,6 +201,7 @@ function addPlay(c: Command): Command {
     .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', collect)
     .option('--publish-all', 'publish every containerPort, also those without hostPort, on the same host port')
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
+    .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', collect)
     .option('--dry-run', 'validate and print what would be created, create nothing')
     .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')

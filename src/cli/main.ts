@@ -9,6 +9,7 @@ import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
 import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
+import { needsUserNamespace, pauseDir, runInUserNamespace } from '../../engine/rootless/userns.js';
 
 const program = new Command('peapod');
 program
@@ -66,6 +67,11 @@ process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 
 try {
+  // A normal user's peapod runs inside its user namespace (README, Rootless): run this command there.
+  // doctor stays outside: it checks what entering the namespace needs.
+  if (needsUserNamespace() && !/^(-v|--version|-h|--help|help|doctor)?$/.test(process.argv.slice(2).join(' '))) {
+    process.exit(await runInUserNamespace(pauseDir(process.getuid!()), process.argv));
+  }
   // `--wait=ready` (kubectl's wording) is `--wait-ready`; a bare `--wait` keeps Podman's meaning.
   await program.parseAsync(process.argv.map((a) => (a === '--wait=ready' ? '--wait-ready' : a)));
 } catch (err) {

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readFileSync, rmSync } from 'node:fs';
 import { PeapodError } from '../../engine/errors.js';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
@@ -65,7 +65,7 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
       PortBindings: portBindings, HostNetwork: mode === 'host', StaticIP: net?.status.ip ?? '', StaticMAC: '', NoManageResolvConf: false,
       DNSServer: pod.spec.dnsConfig?.nameservers ?? null, DNSSearch: pod.spec.dnsConfig?.searches ?? null, DNSOption: null, NoManageHosts: false,
       HostAdd: pod.spec.hostAliases?.flatMap((a) => a.hostnames.map((h) => `${h}:${a.ip}`)) ?? null,
-      Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: 'host',
+      Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: pod.spec.userns ?? 'host',
     },
     SharedNamespaces: ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])],
     NumContainers: members.length,
@@ -135,7 +135,8 @@ export function registerPodCommands(program: Command): void {
     .option('--share-pid', 'share the PID namespace between the containers')
     .option('-p, --publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port of the pod on the host', collect)
     .option('--network <name>', 'network: a bridge network, host or none')
-    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string }, cmd: Command) => {
+    .addOption(new Option('--userns <mode>', 'user namespace of the pod: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
+    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
       const name = o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`;
       const { parsePublish } = await import('../kube/plan.js');
@@ -153,6 +154,7 @@ export function registerPodCommands(program: Command): void {
         publish: publish.length ? publish : undefined,
         hostNetwork: o.network === 'host' || undefined,
         network: o.network && o.network !== 'host' ? o.network : undefined,
+        userns: o.userns === 'keep-id' ? 'keep-id' : undefined,
       });
       process.stdout.write(`${rec.id}\n`);
     });

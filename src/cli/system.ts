@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import { getEngine, globals } from './context.js';
 import { VERSION } from './version.js';
 import { PeapodError } from '../../engine/errors.js';
 import { findProgram, cgroupLayout, chooseRuntime } from '../../engine/config.js';
 import { renderTemplate } from './format.js';
+import { freeSubIdStart, subIdRanges } from '../../engine/rootless/userns.js';
+import { unprivilegedPortStart } from '../../engine/network/pasta.js';
 
 interface Check { name: string; ok: boolean; detail: string; fix?: string; required: boolean }
 
@@ -14,7 +17,9 @@ function doctorChecks(runtimeFlag?: string): Check[] {
     return { name, ok: !!p, detail: p ?? 'not found', fix: `apt-get install ${pkg}`, required };
   };
   const checks: Check[] = [];
-  checks.push({ name: 'root', ok: process.getuid?.() === 0, detail: `uid ${process.getuid?.()}`, fix: 'run peapod as root (rootless mode is not available yet)', required: true });
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) checks.push({ name: 'root', ok: true, detail: 'uid 0', required: true });
+  else checks.push(...rootlessChecks(uid));
   try {
     const rt = chooseRuntime(runtimeFlag);
     checks.push({ name: 'oci runtime', ok: true, detail: `${rt.name} at ${rt.path}: ${rt.reason}`, required: true });
@@ -31,9 +36,35 @@ function doctorChecks(runtimeFlag?: string): Check[] {
   checks.push(prog('netavark', 'netavark', false, ['/usr/lib/podman', '/usr/libexec/podman']));
   checks.push(prog('aardvark-dns', 'aardvark-dns', false, ['/usr/lib/podman', '/usr/libexec/podman']));
   checks.push(prog('iptables', 'iptables', false));
-  checks.push(prog('pasta', 'passt', false));
+  checks.push(prog('pasta', 'passt', uid !== 0)); // the rootless network
   checks.push(prog('gcc', 'gcc libc6-dev', false));
   return checks;
+}
+
+/** What a normal user needs (README, Rootless). doctor runs outside the user namespace to see it. */
+function rootlessChecks(uid: number): Check[] {
+  const user = os.userInfo().username;
+  const out: Check[] = [{ name: 'rootless', ok: true, detail: `user ${user} (uid ${uid})`, required: true }];
+  for (const kind of ['uid', 'gid'] as const) {
+    const file = `/etc/sub${kind}`;
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const have = subIdRanges(text, user, uid);
+    out.push({
+      name: `sub${kind}`, ok: have.length > 0, required: true,
+      detail: have.length ? have.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ') : `no range for ${user} in ${file}`,
+      fix: `add the line "${user}:${freeSubIdStart(text)}:65536" to ${file} (as root)`,
+    });
+  }
+  for (const p of ['newuidmap', 'newgidmap']) {
+    const f = findProgram(p);
+    const setuid = !!f && (statSync(f).mode & 0o4000) !== 0;
+    out.push({ name: p, ok: setuid, detail: f ? (setuid ? f : `${f} is not setuid`) : 'not found', fix: 'apt-get install uidmap', required: true });
+  }
+  let tun = false;
+  try { accessSync('/dev/net/tun', constants.R_OK | constants.W_OK); tun = true; } catch { /* no access */ }
+  out.push({ name: '/dev/net/tun', ok: tun, detail: tun ? 'read-write' : 'no read-write access (pasta needs it)', fix: 'as root: chmod 0666 /dev/net/tun', required: true });
+  out.push({ name: 'host ports', ok: true, detail: `rootless from ${unprivilegedPortStart()} (net.ipv4.ip_unprivileged_port_start)`, required: false });
+  return out;
 }
 
 export function registerSystemCommands(program: Command): void {
