@@ -87,8 +87,18 @@ async function fileVolume(v: Extract<PodVolume, { type: 'configMap' | 'secret' |
     const target = path.join(dir, rel);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const data = f.fieldPath === 'status.podIP' ? Buffer.from(podIP ?? '') : Buffer.from(f.content ?? '', 'base64');
-    await fs.writeFile(target, data);
-    await fs.chmod(target, f.mode ?? v.defaultMode ?? 0o644);
+    const mode = f.mode ?? v.defaultMode ?? 0o644;
+    // Every member start prepares the pod's volumes again while other members may be reading
+    // them: a file is replaced whole (written aside, renamed over), and only when it changed.
+    const same = await fs.readFile(target).then((old) => old.equals(data), () => false);
+    if (same) {
+      if (((await fs.stat(target)).mode & 0o7777) !== mode) await fs.chmod(target, mode);
+      continue;
+    }
+    const tmp = `${target}.peapod-tmp`;
+    await fs.writeFile(tmp, data, { mode });
+    await fs.chmod(tmp, mode);
+    await fs.rename(tmp, target);
   }
 }
 
