@@ -265,6 +265,8 @@ export interface PodRecord {
   /** persistent network namespace file (bind mount of nsfs) */
   netnsPath: string;
   cgroupParent: string;
+  /** a Job's pod waiting for a slot (parallelism): started when an earlier pod of its Job finishes */
+  deferred?: boolean;
 }
 
 /** A secret's record: values base64, file mode 0600 under a 0700 directory; never printed. */

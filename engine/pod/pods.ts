@@ -179,7 +179,7 @@ export class Pods {
     return pod.spec.hostname || pod.name;
   }
 
-  async create(spec: PodSpec, opts: { infraImage?: string } = {}): Promise<PodRecord> {
+  async create(spec: PodSpec, opts: { infraImage?: string; deferred?: boolean } = {}): Promise<PodRecord> {
     if (!spec.name) throw new PeapodError('invalid', 'a pod needs a name');
     if (spec.userns === 'keep-id') checkKeepId(this.cfg);
     if (!POD_NAME.test(spec.name)) throw new PeapodError('invalid', `pod name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
@@ -196,6 +196,7 @@ export class Pods {
       infraId: '',
       netnsPath: path.join(this.cfg.runroot, 'netns', `peapod-${id.slice(0, 12)}`),
       cgroupParent: `${this.cfg.cgroupParent}/${id}`,
+      ...(opts.deferred ? { deferred: true } : {}),
     };
     await this.store.lock.with(async () => {
       const used = await this.store.nameInUse(spec.name);
@@ -271,6 +272,34 @@ export class Pods {
       if (!reason && apps.length && reasons.length === apps.length && reasons.every((r) => r === 'Completed')) reason = 'Completed';
     }
     return { ready, total: apps.length, restarts, reason };
+  }
+
+  /**
+   * A Job runs at most `parallelism` pods at once: run by conmon's exit command after a container
+   * of pod `podId` ended, this starts the next waiting pod of the same Job once `podId` has
+   * finished (every app container ended for good). The pod is claimed under the state lock, so two
+   * pods finishing at once start two different pods. Nothing starts after a user's stop.
+   */
+  async startNextOfJob(podId: string): Promise<void> {
+    const pod = await this.store.getPod(podId);
+    const job = pod?.spec.kube;
+    if (!pod || job?.kind !== 'Job') return;
+    const apps = (await this.members(pod)).filter((c) => !c.spec.isInfra && c.spec.init !== 'init');
+    const finished = apps.every((c) => (c.state.status === 'exited' || c.state.status === 'stopped') && this.containers.restartDelay(c) === undefined);
+    if (!finished || apps.some((c) => c.state.stopRequested)) return;
+    const next = await this.store.lock.with(async () => {
+      const waiting = (await this.store.listPods())
+        .filter((p) => p.deferred && p.spec.kube?.kind === 'Job' && p.spec.kube.name === job.name && p.spec.kube.file === job.file)
+        .sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+      if (!waiting.length) return undefined;
+      const claimed = { ...waiting[0], deferred: undefined };
+      await this.store.savePod(claimed);
+      return claimed;
+    });
+    if (!next) return;
+    debug(`Job ${job.name}: pod ${pod.name} finished, starting ${next.name}`);
+    const r = await this.start(next.id);
+    for (const e of r.errors) debug(`Job ${job.name}: starting ${e.container.name}: ${e.error.message}`);
   }
 
   /** An init container that failed while the app containers never started: the kubelet's Init:Error. */

@@ -259,9 +259,11 @@ export function registerContainerCommands(program: Command): void {
     // directory is the bundle, which cleanup removes: work from / so that later spawns still work.
     process.chdir('/');
     const engine = await getEngine(cmd);
-    if (!(await engine.store.getContainer(id))) return;
+    const rec = await engine.store.getContainer(id);
+    if (!rec) return;
     await engine.containers.cleanup(id);
     await engine.containers.superviseRestart(id);
+    if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
   });
   for (const alias of ['ls', 'list']) {
     container.command(alias).description('list containers (same as ps)').allowUnknownOption().allowExcessArguments()

@@ -122,14 +122,14 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
 }
 
 async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, created: string[]): Promise<PlayReport['pods'][number]> {
-  const pod = await engine.pods.create(p.pod);
+  const pod = await engine.pods.create(p.pod, { deferred: p.deferred });
   created.push(pod.id);
   // Init containers are made one after the other, so that their order is the order they run in.
   const ctrs = [];
   for (const c of p.containers.filter((x) => x.init)) ctrs.push(await engine.pods.addContainer(pod.id, c));
   ctrs.push(...(await Promise.all(p.containers.filter((x) => !x.init).map((c) => engine.pods.addContainer(pod.id, c)))));
   let initFailed: string | undefined;
-  if (opts.start) {
+  if (opts.start && !p.deferred) {
     const r = await engine.pods.start(pod.id);
     if (r.errors.length) {
       const e = r.errors[0];

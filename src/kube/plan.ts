@@ -15,6 +15,8 @@ export interface PlannedPod {
   pod: PodSpec;
   /** member containers; `name` is the engine name `<pod>-<ctr>`, kubeName the name in the YAML */
   containers: ContainerSpec[];
+  /** a Job's pod beyond its parallelism: created, started when an earlier pod of the Job finishes */
+  deferred?: boolean;
   source: { file: string; kind: string; name: string };
 }
 
@@ -352,11 +354,10 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
         const planned = podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']);
         // A Job retries a failing container (OnFailure) at most backoffLimit times (default 6).
         if (v.kind === 'Job') for (const c of planned.containers) c.restartLimit = v.spec?.backoffLimit ?? 6;
-        pods.push({ ...planned, at: { doc, base: ['spec', 'template', 'spec'] } });
+        // A Job runs `parallelism` pods at once (Kubernetes' default 1); the others wait their turn.
+        const deferred = v.kind === 'Job' && i >= (v.spec?.parallelism ?? 1);
+        pods.push({ ...planned, ...(deferred ? { deferred } : {}), at: { doc, base: ['spec', 'template', 'spec'] } });
         if (i === 0) problems.push(...perPod);
-      }
-      if (v.kind === 'Job' && v.spec?.parallelism !== undefined && v.spec.parallelism < count) {
-        problems.push({ path: ['spec', 'parallelism'], message: `peapod starts all ${count} completions of a Job at once (parallelism ${v.spec.parallelism} is not enforced yet)`, severity: 'warning' });
       }
     }
     for (const p of problems) diagnostics.push(at(doc, p.path, p.message, p.severity));

@@ -45,6 +45,30 @@ describe('workloads', () => {
     expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
   });
 
+  it('a Job runs at most parallelism pods at once; the others start as earlier ones finish', async () => {
+    await e2e.sb.ok(['play', 'kube', manifest('parallel-job', `apiVersion: batch/v1
+kind: Job
+metadata: {name: par}
+spec:
+  completions: 3
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers: [{name: w, image: localhost/busybox:latest, command: ["sh", "-c", "sleep 1; echo done"]}]
+`)]);
+    const first = await json(['pod', 'ps', '--format', 'json']);
+    expect(first.map((p: any) => [p.Name, p.Status]).sort()).toEqual([['par-pod-0', 'Running'], ['par-pod-1', 'Running'], ['par-pod-2', 'Created']]);
+    const all = await until(() => json(['pod', 'ps', '--format', 'json']), (ps) => ps.length === 3 && ps.every((p: any) => p.Reason === 'Completed'), 150);
+    expect(all.map((p: any) => p.Reason)).toEqual(['Completed', 'Completed', 'Completed']);
+    const runs = await Promise.all([0, 1, 2].map(async (i) => (await json(['inspect', `par-pod-${i}-w`]))[0].State));
+    expect(runs.map((r: any) => r.ExitCode)).toEqual([0, 0, 0]);
+    // the third started only after one of the first two had finished
+    expect(Date.parse(runs[2].StartedAt)).toBeGreaterThanOrEqual(Math.min(Date.parse(runs[0].FinishedAt), Date.parse(runs[1].FinishedAt)));
+    expect(await out(['logs', 'par-pod-2-w'])).toBe('done');
+  });
+
   it("a Job's pod runs to completion and its exit codes are recorded", async () => {
     await e2e.sb.ok(['play', 'kube', path.join(EXAMPLES, 'job.yaml')]);
     const done = await until(() => json(['pod', 'ps', '--format', 'json']), (p) => p[0]?.Status === 'Exited');

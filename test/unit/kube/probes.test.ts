@@ -78,3 +78,21 @@ describe('pod-level resources', () => {
     expect(p.pods[0].pod.resources).toEqual({ memoryLimit: 67108864, memoryRequest: 67108864, cpuLimit: 0.5, cpuRequest: 0.5 });
   });
 });
+
+describe('Job parallelism', () => {
+  const job = (spec: string) => plan(`apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+${spec}  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: i}]
+`);
+  it('pods beyond parallelism wait their turn (Kubernetes\' default parallelism is 1)', () => {
+    expect(job('  completions: 3\n').pods.map((p) => [p.pod.name, !!p.deferred])).toEqual([['j-pod-0', false], ['j-pod-1', true], ['j-pod-2', true]]);
+    expect(job('  completions: 3\n  parallelism: 2\n').pods.map((p) => !!p.deferred)).toEqual([false, false, true]);
+    expect(job('  completions: 2\n  parallelism: 5\n').pods.map((p) => !!p.deferred)).toEqual([false, false]);
+    expect(job('  completions: 3\n  parallelism: 2\n').diagnostics).toEqual([]);
+  });
+});
