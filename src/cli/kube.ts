@@ -162,7 +162,7 @@ function describePlan(plan: import('../kube/plan.js').Plan): string {
   for (const c of plan.claims) out += `Volume ${c} (PersistentVolumeClaim)\n`;
   for (const p of plan.pods) {
     const net = p.pod.hostNetwork ? 'host' : p.pod.network ?? 'peapod';
-    out += `Pod ${p.pod.name} (${p.source.kind} ${p.source.name}, network ${net}${p.pod.publish?.length ? `, ports ${p.pod.publish.map((m) => `${m.hostIP ? `${m.hostIP}:` : ''}${m.hostPort}->${m.containerPort}/${m.protocol}`).join(' ')}` : ''})\n`;
+    out += `Pod ${p.pod.name} (${p.source.kind} ${p.source.name}, network ${net}${p.pod.publish?.length ? `, ports ${p.pod.publish.map((m) => `${m.hostIP ? `${m.hostIP}:` : ''}${m.hostPort}->${m.containerPort}/${m.protocol}`).join(' ')}` : ''}${p.deferred ? ', waits for an earlier pod of its Job' : ''})\n`;
     for (const v of p.pod.volumes ?? []) out += `  volume ${v.name}: ${v.type}\n`;
     for (const c of p.containers) {
       out += `  ${c.init ? `${c.init} ` : ''}container ${c.name}: image ${c.image}`;
