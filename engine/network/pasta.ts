@@ -12,18 +12,9 @@ import { PeapodError } from '../errors.js';
 import { findProgram } from '../config.js';
 import { debug } from '../log.js';
 import type { NetworkBackend, NetworkConfig, PodNetworkRequest, PodNetworkStatus, PortMapping } from './backend.js';
+import { SYSCTL, unprivilegedPortStart } from './unprivileged.js';
 
-const SYSCTL = 'net.ipv4.ip_unprivileged_port_start';
-
-/** The lowest port a normal user may bind (the sysctl, 1024 when it cannot be read). */
-export function unprivilegedPortStart(read = (f: string) => readFileSync(f, 'utf8')): number {
-  try {
-    const n = Number(read(`/proc/sys/${SYSCTL.replace(/\./g, '/')}`).trim());
-    return Number.isInteger(n) && n >= 0 ? n : 1024;
-  } catch {
-    return 1024;
-  }
-}
+export { unprivilegedPortStart };
 
 /** Refuses host ports a rootless pod cannot publish, naming the sysctl that decides it. */
 export function checkUnprivilegedPorts(ports: PortMapping[], start = unprivilegedPortStart()): void {

@@ -7,7 +7,7 @@ import { PeapodError } from '../../engine/errors.js';
 import { findProgram, cgroupLayout, chooseRuntime } from '../../engine/config.js';
 import { renderTemplate } from './format.js';
 import { freeSubIdStart, subIdRanges } from '../../engine/rootless/userns.js';
-import { unprivilegedPortStart } from '../../engine/network/pasta.js';
+import { unprivilegedPortStart } from '../../engine/network/unprivileged.js';
 
 interface Check { name: string; ok: boolean; detail: string; fix?: string; required: boolean }
 
