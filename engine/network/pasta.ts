@@ -7,7 +7,6 @@
 
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
 import { findProgram } from '../config.js';
 import { debug } from '../log.js';
@@ -63,7 +62,7 @@ export class PastaBackend implements NetworkBackend {
     for (const s of pastaPortSpec(req.ports, 'udp')) args.push('-u', s);
     args.push('-T', 'none', '-U', 'none', '--netns', req.netnsPath, '-P', pidFile, '-l', logFile);
     debug(`running ${this.pasta} ${args.join(' ')}`);
-    const r = await execa(this.pasta, args, { reject: false, stdin: 'ignore' });
+    const r = await (await loadExeca())(this.pasta, args, { reject: false, stdin: 'ignore' });
     if (r.exitCode !== 0) {
       const log = await fs.readFile(logFile, 'utf8').catch(() => '');
       const why = [r.stderr, log].join('\n').split('\n').filter((l) => l.trim() && !/^Failed to send .* to syslog/.test(l)).join('; ');
@@ -77,8 +76,8 @@ export class PastaBackend implements NetworkBackend {
   /** The address, prefix and gateway pasta copied into the namespace. */
   private async status(req: PodNetworkRequest): Promise<PodNetworkStatus> {
     const ns = `--net=${req.netnsPath}`;
-    const addr = await execa('nsenter', [ns, 'ip', '-4', '-j', 'addr', 'show'], { reject: false });
-    const route = await execa('nsenter', [ns, 'ip', '-4', '-j', 'route', 'show', 'default'], { reject: false });
+    const addr = await (await loadExeca())('nsenter', [ns, 'ip', '-4', '-j', 'addr', 'show'], { reject: false });
+    const route = await (await loadExeca())('nsenter', [ns, 'ip', '-4', '-j', 'route', 'show', 'default'], { reject: false });
     let iface = '';
     let ip = '';
     let prefixLength = 0;
@@ -126,9 +125,14 @@ function isPasta(pid: number): boolean {
 export async function httpGetInNetns(netnsPath: string, url: string, timeoutMs: number): Promise<string | undefined> {
   const script = 'fetch(process.argv[1],{signal:AbortSignal.timeout(Number(process.argv[2]))})'
     + '.then((r)=>{process.stdout.write(String(r.status))},(e)=>{process.stdout.write(`error ${e.message}`)})';
-  const r = await execa('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', script, url, String(timeoutMs)], { reject: false, timeout: timeoutMs + 5000 });
+  const r = await (await loadExeca())('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', script, url, String(timeoutMs)], { reject: false, timeout: timeoutMs + 5000 });
   const out = r.stdout.trim();
   const status = Number(out);
   if (r.exitCode === 0 && status >= 200 && status < 400) return undefined;
   return `GET ${url}: ${Number.isInteger(status) && status > 0 ? `HTTP ${status}` : out.replace(/^error /, '') || r.stderr.trim() || `exit code ${r.exitCode}`}`;
+}
+
+/** execa, loaded only when rootless networking runs (it is not needed by every CLI start). */
+async function loadExeca(): Promise<typeof import('execa')['execa']> {
+  return (await import('execa')).execa;
 }

@@ -6,7 +6,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, readlinkSync } from 'node:fs';
-import { execa } from 'execa';
 import { PeapodError } from '../errors.js';
 import type { IdMapping } from './spec.js';
 
@@ -37,7 +36,7 @@ async function holder(cmd: string, args: string[]): Promise<ChildProcess> {
 
 async function bindNs(source: string, target: string): Promise<void> {
   await fs.writeFile(target, '');
-  const r = await execa('mount', ['--bind', source, target], { reject: false });
+  const r = await (await loadExeca())('mount', ['--bind', source, target], { reject: false });
   if (r.exitCode !== 0) throw new PeapodError('runtime', `keeping namespace ${source} at ${target}: ${r.stderr.trim()}`);
 }
 
@@ -59,4 +58,9 @@ export async function makeKeepIdNamespaces(usernsFile: string, netnsFile: string
   } finally {
     for (const k of kids) k.kill('SIGKILL');
   }
+}
+
+/** execa, loaded only when rootless networking runs (it is not needed by every CLI start). */
+async function loadExeca(): Promise<typeof import('execa')['execa']> {
+  return (await import('execa')).execa;
 }

@@ -43,4 +43,9 @@ describe('CLI start-up', () => {
     expect([...packages].filter((p) => HEAVY.includes(p))).toEqual([]);
     expect([...packages]).toContain('commander');
   });
+
+  it('opening the engine (every ps, inspect, play) loads no heavy package either', () => {
+    const { packages } = reachable(path.join(ROOT, 'engine/engine.ts'));
+    expect([...packages].filter((p) => HEAVY.includes(p))).toEqual([]);
+  });
 });
