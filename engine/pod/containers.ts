@@ -598,7 +598,8 @@ export function normalizeSignal(sig: string | number): string {
   return s.startsWith('SIG') ? s : `SIG${s}`;
 }
 
-async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+/** Waits until pid is gone (a zombie counts as gone), at most timeoutMs. */
+export async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let d = 2; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await sleep(d);
 }

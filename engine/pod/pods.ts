@@ -14,7 +14,7 @@ import { ensureInfraImage } from './infra.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { isMountPoint, unmountAll, removeCgroup, applyCgroupLimits } from '../runtime/mounts.js';
-import { readHostResolvConf, processAlive, cgroupResources } from './containers.js';
+import { readHostResolvConf, cgroupResources, waitGone } from './containers.js';
 import { isReady } from './ready.js';
 import { debug } from '../log.js';
 import { FileLock, procStartTime } from '../state/lock.js';
@@ -168,8 +168,7 @@ export class Pods {
     const pid = this.monitorPid(pod.id);
     if (pid) {
       try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-      const deadline = Date.now() + 5000;
-      for (let d = 5; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await new Promise((r) => setTimeout(r, d));
+      await waitGone(pid, 5000);
       if (this.monitorPid(pod.id) === pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     }
     await fs.rm(this.monitorFile(pod.id), { force: true });

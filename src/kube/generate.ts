@@ -314,6 +314,11 @@ function resourcesOf(x: CtrCtx): Obj | undefined {
   const r = x.c.spec.resources;
   if (!r) return undefined;
   if (r.pidsLimit !== undefined) x.warn(`container ${x.name}: its pids limit ${r.pidsLimit} has no Kubernetes field: left out`);
+  return limitsAndRequests(r);
+}
+
+/** `resources` of a container or a pod: limits, and requests other than their limits. */
+function limitsAndRequests(r: NonNullable<ContainerRecord['spec']['resources']>): Obj | undefined {
   const mem = (n?: number) => (n === undefined ? undefined : quantity(n));
   const cpu = (n?: number) => (n === undefined ? undefined : cpuQuantity(n));
   return obj(
@@ -345,13 +350,7 @@ function probeOf(p: ProbeT | undefined): Obj | undefined {
 /** Pod-level resources (spec.resources): limits of the pod's cgroup. */
 function podResourcesOf(x: PodCtx): Obj | undefined {
   const r = x.pod?.spec.resources;
-  if (!r) return undefined;
-  const mem = (n?: number) => (n === undefined ? undefined : quantity(n));
-  const cpu = (n?: number) => (n === undefined ? undefined : cpuQuantity(n));
-  return obj(
-    ['limits', obj(['cpu', cpu(r.cpuLimit)], ['memory', mem(r.memoryLimit)])],
-    ['requests', obj(['cpu', r.cpuRequest === r.cpuLimit ? undefined : cpu(r.cpuRequest)], ['memory', r.memoryRequest === r.memoryLimit ? undefined : mem(r.memoryRequest)])],
-  );
+  return r ? limitsAndRequests(r) : undefined;
 }
 
 // Linux signal numbers 1..31 in order (x86 and arm), for run --stop-signal 10
