@@ -29,9 +29,9 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm 11 here (omit-lockfile-registry-resolved) writes locks that its own `npm ci` may call out
-  # of sync over other platforms' optional packages; `npm install` honours the same pinned versions.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  # The lock lists every platform's optional packages (rollup, esbuild), so `npm ci` takes it as
+  # it is; a failure here is a lock out of step with package.json: fix the lock, never rewrite it.
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
 echo "setup: done ($(./bin/peapod --version))"
