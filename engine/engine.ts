@@ -94,6 +94,7 @@ export class Engine {
         ociRuntime: { name: this.cfg.runtimeName, path: this.cfg.runtimePath, reason: this.cfg.runtimeReason },
         conmon: { path: this.cfg.conmonPath },
         rootless: this.cfg.rootlessUid !== undefined,
+        logDriver: 'k8s-file',
       },
       store: {
         graphRoot: path.join(this.cfg.root, 'storage'),
@@ -110,7 +111,7 @@ export class Engine {
       await this.pods.remove(p.id, { force: true, timeout: 0 }).catch(() => undefined);
     }
     for (const c of await this.store.listContainers()) {
-      await this.containers.remove(c.id, { force: true, timeout: 0 }).catch(() => undefined);
+      await this.containers.remove(c.id, { force: true, timeout: 0, ofPod: true }).catch(() => undefined);
     }
     for (const n of (await this.networks.list()).filter((x) => x.driver === 'bridge')) await releaseBridge(n.networkInterface, this.cfg.root);
     // Anything still mounted under the run root (a crashed start) is unmounted before deletion.

@@ -26,12 +26,13 @@ export class PeapodError extends Error {
   /** Process exit code when this error ends a CLI command: 125 unless the container command was at fault. */
   readonly exitCode: number;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  /** exitCode: where Podman's command exits otherwise (`rm` of an unknown container exits 1, of a running one 2). */
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; exitCode?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'PeapodError';
     this.code = code;
     this.hint = opts.hint;
-    this.exitCode = EXIT_CODES[code] ?? 125;
+    this.exitCode = opts.exitCode ?? EXIT_CODES[code] ?? 125;
   }
 }
 
@@ -42,7 +43,7 @@ export const stateError = (message: string) => new PeapodError('state', message)
 /** Prefix a lower-level error with what was being done (gerund form), keeping its code and cause. */
 export function wrap(err: unknown, doing: string): PeapodError {
   if (err instanceof PeapodError) {
-    return new PeapodError(err.code, `${doing}: ${err.message}`, { hint: err.hint, cause: err });
+    return new PeapodError(err.code, `${doing}: ${err.message}`, { hint: err.hint, cause: err, exitCode: err.exitCode });
   }
   const msg = err instanceof Error ? err.message : String(err);
   return new PeapodError('internal', `${doing}: ${msg}`, { cause: err });

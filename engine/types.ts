@@ -128,6 +128,8 @@ export interface SecuritySpec {
   runAsGroup?: number;
   runAsNonRoot?: boolean;
   supplementalGroups?: number[];
+  /** Kubernetes' supplementalGroupsPolicy: Merge (default: the image's /etc/group groups of the user too) or Strict */
+  supplementalGroupsPolicy?: 'Merge' | 'Strict';
   fsGroup?: number;
   readOnlyRootFilesystem?: boolean;
   privileged?: boolean;

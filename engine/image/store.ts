@@ -393,6 +393,34 @@ export class ImageStore {
     return pullImage(ref, opts, this.pullContext());
   }
 
+  /**
+   * A pull as the kubelet's runtime makes it (play kube): the image and the fully qualified name
+   * it was found under, which the container then carries. Candidates from kubeImageCandidates, the
+   * first present locally (policy missing/never) or the first that pulls.
+   */
+  async pullForKube(ref: string, opts: PullOptions = {}): Promise<{ image: ImageRecord; name: string }> {
+    const { kubeImageCandidates } = await import('./registry/shortnames.js');
+    const { loadRegistriesConf } = await import('./registry/registries-conf.js');
+    const candidates = kubeImageCandidates(ref, opts.registriesConf ?? loadRegistriesConf());
+    const policy = opts.policy ?? 'missing';
+    if (policy === 'missing' || policy === 'never') {
+      const all = await this.readAll();
+      for (const name of candidates) {
+        const m = findImage(name, all);
+        if (m) return { image: m.image, name };
+      }
+    }
+    let first: unknown;
+    for (const name of candidates) {
+      try {
+        return { image: await this.pull(name, opts), name };
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    throw first;
+  }
+
   private pullContext(): PullContext {
     const staging = this.staging;
     return {

@@ -170,8 +170,15 @@ export class Containers {
     const userSpec = sec.runAsUser !== undefined ? `${sec.runAsUser}${sec.runAsGroup !== undefined ? `:${sec.runAsGroup}` : ''}` : rec.spec.user ?? imgCfg.User;
     const user = await resolveUser(p.merged, userSpec);
     if (sec.runAsUser === undefined && sec.runAsGroup !== undefined) user.gid = sec.runAsGroup;
-    for (const g of [...(sec.supplementalGroups ?? []), ...(sec.fsGroup !== undefined ? [sec.fsGroup] : [])]) {
-      if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
+    if (rec.spec.kubeName !== undefined) {
+      // As the kubelet's runtime: the primary gid, then (policy Merge, the default) the groups the
+      // image's /etc/group gives the user whatever runAsGroup says, then supplementalGroups and fsGroup.
+      const fromImage = sec.supplementalGroupsPolicy === 'Strict' ? [] : user.memberOf;
+      user.additionalGids = [...new Set([user.gid, ...fromImage, ...(sec.supplementalGroups ?? []), ...(sec.fsGroup !== undefined ? [sec.fsGroup] : [])])];
+    } else {
+      for (const g of [...(sec.supplementalGroups ?? []), ...(sec.fsGroup !== undefined ? [sec.fsGroup] : [])]) {
+        if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
+      }
     }
     if (sec.runAsNonRoot && user.uid === 0) {
       throw new PeapodError('invalid', `container ${rec.spec.kubeName ?? rec.name} has runAsNonRoot and image will run as root: set runAsUser, or a USER in the image`);
@@ -487,8 +494,12 @@ export class Containers {
   }
 
   /** Removes a container; a running one only with force (it is stopped first). */
-  async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<ContainerRecord> {
+  /** `ofPod`: the pod itself is being removed, the only way its infra container goes (as in Podman). */
+  async remove(ref: string, opts: { force?: boolean; timeout?: number; ofPod?: boolean } = {}): Promise<ContainerRecord> {
     let rec = await this.get(ref);
+    if (rec.spec.isInfra && rec.spec.pod && !opts.ofPod && await this.store.getPod(rec.spec.pod)) {
+      throw stateError(`container ${rec.id} is the infra container of pod ${rec.spec.pod} and cannot be removed without removing the pod`);
+    }
     if (rec.state.status === 'running') {
       if (!opts.force) throw stateError(`container ${rec.name} is running: stop it first or use --force`);
       rec = await this.stop(rec.id, opts.timeout ?? 10);

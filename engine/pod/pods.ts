@@ -248,9 +248,10 @@ export class Pods {
     if (this.initFailure(all)) return 'Error';
     // init containers that completed are done, not "exited" members of a degraded pod
     const relevant = all.filter((c) => !(c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode === 0));
-    // A pod whose workload has ended (a Job's) has exited, even while its infra still holds the namespaces.
+    // A Job's pod whose workload has ended has exited, even while its infra still holds the
+    // namespaces; any other pod with its infra running is Degraded then, as in Podman.
     const workload = relevant.filter((c) => !c.spec.isInfra);
-    if (workload.length && workload.every((c) => c.state.status === 'exited' || c.state.status === 'stopped')) return 'Exited';
+    if (pod.spec.kube?.kind === 'Job' && workload.length && workload.every((c) => c.state.status === 'exited' || c.state.status === 'stopped')) return 'Exited';
     return podStatus(relevant.map((c) => c.state.status));
   }
 
@@ -603,7 +604,7 @@ export class Pods {
     if (running.length) await this.stop(pod.id, opts.timeout);
     else await this.stopMonitor(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.remove(c.id, { force: true, timeout: 0 })));
-    if (pod.infraId) await this.containers.remove(pod.infraId, { force: true, timeout: 0 }).catch((e) => { if (!(e instanceof PeapodError && e.code === 'not-found')) throw e; });
+    if (pod.infraId) await this.containers.remove(pod.infraId, { force: true, timeout: 0, ofPod: true }).catch((e) => { if (!(e instanceof PeapodError && e.code === 'not-found')) throw e; });
     await this.releaseResources(pod);
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);

@@ -15,6 +15,8 @@ export interface ResolvedUser {
   home: string;
   /** The passwd name, when the user has an entry. */
   name?: string;
+  /** The gids of the /etc/group entries that list the user by name (whatever group was given). */
+  memberOf: number[];
 }
 
 interface PasswdEntry { name: string; uid: number; gid: number; home: string }
@@ -171,7 +173,8 @@ export async function resolveUser(rootfs: string, spec: string | undefined, extr
     for (const g of groups) if (g.members.includes(match.name)) additional.push(g.gid);
   }
 
-  const out: ResolvedUser = { uid, gid, additionalGids: [...new Set(additional)], home };
+  const memberOf = match ? groups.filter((g) => g.members.includes(match.name)).map((g) => g.gid) : [];
+  const out: ResolvedUser = { uid, gid, additionalGids: [...new Set(additional)], home, memberOf };
   if (match) out.name = match.name;
   return out;
 }

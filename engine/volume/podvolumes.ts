@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { runProgram } from '../spawn.js';
 import { PeapodError } from '../errors.js';
+import { warn } from '../log.js';
 import type { PodRecord, PodVolume, VolumeFile } from '../types.js';
 import { isMountPoint } from '../runtime/mounts.js';
 import type { Secrets } from './secrets.js';
@@ -28,7 +29,14 @@ async function hostPath(v: Extract<PodVolume, { type: 'hostPath' }>): Promise<st
   const st = await fs.stat(p).catch(() => undefined);
   const fail = (what: string) => new PeapodError('invalid', `hostPath volume "${v.name}": ${p} ${what} (type ${v.hostPathType})`);
   switch (v.hostPathType ?? '') {
-    case '': return p;
+    case '':
+      // No type means no checks; a missing path is created as a directory, as containerd and CRI-O
+      // do (runc alone would fail the bind mount).
+      if (!st) {
+        await fs.mkdir(p, { recursive: true, mode: 0o755 });
+        warn(`hostPath volume "${v.name}": ${p} did not exist: created it as a directory (0755), as containerd does; type DirectoryOrCreate says so explicitly`);
+      }
+      return p;
     case 'DirectoryOrCreate':
       if (!st) { await fs.mkdir(p, { recursive: true, mode: 0o755 }); return p; }
       if (!st.isDirectory()) throw fail('exists and is not a directory');

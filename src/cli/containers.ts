@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import path from 'node:path';
 import { PeapodError } from '../../engine/errors.js';
-import type { ContainerSpec } from '../../engine/types.js';
+import type { ContainerRecord, ContainerSpec } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import { printLogs } from '../../engine/runtime/logs.js';
 import { getEngine, setExit } from './context.js';
 import { printItems, printInspect, humanDuration } from './format.js';
-import { psView, inspectView, imageInspectView } from './views.js';
+import { psView, psTemplateView, inspectView, imageInspectView } from './views.js';
 import { collect, int } from './flags.js';
 
 
@@ -161,13 +161,28 @@ export function registerContainerCommands(program: Command): void {
     });
 
   multi('start', 'start one or more containers', async (e, ref) => { await e.containers.start(ref); return ref; });
-  multi('stop', 'stop one or more containers', async (e, ref, o) => { await e.containers.stop(ref, o.time); return ref; })
-    .option('-t, --time <seconds>', 'seconds to wait for the stop signal before killing', int('time'));
+  program.command('stop').description('stop one or more containers').argument('[containers...]')
+    .option('-a, --all', 'stop all running containers')
+    .option('-i, --ignore', 'ignore containers that do not exist')
+    .option('--filter <key=value>', 'only containers matching (label, name, id, status, pod)', collect)
+    .option('-t, --time <seconds>', 'seconds to wait for the stop signal before killing', int('time'))
+    .action(async (refs: string[], o: { all?: boolean; ignore?: boolean; filter?: string[]; time?: number }, cmd: Command) => {
+      const { stopContainers } = await import('../app/bulk.js');
+      printBulk(await stopContainers(await getEngine(cmd), refs, { all: o.all, ignore: o.ignore, filters: o.filter, timeout: o.time }));
+    });
   multi('kill', 'send a signal to one or more containers', async (e, ref, o) => { await e.containers.kill(ref, o.signal); return ref; })
     .option('-s, --signal <signal>', 'signal to send', 'KILL');
-  multi('rm', 'remove one or more containers', async (e, ref, o) => { const r = await e.containers.remove(ref, { force: o.force, timeout: o.time }); return r.id; })
+  program.command('rm').description('remove one or more containers').argument('[containers...]')
+    .option('-a, --all', 'remove all containers (a pod\'s infra container with its pod)')
     .option('-f, --force', 'stop and remove running containers')
-    .option('-t, --time <seconds>', 'seconds to wait before killing a running container with --force', int('time'));
+    .option('-i, --ignore', 'ignore containers that do not exist')
+    .option('--filter <key=value>', 'only containers matching (label, name, id, status, pod)', collect)
+    .option('-t, --time <seconds>', 'seconds to wait before killing a running container with --force', int('time'))
+    .option('-v, --volumes', 'accepted for Podman scripts: peapod containers have no anonymous volumes')
+    .action(async (refs: string[], o: { all?: boolean; force?: boolean; ignore?: boolean; filter?: string[]; time?: number }, cmd: Command) => {
+      const { removeContainers } = await import('../app/bulk.js');
+      printBulk(await removeContainers(await getEngine(cmd), refs, { all: o.all, force: o.force, ignore: o.ignore, filters: o.filter, timeout: o.time }));
+    });
   multi('wait', 'wait for containers to exit and print their exit codes', async (e, ref) => String(await e.containers.wait(ref)));
 
   program.command('ps').description('list containers')
@@ -175,15 +190,24 @@ export function registerContainerCommands(program: Command): void {
     .option('-q, --quiet', 'print only container IDs')
     .option('--no-trunc', 'do not truncate output')
     .option('--format <format>', 'json, or a Go template')
-    .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
+    .option('-f, --filter <key=value>', 'only containers matching (label, name, id, status, pod, exited, ancestor)', collect)
+    .option('-n, --noheading', 'do not print column headings')
+    .option('-p, --pod', 'show the pod of each container')
+    .option('--external', 'accepted for Podman scripts: peapod has no external (buildah) containers')
+    .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string; filter?: string[]; noheading?: boolean; pod?: boolean }, cmd: Command) => {
       const engine = await getEngine(cmd);
-      const list = (await engine.containers.list()).filter((c) => o.all || c.state.status === 'running');
-      const views = list.map((c) => psView(c, undefined, engine.containers.reason(c)));
+      const { containerFilter } = await import('../app/bulk.js');
+      const [all, pods] = await Promise.all([engine.containers.list(), engine.pods.list()]);
+      const match = containerFilter(o.filter, pods);
+      // a status filter decides which states show, as in Podman
+      const list = all.filter((c) => (o.all || o.filter?.some((f) => f.startsWith('status=')) || c.state.status === 'running') && match(c));
+      const podName = (c: ContainerRecord) => pods.find((p) => p.id === c.spec.pod)?.name;
+      const views = list.map((c) => psView(c, podName(c), engine.containers.reason(c)));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
-        headers: ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-        row: (v) => [id(v.Id), v.Image, truncate(v.Command.join(' '), o.trunc ? 20 : 1e9), `${ago(v.Created)}`, v.Status, '', v.Names.join(',')],
-      }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
+        headers: ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(o.pod ? ['POD ID', 'PODNAME'] : [])],
+        row: (v) => [id(v.Id), v.Image, truncate(v.Command.join(' '), o.trunc ? 20 : 1e9), `${ago(v.Created)}`, v.Status, '', v.Names.join(','), ...(o.pod ? [id(v.Pod), v.PodName] : [])],
+      }, { quiet: (v) => id(v.Id), quietMode: o.quiet, noHeading: o.noheading, templateView: (v) => psTemplateView(v, o.trunc) });
     });
 
   program.command('inspect').description('show details of containers or images')
@@ -200,7 +224,8 @@ export function registerContainerCommands(program: Command): void {
           if (c) {
             const pod = c.spec.pod ? await engine.store.getPod(c.spec.pod) : undefined;
             const podInfo = pod && { name: pod.name, hostname: engine.pods.hostnameOf(pod), net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
-            out.push(inspectView(engine, await engine.containers.refresh(c), podInfo));
+            const img = await engine.images.get(c.imageId).catch(() => undefined);
+            out.push(inspectView(engine, await engine.containers.refresh(c), podInfo, img?.config.config?.User));
             continue;
           }
         }
@@ -269,6 +294,13 @@ export function registerContainerCommands(program: Command): void {
     container.command(alias).description('list containers (same as ps)').allowUnknownOption().allowExcessArguments()
       .action(async (_o: unknown, cmd: Command) => { await program.parseAsync(['ps', ...cmd.args], { from: 'user' }); });
   }
+}
+
+/** Prints the IDs acted on, every error but the first on stderr; the first ends the command. */
+export function printBulk(r: { done: string[]; errors: Error[] }): void {
+  if (r.done.length) process.stdout.write(r.done.map((id) => `${id}\n`).join(''));
+  for (const e of r.errors.slice(1)) process.stderr.write(`Error: ${e.message}\n`);
+  if (r.errors.length) throw r.errors[0];
 }
 
 function truncate(s: string, n: number): string {

@@ -93,8 +93,10 @@ export interface TableSpec<T> {
  * Prints items as JSON (`json`), through a Go-style template, or as the default table.
  * `asArray`: JSON output is an array (listing/inspect) rather than one object per line.
  */
-export function printItems<T>(items: T[], format: string | undefined, table: TableSpec<T>, opts: { quiet?: (t: T) => string; quietMode?: boolean; noHeading?: boolean } = {}): void {
+export function printItems<T>(items: T[], format: string | undefined, table: TableSpec<T>, opts: { quiet?: (t: T) => string; quietMode?: boolean; noHeading?: boolean; templateView?: (t: T) => unknown } = {}): void {
   let out = '';
+  // Go templates see Podman's template fields (`{{.Names}}` a string, `{{.ID}}` short), JSON its report.
+  const tv = (i: T) => (opts.templateView ? opts.templateView(i) : i);
   if (opts.quietMode && opts.quiet) {
     out = items.map((i) => opts.quiet!(i) + '\n').join('');
   } else if (format === 'json') {
@@ -104,10 +106,10 @@ export function printItems<T>(items: T[], format: string | undefined, table: Tab
     const tpl = format.replace(/^table\s+/, '');
     if (isTable) {
       const header = tpl.replace(/\{\{\s*\.?(\w+)[^}]*\}\}/g, (_m, f: string) => f.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
-      const rows = [header, ...items.map((i) => renderTemplate(tpl, i))].map((l) => l.replace(/\\t/g, '\t').split('\t'));
+      const rows = [...(opts.noHeading ? [] : [header]), ...items.map((i) => renderTemplate(tpl, tv(i)))].map((l) => l.replace(/\\t/g, '\t').split('\t'));
       out = alignTable(rows);
     } else {
-      out = items.map((i) => renderTemplate(tpl, i) + '\n').join('');
+      out = items.map((i) => renderTemplate(tpl, tv(i)) + '\n').join('');
     }
   } else {
     const rows = [...(opts.noHeading ? [] : [table.headers]), ...items.map(table.row)];

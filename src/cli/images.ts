@@ -17,8 +17,19 @@ async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; t
   const views = images.map((i) => imageListView(i, containers.filter((c) => c.imageId === i.id).length));
   const rows = views.flatMap((v) => (v.Names.length ? v.Names : ['<none>:<none>']).map((n) => ({ v, n })));
   const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
-  if (o.format || o.quiet) {
+  if (o.format === 'json' || o.quiet) {
     printItems(views, o.format, { headers: [], row: () => [] }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
+    return;
+  }
+  if (o.format) {
+    // Podman's image templates: one row per name, with .Repository, .Tag and a short .ID
+    printItems(rows, o.format, { headers: [], row: () => [] }, {
+      noHeading: o.noHeading,
+      templateView: ({ v, n }) => {
+        const [Repository, Tag] = n === '<none>:<none>' ? ['<none>', '<none>'] : splitName(n);
+        return { ...v, Repository, Tag, ID: id(v.Id), CreatedSince: `${humanDuration(Date.now() - v.Created * 1000)} ago`, CreatedAt: v.CreatedAt, Size: humanSize(v.Size) };
+      },
+    });
     return;
   }
   printItems(rows, undefined, {
@@ -52,6 +63,7 @@ export function registerImageCommands(program: Command): void {
     .option('--no-trunc', 'do not truncate output')
     .option('-n, --noheading', 'do not print column headings')
     .option('--digests', 'show the manifest digest')
+    .option('-a, --all', 'accepted for Podman scripts: peapod stores no intermediate images')
     .action(async (o: any, cmd: Command) => listImages(cmd, { ...o, noHeading: o.noheading }));
   addList(program.command('images').description('list images'));
   addList(image.command('ls').alias('list').description('list images'));
@@ -79,13 +91,18 @@ export function registerImageCommands(program: Command): void {
   addImport(image.command('import').description('create an image from a rootfs tarball'));
 
   const addRm = (c: Command) => c
-    .argument('<images...>')
+    .argument('[images...]')
     .option('-f, --force', 'also remove containers using the image')
-    .action(async (refs: string[], o: { force?: boolean }, cmd: Command) => {
+    .option('-a, --all', 'remove all images')
+    .option('-i, --ignore', 'ignore images that do not exist')
+    .action(async (refs: string[], o: { force?: boolean; all?: boolean; ignore?: boolean }, cmd: Command) => {
       const engine = await getEngine(cmd);
+      if (o.all) refs = [...refs, ...(await engine.images.list()).map((i) => i.id)];
+      if (!refs.length) throw new PeapodError('invalid', 'image name or ID must be specified');
       let first: unknown;
       for (const ref of refs) {
         try {
+          if (o.ignore && !(await engine.images.get(ref).catch(() => undefined))) continue;
           const r = await engine.removeImage(ref, o.force);
           for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
           if (r.deleted) process.stdout.write(`Deleted: ${r.deleted}\n`);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import { PeapodError } from '../../engine/errors.js';
 import type { ParsedDoc } from '../kube/parse.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
+import type { PullProgress } from '../../engine/image/registry/index.js';
 import { formatDiagnostic, hasErrors, sortDiagnostics } from '../kube/diagnostics.js';
 import { getEngine } from './context.js';
 import { collect, durationMs } from './flags.js';
@@ -134,7 +135,13 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
-  const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
+  const renderer = await pullRenderer(!!o.quiet);
+  let r;
+  try {
+    r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: renderer?.forImage });
+  } finally {
+    renderer?.finish();
+  }
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.waitReady) {
     const { waitReady } = await import('../kube/apply.js');
@@ -153,6 +160,25 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
     out += '\n';
   }
   process.stdout.write(out);
+}
+
+/**
+ * Pull progress of a play on stderr: bars on a terminal, as `pull`; otherwise one line per image
+ * that was pulled (none for images already present). Nothing with --quiet.
+ */
+async function pullRenderer(quiet: boolean): Promise<{ forImage: (image: string) => ((e: PullProgress) => void) | undefined; finish(): void } | undefined> {
+  if (quiet) return undefined;
+  if (process.stderr.isTTY) {
+    const { ProgressRenderer } = await import('./registry.js');
+    const bars = new ProgressRenderer();
+    return { forImage: () => bars.handle, finish: () => bars.finish() };
+  }
+  return {
+    forImage: (image) => (e) => {
+      if (e.type === 'stored') process.stderr.write(`Pulled ${e.reference}${e.reference === image ? '' : ` (for ${image})`}: ${e.imageId.slice(0, 12)}\n`);
+    },
+    finish: () => undefined,
+  };
 }
 
 /** --dry-run: what would be created, secret values left out. */

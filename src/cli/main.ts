@@ -9,6 +9,7 @@ import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
 import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
+import { normalizeArgv } from './argv.js';
 import { needsUserNamespace, pauseDir, runInUserNamespace } from '../../engine/rootless/userns.js';
 
 const program = new Command('peapod');
@@ -19,6 +20,7 @@ program
   .option('--runroot <dir>', 'volatile state root')
   .option('--runtime <path>', 'OCI runtime (runc or crun)')
   .option('--infra-image <image>', 'image of the infra container of new pods (default: the built-in pause image)')
+  .addOption(new Option('--cgroup-manager <manager>', 'cgroup manager: cgroupfs (peapod manages cgroups itself; systemd is accepted and means the same)').choices(['cgroupfs', 'systemd']))
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
   .enablePositionalOptions()
   .showSuggestionAfterError(true)
@@ -39,6 +41,7 @@ registerKubeCommands(program);
 (await import('./generate.js')).registerGenerateCommands(program);
 registerNetworkCommands(program);
 registerStorageCommands(program);
+(await import('./compat.js')).registerCompatCommands(program);
 
 /** The one place that decides what the user sees for an error, and the exit code. */
 function fail(err: unknown): never {
@@ -73,7 +76,7 @@ try {
     process.exit(await runInUserNamespace(pauseDir(process.getuid!()), process.argv));
   }
   // `--wait=ready` (kubectl's wording) is `--wait-ready`; a bare `--wait` keeps Podman's meaning.
-  await program.parseAsync(process.argv.map((a) => (a === '--wait=ready' ? '--wait-ready' : a)));
+  await program.parseAsync(normalizeArgv(process.argv));
 } catch (err) {
   fail(err);
 }

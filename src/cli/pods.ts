@@ -163,16 +163,33 @@ export function registerPodCommands(program: Command): void {
     .option('--format <format>', 'json, or a Go template')
     .option('-q, --quiet', 'print only pod IDs')
     .option('--no-trunc', 'do not truncate IDs')
-    .action(async (o: { format?: string; quiet?: boolean; trunc: boolean }, cmd: Command) => {
+    .option('-n, --noheading', 'do not print column headings')
+    .option('-f, --filter <key=value>', 'only pods matching (label, name, id, status, ctr-names, ctr-ids, ctr-number, ctr-status)', collect)
+    .option('--ctr-names', 'accepted for Podman scripts')
+    .option('--ctr-ids', 'accepted for Podman scripts')
+    .option('--ctr-status', 'accepted for Podman scripts')
+    .action(async (o: { format?: string; quiet?: boolean; trunc: boolean; noheading?: boolean; filter?: string[] }, cmd: Command) => {
       const engine = await getEngine(cmd);
+      const { podFilter } = await import('../app/bulk.js');
+      const match = await podFilter(engine, o.filter);
       // Every container is read once for all pods (not once per pod), in the order pods.members() gives.
       const [pods, all] = await Promise.all([engine.pods.list(), engine.containers.list()]);
-      const views = await Promise.all(pods.map((p) => podPsView(engine, p, engine.pods.membersOf(p, all))));
+      const chosen: PodRecord[] = [];
+      for (const p of pods) if (await match(p, engine.pods.membersOf(p, all))) chosen.push(p);
+      const views = await Promise.all(chosen.map((p) => podPsView(engine, p, engine.pods.membersOf(p, all))));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
         headers: ['POD ID', 'NAME', 'STATUS', 'READY', 'RESTARTS', 'REASON', 'CREATED', 'INFRA ID', '# OF CONTAINERS'],
         row: (v) => [id(v.Id), v.Name, v.Status, v.Ready, String(v.Restarts), v.Reason, `${humanDuration(Date.now() - Date.parse(v.Created))} ago`, id(v.InfraId), String(v.Containers.length)],
-      }, { quiet: (v) => id(v.Id), quietMode: o.quiet });
+      }, {
+        quiet: (v) => id(v.Id), quietMode: o.quiet, noHeading: o.noheading,
+        // Podman's pod ps template fields
+        templateView: (v) => ({
+          ...v, ID: id(v.Id), InfraID: id(v.InfraId), NumberOfContainers: v.Containers.length, Networks: v.Networks.join(','),
+          Created: `${humanDuration(Date.now() - Date.parse(v.Created))} ago`,
+          ContainerNames: v.Containers.map((c) => c.Names).join(','), ContainerIds: v.Containers.map((c) => id(c.Id)).join(','), ContainerStatuses: v.Containers.map((c) => c.Status).join(','),
+        }),
+      });
     });
 
   pod.command('inspect').description('show details of pods')
@@ -206,10 +223,16 @@ export function registerPodCommands(program: Command): void {
     .option('-s, --signal <signal>', 'signal to send', 'KILL')
     .action(async (refs: string[], o: { signal: string }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.kill(r, o.signal)).id));
 
-  pod.command('rm').description('remove pods').argument('<pods...>')
+  pod.command('rm').description('remove pods').argument('[pods...]')
+    .option('-a, --all', 'remove all pods')
     .option('-f, --force', 'stop running pods first')
+    .option('-i, --ignore', 'ignore pods that do not exist')
     .option('-t, --time <seconds>', 'seconds to wait before killing', int('time'))
-    .action(async (refs: string[], o: { force?: boolean; time?: number }, cmd: Command) => eachPod(refs, async (r) => (await (await getEngine(cmd)).pods.remove(r, { force: o.force, timeout: o.time })).id));
+    .action(async (refs: string[], o: { all?: boolean; force?: boolean; ignore?: boolean; time?: number }, cmd: Command) => {
+      const { removePods } = await import('../app/bulk.js');
+      const { printBulk } = await import('./containers.js');
+      printBulk(await removePods(await getEngine(cmd), refs, { all: o.all, force: o.force, ignore: o.ignore, timeout: o.time }));
+    });
 
   pod.command('logs').description("show the output of a pod's containers")
     .option('-c, --container <name>', 'only this container')

@@ -70,8 +70,17 @@ export function psView(c: ContainerRecord, podName?: string, reason = '') {
   };
 }
 
+/**
+ * The fields `ps --format '{{...}}'` sees, as Podman's ps template: `.Names` a string, `.ID` and
+ * `.Pod` short unless --no-trunc, `.Command` a string, `.Labels` a map; the rest as in the JSON.
+ */
+export function psTemplateView(v: ReturnType<typeof psView>, trunc: boolean) {
+  const short = (s: string) => (trunc ? s.slice(0, 12) : s);
+  return { ...v, ID: short(v.Id), Names: v.Names.join(','), Pod: short(v.Pod), Command: v.Command.join(' '), Labels: v.Labels ?? {}, Ports: '', Mounts: v.Mounts.join(','), Networks: v.Networks.join(','), RunningFor: v.CreatedAt.replace(/ ago$/, '') };
+}
+
 /** One entry of `inspect` (container); `pod` gives its pod's network, when it has one. */
-export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; hostname?: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
+export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; hostname?: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }, imageUser?: string) {
   const reason = engine.containers.reason(c);
   const podName = pod?.name;
   const net = c.state.status === 'running' ? pod?.net : undefined;
@@ -144,7 +153,10 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
       // a pod member has its pod's host name (the UTS namespace is the pod's); on the host network, the host's
       Hostname: c.spec.hostname ?? (pod ? (pod.mode === 'host' ? os.hostname() : pod.hostname ?? pod.name) : c.id.slice(0, 12)),
       Domainname: '',
-      User: c.spec.user ?? '',
+      // as Podman: the user asked for (runAsUser[:runAsGroup], --user), else the image's USER
+      User: c.spec.security?.runAsUser !== undefined
+        ? `${c.spec.security.runAsUser}${c.spec.security.runAsGroup !== undefined ? `:${c.spec.security.runAsGroup}` : ''}`
+        : c.spec.user ?? imageUser ?? '',
       AttachStdin: false,
       AttachStdout: false,
       AttachStderr: false,
@@ -168,6 +180,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
       AutoRemove: !!c.spec.autoRemove,
       Binds: (c.spec.volumes ?? []).map((v) => `${v.source}:${v.destination}:${v.readOnly ? 'ro' : 'rw'},rprivate,rbind`),
       RestartPolicy: { Name: c.spec.restartPolicy ?? '', MaximumRetryCount: 0 },
+      LogConfig: { Type: 'k8s-file', Config: null, Path: engine.containers.paths(c.id).logPath, Tag: '', Size: '0B' },
     },
   };
 }

@@ -2,7 +2,8 @@
 // pod in parallel; if anything fails, everything this play created is removed again (transactional).
 import type { Engine } from '../../engine/engine.js';
 import { PeapodError } from '../../engine/errors.js';
-import type { ImageRecord, PodRecord } from '../../engine/types.js';
+import type { ContainerSpec, ImageRecord, PodRecord } from '../../engine/types.js';
+import type { PullProgress } from '../../engine/image/registry/index.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
 import { isReady } from '../../engine/pod/ready.js';
 import type { Plan, PlannedPod } from './plan.js';
@@ -10,6 +11,8 @@ import type { Plan, PlannedPod } from './plan.js';
 export interface PlayOptions {
   start: boolean;
   replace: boolean;
+  /** progress of the pull of one image of the play (undefined: silent) */
+  pullProgress?: (image: string) => ((e: PullProgress) => void) | undefined;
 }
 
 export interface PlayReport {
@@ -35,7 +38,7 @@ export function pullPolicyOf(image: string, given?: string): 'always' | 'missing
  * the pod's imagePullSecrets (kubernetes.io/dockerconfigjson secrets of the play or the store).
  * Failures become problems of the preflight: nothing has been created yet.
  */
-async function pullImages(engine: Engine, plan: Plan, problems: string[]): Promise<Map<string, ImageRecord>> {
+async function pullImages(engine: Engine, plan: Plan, problems: string[], opts: PlayOptions): Promise<Map<string, ImageRecord>> {
   const { credentialsFromDockerConfigJson } = await import('../../engine/image/registry/index.js');
   const dockerConfig = async (name: string): Promise<string | undefined> => {
     const inPlay = plan.secrets.find((s) => s.name === name);
@@ -43,12 +46,13 @@ async function pullImages(engine: Engine, plan: Plan, problems: string[]): Promi
     const v = data?.['.dockerconfigjson'] ?? data?.['.dockercfg'];
     return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
   };
-  const jobs = new Map<string, { image: string; policy: 'always' | 'missing' | 'never'; secrets: string[] }>();
+  const jobs = new Map<string, { image: string; policy: 'always' | 'missing' | 'never'; secrets: string[]; containers: ContainerSpec[] }>();
   for (const p of plan.pods) {
     for (const c of p.containers) {
       const policy = pullPolicyOf(c.image, c.pullPolicy);
       const key = `${c.image} ${policy} ${(c.pullSecrets ?? []).join(',')}`;
-      if (!jobs.has(key)) jobs.set(key, { image: c.image, policy, secrets: c.pullSecrets ?? [] });
+      if (!jobs.has(key)) jobs.set(key, { image: c.image, policy, secrets: c.pullSecrets ?? [], containers: [] });
+      jobs.get(key)!.containers.push(c);
     }
   }
   const found = new Map<string, ImageRecord>();
@@ -61,7 +65,11 @@ async function pullImages(engine: Engine, plan: Plan, problems: string[]): Promi
       if (auth) break;
     }
     try {
-      found.set(j.image, await engine.images.pull(j.image, { policy: j.policy, auth, interactive: false, quiet: true }));
+      const progress = opts.pullProgress?.(j.image);
+      const r = await engine.images.pullForKube(j.image, { policy: j.policy, auth, interactive: false, quiet: !progress, progress });
+      // The container carries the name the image was found under, as the kubelet reports it.
+      for (const c of j.containers) c.image = r.name;
+      found.set(r.name, r.image);
     } catch (err) {
       problems.push((err as Error).message);
     }
@@ -72,7 +80,7 @@ async function pullImages(engine: Engine, plan: Plan, problems: string[]): Promi
 /** Checks made before anything is created: images present, pod names free (or --replace). */
 async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PodRecord[]> {
   const problems: string[] = [];
-  const found = await pullImages(engine, plan, problems);
+  const found = await pullImages(engine, plan, problems, opts);
   // A container whose image gives no command and that sets none cannot start: say so before creating anything.
   for (const p of plan.pods) {
     for (const c of p.containers) {

@@ -14,6 +14,7 @@
 import { stringify } from 'yaml';
 import type { ContainerRecord, ImageRuntimeConfig, PodRecord, PodVolume, SecretRecord, VolumeFile } from '../../engine/types.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
+import { PeapodError } from '../../engine/errors.js';
 
 type Obj = Record<string, unknown>;
 
@@ -575,6 +576,7 @@ function podSecurityContextOf(x: PodCtx): Obj | undefined {
   const s = x.members.find((c) => c.spec.security)?.spec.security ?? {};
   return obj(
     ['supplementalGroups', s.supplementalGroups],
+    ['supplementalGroupsPolicy', s.supplementalGroupsPolicy],
     ['fsGroup', x.pod?.spec.fsGroup ?? s.fsGroup],
     ['sysctls', s.sysctls ? Object.entries(s.sysctls).map(([name, value]) => ({ name, value })) : undefined],
   );
@@ -858,6 +860,10 @@ export function generateKube(src: KubeSources, opts: GenerateKubeOptions = {}): 
   if (standalone.length) groups.push({ name: `${standalone[0].name}-pod`, members: standalone, count: 1 });
 
   for (const g of groups) {
+    // A Pod needs at least one container: YAML with none would be refused by play kube itself.
+    if (g.pod && !g.members.some((c) => !c.spec.isInfra)) {
+      throw new PeapodError('invalid', g.members.length ? `pod ${g.pod.id} only has an infra container` : `pod ${g.pod.id} has no containers`);
+    }
     let name = dns1123Subdomain(g.name);
     if (!name) name = 'pod';
     if (name !== g.name) warn(`pod ${g.name}: written as "${name}" (Kubernetes names are lower-case RFC 1123 subdomains)`);

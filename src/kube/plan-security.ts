@@ -19,6 +19,7 @@ export function planSecurity(pod: Obj, c: Obj, base: Array<string | number>, pod
     runAsGroup: pick('runAsGroup'),
     runAsNonRoot: pick('runAsNonRoot'),
     supplementalGroups: p.supplementalGroups,
+    supplementalGroupsPolicy: p.supplementalGroupsPolicy,
     fsGroup: p.fsGroup,
     readOnlyRootFilesystem: s.readOnlyRootFilesystem,
     privileged: s.privileged,

@@ -116,7 +116,7 @@ const POD_SPEC: Support = {
   hostname: true, shareProcessNamespace: true, terminationGracePeriodSeconds: true, restartPolicy: true,
   hostNetwork: true, hostAliases: true, dnsPolicy: true, dnsConfig: true,
   securityContext: {
-    runAsUser: true, runAsGroup: true, runAsNonRoot: true, supplementalGroups: true, fsGroup: true, sysctls: true,
+    runAsUser: true, runAsGroup: true, runAsNonRoot: true, supplementalGroups: true, supplementalGroupsPolicy: true, fsGroup: true, sysctls: true,
     seccompProfile: true, seLinuxOptions: true, windowsOptions: 'n/a', appArmorProfile: 'n/a', fsGroupChangePolicy: 'n/a',
   },
   nodeSelector: 'n/a', affinity: 'n/a', tolerations: 'n/a', nodeName: 'n/a', schedulerName: 'n/a',
@@ -140,7 +140,7 @@ const SUPPORT: Record<string, Support> = {
   Pod: { ...WORKLOAD_COMMON, spec: POD_SPEC },
   Deployment: { ...WORKLOAD_COMMON, spec: { replicas: true, selector: true, template: TEMPLATE, strategy: 'n/a', revisionHistoryLimit: 'n/a', progressDeadlineSeconds: 'n/a', minReadySeconds: 'n/a', paused: 'n/a' } },
   DaemonSet: { ...WORKLOAD_COMMON, spec: { selector: true, template: TEMPLATE, updateStrategy: 'n/a', revisionHistoryLimit: 'n/a', minReadySeconds: 'n/a' } },
-  Job: { ...WORKLOAD_COMMON, spec: { template: TEMPLATE, completions: true, parallelism: true, backoffLimit: true, selector: 'n/a', manualSelector: 'n/a', ttlSecondsAfterFinished: 'n/a', activeDeadlineSeconds: 'n/a', completionMode: 'n/a', suspend: 'n/a' } },
+  Job: { ...WORKLOAD_COMMON, spec: { template: TEMPLATE, completions: true, parallelism: true, backoffLimit: true, selector: 'n/a', manualSelector: 'n/a', ttlSecondsAfterFinished: 'n/a', activeDeadlineSeconds: 'n/a', completionMode: true, backoffLimitPerIndex: true, suspend: 'n/a' } },
   ConfigMap: { ...WORKLOAD_COMMON, data: true, binaryData: true, immutable: true },
   Secret: { ...WORKLOAD_COMMON, data: true, stringData: true, type: true, immutable: true },
   PersistentVolumeClaim: { ...WORKLOAD_COMMON, spec: 'n/a' },
@@ -315,8 +315,27 @@ function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnosti
 const WORKLOADS: Record<string, { count: (v: Obj) => number; name: (v: Obj, i: number) => string }> = {
   Deployment: { count: (v) => v.spec?.replicas ?? 1, name: (v, i) => `${v.metadata.name}-pod-${i}` },
   DaemonSet: { count: () => 1, name: (v) => `${v.metadata.name}-pod` },
-  Job: { count: (v) => v.spec?.completions ?? 1, name: (v, i) => `${v.metadata.name}-pod-${i}` },
+  // An Indexed Job's pods are named (and have as host name) `<job>-<index>`, as the Job controller's.
+  Job: { count: (v) => v.spec?.completions ?? 1, name: (v, i) => (isIndexed(v) ? `${v.metadata.name}-${i}` : `${v.metadata.name}-pod-${i}`) },
 };
+const isIndexed = (v: Obj): boolean => v.kind === 'Job' && v.spec?.completionMode === 'Indexed';
+const INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';
+
+/**
+ * The template of pod `index` of an Indexed Job: the index as annotation (and label, as since
+ * Kubernetes 1.28) and as JOB_COMPLETION_INDEX, appended to every container's env as the Job
+ * controller does (so the user's own variables cannot refer to it).
+ */
+function indexedTemplate(tmpl: Obj, meta: Obj, index: number): { spec: Obj; meta: Obj } {
+  const withIndex = (c: Obj) => ({ ...c, env: [...(c.env ?? []), { name: 'JOB_COMPLETION_INDEX', value: String(index) }] });
+  const spec = { ...(tmpl.spec ?? {}) };
+  if (spec.containers) spec.containers = spec.containers.map(withIndex);
+  if (spec.initContainers) spec.initContainers = spec.initContainers.map(withIndex);
+  return {
+    spec,
+    meta: { ...meta, labels: { ...(meta.labels ?? {}), [INDEX_ANNOTATION]: String(index) }, annotations: { ...(meta.annotations ?? {}), [INDEX_ANNOTATION]: String(index) } },
+  };
+}
 const POD_KINDS = ['Pod', ...Object.keys(WORKLOADS)];
 
 const KIND_ORDER = ['Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Service', ...POD_KINDS];
@@ -351,9 +370,11 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
       for (let i = 0; i < count; i++) {
         const name = workload.name(v, i);
         const perPod: PlanProblem[] = [];
-        const planned = podFrom(name, meta, tmpl.spec ?? {}, source, v, ctx, perPod, ['spec', 'template', 'spec']);
-        // A Job retries a failing container (OnFailure) at most backoffLimit times (default 6).
-        if (v.kind === 'Job') for (const c of planned.containers) c.restartLimit = v.spec?.backoffLimit ?? 6;
+        const t = isIndexed(v) ? indexedTemplate(tmpl, meta, i) : { spec: tmpl.spec ?? {}, meta };
+        const planned = podFrom(name, t.meta, t.spec, source, v, ctx, perPod, ['spec', 'template', 'spec']);
+        // A Job retries a failing container (OnFailure) at most backoffLimit times (default 6); an
+        // Indexed Job with backoffLimitPerIndex, that many times per index.
+        if (v.kind === 'Job') for (const c of planned.containers) c.restartLimit = (isIndexed(v) ? v.spec?.backoffLimitPerIndex : undefined) ?? v.spec?.backoffLimit ?? 6;
         // A Job runs `parallelism` pods at once (Kubernetes' default 1); the others wait their turn.
         const deferred = v.kind === 'Job' && i >= (v.spec?.parallelism ?? 1);
         pods.push({ ...planned, ...(deferred ? { deferred } : {}), at: { doc, base: ['spec', 'template', 'spec'] } });

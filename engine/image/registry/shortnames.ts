@@ -74,3 +74,26 @@ export async function resolvePullCandidates(ref: string, conf: RegistriesConf, c
     hint: 'or add an [aliases] entry for it in registries.conf',
   });
 }
+
+/**
+ * The fully qualified references an image of a Kubernetes manifest means, in the order the
+ * kubelet's runtime tries them: a qualified name as it is (Docker's rules); a short name through
+ * its [aliases] entry, else each unqualified-search-registry in order (CRI-O; never a prompt),
+ * else docker.io (containerd). Never a local image of another registry: `busybox` is not
+ * `localhost/busybox`.
+ */
+export function kubeImageCandidates(ref: string, conf: RegistriesConf): string[] {
+  const parsed = parseReference(ref, { dockerRules: true });
+  if (parsed.domain) return [normalizeImageName(ref, { defaultDomain: 'docker.io' })];
+  const suffix = parsed.digest ? `@${parsed.digest}` : `:${parsed.tag ?? 'latest'}`;
+  const alias = conf.aliases.get(parsed.path);
+  if (alias) {
+    try {
+      return [normalizeImageName(`${alias.value}${suffix}`, { defaultDomain: 'docker.io' })];
+    } catch (err) {
+      throw new PeapodError('invalid', `alias "${parsed.path}" = "${alias.value}" in ${alias.file} is not a valid image name: ${(err as Error).message}`);
+    }
+  }
+  const registries = conf.unqualifiedSearchRegistries.length ? conf.unqualifiedSearchRegistries : ['docker.io'];
+  return registries.map((r) => normalizeImageName(`${r}/${parsed.path}${suffix}`, { defaultDomain: 'docker.io' }));
+}

@@ -67,7 +67,7 @@ afterAll(async () => {
 });
 
 describe('resolveUser', () => {
-  const cases: Array<{ name: string; root: () => string; spec: string | undefined; extra?: string[]; expected: ResolvedUser }> = [
+  const cases: Array<{ name: string; root: () => string; spec: string | undefined; extra?: string[]; expected: Omit<ResolvedUser, 'memberOf'> }> = [
     { name: 'undefined: root from passwd with its groups', root: () => rootfs, spec: undefined, expected: { uid: 0, gid: 0, additionalGids: [10], home: '/root', name: 'root' } },
     { name: '"": the same', root: () => rootfs, spec: '', expected: { uid: 0, gid: 0, additionalGids: [10], home: '/root', name: 'root' } },
     { name: 'name: primary gid first, then groups listing the user', root: () => rootfs, spec: 'app', expected: { uid: 1000, gid: 1000, additionalGids: [1000, 10, 29], home: '/home/app', name: 'app' } },
@@ -90,7 +90,14 @@ describe('resolveUser', () => {
     { name: 'an absolute link pointing at a host path stays inside the rootfs', root: () => escaping, spec: undefined, expected: { uid: 0, gid: 0, additionalGids: [], home: '/' } },
   ];
   it.each(cases)('$name', async ({ root, spec, extra, expected }) => {
-    expect(await resolveUser(root(), spec, extra)).toEqual(expected);
+    const { memberOf: _m, ...got } = await resolveUser(root(), spec, extra);
+    expect(got).toEqual(expected);
+  });
+
+  it('memberOf: the groups listing the user, also when a group is given (Kubernetes merges them)', async () => {
+    expect((await resolveUser(rootfs, 'app:audio')).memberOf).toEqual([10, 29]);
+    expect((await resolveUser(rootfs, '1000:4243')).memberOf).toEqual([10, 29]);
+    expect((await resolveUser(rootfs, '4242:4243')).memberOf).toEqual([]);
   });
 
   const errors: Array<{ name: string; root: () => string; spec: string; extra?: string[]; message: string }> = [

@@ -1,0 +1,190 @@
+// Issue 23 acceptance through the built CLI: the infra container goes only with its pod (Podman's
+// error), generate kube of a pod without app containers is an error, and five Kubernetes
+// behaviours: short names resolve as the kubelet's runtime resolves them (docker.io/library/NAME,
+// never a local image of another registry), Indexed Jobs, hostPath without type creating a missing
+// directory, supplementalGroups merged with the image's groups (Strict honoured), and the pull
+// progress of play. The registry is Debian's docker-registry on 127.0.0.1 (docker.io is that
+// registry as a mirror, its primary location a closed loopback port: nothing leaves the host).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { promises as fs, statSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { BIN } from '../helpers/cli.js';
+import { useSandbox, until } from '../helpers/e2e.js';
+import { busyboxRootfsTar } from '../helpers/busybox.js';
+import { fileLayer, freePort, requireRegistryTools, startRegistry, writeLayout, writeRegistriesConf, type Registry } from '../helpers/registry.js';
+
+const e2e = useSandbox('peapod-compat', { images: ['bb', 'busybox'] });
+const { manifest } = e2e;
+
+const pod = (name: string, container: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+${extra}  containers:
+    - name: c
+${container}`;
+
+describe('the infra container and generate kube (two Podman bugs)', () => {
+  it('rm -f of a running pod\'s infra container fails with Podman\'s message and leaves the pod running', async () => {
+    await e2e.sb.ok(['play', 'kube', manifest('infra', pod('infra', '      image: localhost/bb:latest\n      command: ["sleep", "1000"]\n'))]);
+    const [info] = [await e2e.json(['pod', 'inspect', 'infra'])];
+    const r = await e2e.sb.run(['rm', '-f', info.InfraContainerID]);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toBe(`Error: container ${info.InfraContainerID} is the infra container of pod ${info.Id} and cannot be removed without removing the pod\n`);
+    const after = await e2e.json(['pod', 'inspect', 'infra']);
+    expect(after.State).toBe('Running');
+    expect(after.InfraState).toBe('running');
+    // removing the pod takes the infra container with it
+    await e2e.sb.ok(['pod', 'rm', '-f', '-t', '0', 'infra']);
+    expect((await e2e.sb.run(['container', 'inspect', info.InfraContainerID])).exitCode).not.toBe(0);
+  });
+
+  it('generate kube of a pod with only its infra container is an error, not YAML play kube refuses', async () => {
+    const id = (await e2e.out(['pod', 'create', '--name', 'lonely'])).trim();
+    const r = await e2e.sb.run(['generate', 'kube', 'lonely']);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stdout)).toBe('');
+    expect(String(r.stderr)).toBe(`Error: pod ${id} only has an infra container\n`);
+    // with an app container it generates YAML that plays
+    await e2e.sb.ok(['create', '--pod', 'lonely', '--name', 'member', 'localhost/bb:latest', 'sleep', '1']);
+    expect(await e2e.out(['kube', 'generate', 'lonely'])).toContain('kind: Pod');
+  });
+});
+
+describe('Indexed Jobs', () => {
+  it('pods <job>-<index> with that host name, JOB_COMPLETION_INDEX and the completion-index annotation and label', async () => {
+    const job = `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: idx
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: w
+          image: localhost/bb:latest
+          command: ["sh", "-c", "echo index=$JOB_COMPLETION_INDEX host=$(hostname) ann=$ANN"]
+          env:
+            - name: ANN
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.annotations['batch.kubernetes.io/job-completion-index']
+`;
+    const r = await e2e.sb.ok(['play', 'kube', manifest('idx', job)]);
+    expect(String(r.stderr)).not.toContain('completionMode');
+    const pods = (await e2e.json(['pod', 'ps', '--format', 'json'])).map((p: { Name: string }) => p.Name).sort();
+    expect(pods).toEqual(['idx-0', 'idx-1', 'idx-2']);
+    for (const i of [0, 1, 2]) {
+      const logs = await until(() => e2e.out(['logs', `idx-${i}-w`]), (s) => s.includes('index='));
+      expect(logs.trim()).toBe(`index=${i} host=idx-${i} ann=${i}`);
+      expect((await e2e.json(['pod', 'inspect', `idx-${i}`])).Labels['batch.kubernetes.io/job-completion-index']).toBe(String(i));
+    }
+    // kube down finds the indexed pods by their names
+    const down = await e2e.out(['kube', 'down', manifest('idx', job)]);
+    expect(down.match(/^[0-9a-f]{64}$/gm)?.length).toBe(6);
+  });
+});
+
+describe('hostPath without type', () => {
+  it('a missing path is created as a 0755 directory, with a note, and the container writes to it', async () => {
+    const dir = path.join(e2e.sb.dir, 'made', 'by', 'hostpath');
+    expect(existsSync(dir)).toBe(false);
+    const r = await e2e.sb.ok(['play', 'kube', manifest('hp', pod('hp', '      image: localhost/bb:latest\n      command: ["sh", "-c", "echo written > /data/f"]\n      volumeMounts: [{name: d, mountPath: /data}]\n',
+      `  volumes:\n    - name: d\n      hostPath:\n        path: ${dir}\n`))]);
+    expect(String(r.stderr)).toContain(`hostPath volume "d": ${dir} did not exist: created it as a directory (0755)`);
+    const st = statSync(dir);
+    expect(st.isDirectory()).toBe(true);
+    expect(st.mode & 0o7777).toBe(0o755);
+    expect(await until(() => fs.readFile(path.join(dir, 'f'), 'utf8').catch(() => ''), (s) => s !== '')).toBe('written\n');
+    // present now: no note the second time
+    await e2e.sb.ok(['pod', 'rm', '-f', '-t', '0', 'hp']);
+    const again = await e2e.sb.ok(['play', 'kube', manifest('hp', pod('hp', '      image: localhost/bb:latest\n      command: ["true"]\n      volumeMounts: [{name: d, mountPath: /data}]\n',
+      `  volumes:\n    - name: d\n      hostPath:\n        path: ${dir}\n`))]);
+    expect(String(again.stderr)).not.toContain('did not exist');
+  });
+});
+
+describe('supplementalGroups', () => {
+  beforeAll(async () => {
+    // An image whose /etc/group lists user app in wheel (10) and audio (29).
+    const root = path.join(e2e.sb.dir, 'grp-rootfs');
+    await fs.mkdir(root, { recursive: true });
+    await execa('tar', ['-xf', await busyboxRootfsTar(e2e.sb.dir), '-C', root]);
+    await fs.writeFile(path.join(root, 'etc/group'), 'root:x:0:\nwheel:x:10:app\naudio:x:29:nobody,app\napp:x:1000:\nnobody:x:65534:\n');
+    const tar = path.join(e2e.sb.dir, 'grp.tar');
+    await execa('tar', ['--numeric-owner', '-cf', tar, '-C', root, '.']);
+    await e2e.sb.ok(['image', 'import', tar, 'grp']);
+  });
+
+  const groupsPod = (name: string, policy = '') => pod(name, '      image: localhost/grp:latest\n      command: ["id", "-G"]\n',
+    `  securityContext:\n    runAsUser: 1000\n    runAsGroup: 3000\n    supplementalGroups: [4000]\n${policy ? `    supplementalGroupsPolicy: ${policy}\n` : ''}`);
+
+  it('merge with the groups the image gives the user (the default, also with runAsGroup)', async () => {
+    await e2e.sb.ok(['play', 'kube', manifest('merge', groupsPod('merge'))]);
+    const out = await until(() => e2e.out(['logs', 'merge-c']), (s) => s.trim() !== '');
+    expect(out.trim().split(' ').map(Number).sort((a, b) => a - b)).toEqual([10, 29, 3000, 4000]);
+  });
+
+  it('supplementalGroupsPolicy Strict: only runAsGroup and supplementalGroups', async () => {
+    await e2e.sb.ok(['play', 'kube', manifest('strict', groupsPod('strict', 'Strict'))]);
+    const out = await until(() => e2e.out(['logs', 'strict-c']), (s) => s.trim() !== '');
+    expect(out.trim().split(' ').map(Number).sort((a, b) => a - b)).toEqual([3000, 4000]);
+  });
+});
+
+describe('short names and pull progress (registry on 127.0.0.1)', () => {
+  let reg: Registry | undefined;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    await requireRegistryTools(['docker-registry', 'skopeo']);
+    reg = await startRegistry({ dir: path.join(e2e.sb.dir, 'registry') });
+    const closed = `127.0.0.1:${await freePort()}`;
+    // No unqualified-search-registries: a short name means docker.io, here the test registry as its mirror.
+    const conf = await writeRegistriesConf(e2e.sb.dir, `[[registry]]\nprefix = "docker.io"\nlocation = "${closed}"\ninsecure = true\n[[registry.mirror]]\nlocation = "${reg.host}"\ninsecure = true\n`);
+    env = { PEAPOD_REGISTRIES_CONF: conf };
+    const busybox = await fs.readFile(await busyboxRootfsTar(e2e.sb.dir));
+    const marker = await fileLayer('marker', 'from-docker-io\n');
+    const layout = await writeLayout(path.join(e2e.sb.dir, 'remote-busybox'), 'latest', [{ layers: [busybox, marker], cmd: ['sh'] }]);
+    await reg.push(`${layout.dir}:latest`, 'library/busybox:latest');
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('`image: busybox` runs docker.io/library/busybox:latest, not the local localhost/busybox', async () => {
+    const f = manifest('short', pod('short', '      image: busybox\n      imagePullPolicy: IfNotPresent\n      command: ["sh", "-c", "cat /marker 2>/dev/null || echo local-image"]\n'));
+    // localhost/busybox is present (imported by the sandbox) and would match "busybox" in Podman's lookup
+    expect((await e2e.json(['image', 'inspect', 'localhost/busybox:latest']))[0].Id).toMatch(/^[0-9a-f]{64}$/);
+    await e2e.sb.ok(['play', 'kube', '--quiet', f], { env });
+    const out = await until(() => e2e.out(['logs', 'short-c']), (s) => s.trim() !== '');
+    expect(out).toBe('from-docker-io\n');
+    const [ctr] = await e2e.json(['container', 'inspect', 'short-c']);
+    expect(ctr.ImageName).toBe('docker.io/library/busybox:latest');
+  });
+
+  it('play prints one line per pulled image when not on a terminal, bars on a terminal, nothing with --quiet', async () => {
+    const f = manifest('prog', pod('prog', '      image: busybox:latest\n      command: ["true"]\n'));
+    const r = await e2e.sb.ok(['play', 'kube', f], { env });
+    const lines = String(r.stderr).split('\n').filter((l) => l.startsWith('Pulled '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^Pulled docker\.io\/library\/busybox:latest \(for busybox:latest\): [0-9a-f]{12}$/);
+    await e2e.sb.ok(['pod', 'rm', '-f', '-t', '0', 'prog']);
+    // a terminal (script(1) gives the CLI a pty): progress as `pull` draws it
+    const cmd = [BIN, '--root', e2e.sb.root, '--runroot', e2e.sb.runroot, 'play', 'kube', f].map((a) => `'${a}'`).join(' ');
+    const tty = await execa('script', ['-qec', cmd, '/dev/null'], { reject: false, env: { ...env, PEAPOD_CGROUP_PARENT: e2e.sb.cgroupParent } });
+    expect(tty.exitCode).toBe(0);
+    expect(String(tty.stdout)).toContain('Trying to pull');
+    expect(String(tty.stdout)).toMatch(/Copying blob [0-9a-f]{12}/);
+    await e2e.sb.ok(['pod', 'rm', '-f', '-t', '0', 'prog']);
+    const quiet = await e2e.sb.ok(['play', 'kube', '--quiet', f], { env });
+    expect(String(quiet.stderr)).toBe('');
+  });
+});
