@@ -4,8 +4,8 @@
 // forking the ~70 MB Node process costs ~5 ms of CPU per child (its page tables), so the programs
 // are started by peapod-spawn (native/spawn.c, built by `npm run build` into dist/native/), a
 // process of a few hundred KiB that Node forks once per command and that forks/execs on request over
-// a pipe. Without it (not built, PEAPOD_SPAWN_HELPER=0, or it failed) node:child_process does the
-// same work, with the same results.
+// a pipe; it makes the plain mount/umount calls itself (asSystemCall). Without it (not built,
+// PEAPOD_SPAWN_HELPER=0, or it failed) node:child_process does the same work, with the same results.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -38,7 +38,8 @@ export function runProgram(file: string, args: string[], opts: RunOptions = {}):
     // The helper's frames are NUL-separated: a NUL inside a value (a hostile name) would shift the
     // arguments, so it is refused here as node:child_process refuses it.
     if ([file, ...args].some((a) => a.includes('\0'))) return Promise.resolve({ exitCode: -1, stdout: '', stderr: `${file}: an argument contains a null byte`, timedOut: false });
-    return h.request(file, args, { input: opts.input, timeoutMs: opts.timeoutMs }).then((r) => {
+    const call = opts.input === undefined && opts.timeoutMs === undefined ? asSystemCall(file, args) : undefined;
+    return h.request(call?.[0] ?? file, call?.slice(1) ?? args, { input: opts.input, timeoutMs: opts.timeoutMs, builtin: !!call }).then((r) => {
       if (r.kind === 'failed') return { exitCode: -1, stdout: '', stderr: `${file}: spawn ${file} ${errnoName(r.errno)}`, timedOut: false };
       return { exitCode: r.code, stdout: stripNewline(r.stdout.toString()), stderr: stripNewline(r.stderr.toString()), timedOut: r.timedOut };
     });
@@ -149,6 +150,42 @@ function launchWithNode(file: string, args: string[], env: Record<string, string
   });
 }
 
+// mount(8) and umount(8) of the plain forms peapod uses are one system call each: peapod-spawn
+// makes it itself (no process, no libmount) and answers as they would (exit 32 and a
+// "mount: TARGET: reason" line on failure). Any other form runs the program.
+const MOUNT_FLAGS: Record<string, number> = { ro: 1, rw: 0, nosuid: 2, suid: 0, nodev: 4, dev: 0, noexec: 8, exec: 0 };
+const MOUNT_DATA = new Set(['mode', 'size', 'nr_inodes', 'nr_blocks', 'uid', 'gid', 'lowerdir', 'upperdir', 'workdir']);
+
+/** `mount -t T [-o O] SRC TARGET` -> ["mount", T, SRC, TARGET, flags, data]; `umount [-l] T...` -> ["umount", "0"|"1", T...]. */
+export function asSystemCall(file: string, args: string[]): string[] | undefined {
+  if (file === 'umount') {
+    const detach = args[0] === '-l';
+    const targets = detach ? args.slice(1) : args;
+    if (!targets.length || targets.some((t) => t.startsWith('-') || !t)) return undefined;
+    return ['umount', detach ? '1' : '0', ...targets];
+  }
+  if (file !== 'mount') return undefined;
+  let type: string | undefined;
+  let options = '';
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-t' && i + 1 < args.length) type = args[++i];
+    else if (args[i] === '-o' && i + 1 < args.length) options = args[++i];
+    else if (args[i].startsWith('-')) return undefined;
+    else rest.push(args[i]);
+  }
+  if (!type || rest.length !== 2 || rest.some((a) => !a)) return undefined;
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options ? options.split(',') : []) {
+    const eq = o.indexOf('=');
+    if (eq > 0 && MOUNT_DATA.has(o.slice(0, eq))) data.push(o);
+    else if (o in MOUNT_FLAGS) flags |= MOUNT_FLAGS[o];
+    else return undefined;
+  }
+  return ['mount', type, rest[0], rest[1], String(flags), data.join(',')];
+}
+
 function stripNewline(s: string): string {
   return s.endsWith('\n') ? s.slice(0, s.endsWith('\r\n') ? -2 : -1) : s;
 }
@@ -176,6 +213,8 @@ interface Request {
   cwd?: string;
   detached?: boolean;
   sync?: boolean;
+  /** a system call of peapod-spawn itself (asSystemCall) */
+  builtin?: boolean;
 }
 
 /** dist/native/peapod-spawn of this installation (from dist/engine/, dist/bundle/ or engine/ when run from source). */
@@ -214,7 +253,7 @@ class SpawnHelper {
     const strings = [Buffer.from(`${req.cwd ?? ''}\0`), ...[file, ...args].map((a) => Buffer.from(`${a}\0`)), ...env];
     const input = req.input === undefined ? Buffer.alloc(0) : Buffer.from(req.input);
     const head = Buffer.alloc(28);
-    const flags = (req.input !== undefined ? 1 : 0) | (req.detached ? 2 : 0) | (req.sync ? 4 : 0);
+    const flags = (req.input !== undefined ? 1 : 0) | (req.detached ? 2 : 0) | (req.sync ? 4 : 0) | (req.builtin ? 8 : 0);
     const body = [head, ...strings, input];
     const len = body.reduce((n, b) => n + b.length, 0) - 4;
     head.writeUInt32LE(len, 0);

@@ -1,9 +1,12 @@
 // engine/spawn.ts: programs started by peapod-spawn (dist/native/, built by `npm run build`) give
 // exactly what node:child_process gives (the fallback, PEAPOD_SPAWN_HELPER=0), on real programs.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { asSystemCall } from '../../../engine/spawn.js';
+import { requireRoot } from '../../helpers/cli.js';
 
 type SpawnModule = typeof import('../../../engine/spawn.js');
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -83,6 +86,47 @@ describe('peapod-spawn', () => {
       const quiet = await m.launchWithSyncPipes('sh', ['-c', 'echo oops >&2'], process.env, '/');
       expect(quiet.line).toBe('');
       await expect(m.launchWithSyncPipes('no-such-conmon', [], process.env, '/')).rejects.toThrow(/ENOENT/);
+    }
+  });
+});
+
+describe('mount and umount made by peapod-spawn itself', () => {
+  it('takes only the plain forms; anything else runs mount(8)/umount(8)', () => {
+    expect(asSystemCall('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', '/x'])).toEqual(['mount', 'tmpfs', 'shm', '/x', '14', 'mode=1777,size=65536k']);
+    expect(asSystemCall('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=/a:/b,upperdir=/u,workdir=/w', '/t'])).toEqual(['mount', 'overlay', 'overlay', '/t', '0', 'lowerdir=/a:/b,upperdir=/u,workdir=/w']);
+    expect(asSystemCall('umount', ['-l', '/a', '/b'])).toEqual(['umount', '1', '/a', '/b']);
+    expect(asSystemCall('umount', ['/a'])).toEqual(['umount', '0', '/a']);
+    for (const args of [['--bind', '/a', '/b'], ['-o', 'bind', '/a', '/b'], ['-t', 'tmpfs', '-o', 'size=1k,X-mount.mkdir', 'x', '/b'], ['-t', 'tmpfs', '-o', 'loop=/dev/loop0', 'x', '/b'], ['-t', 'tmpfs', 'x'], ['-t', 'tmpfs', 'x', '/b', '/c'], ['-t', 'tmpfs', '-o', 'rw,,size=1k', 'x', '/b']]) {
+      expect(asSystemCall('mount', args)).toBeUndefined();
+    }
+    expect(asSystemCall('umount', ['-R', '/a'])).toBeUndefined();
+    expect(asSystemCall('umount', [])).toBeUndefined();
+    expect(asSystemCall('/bin/mount', ['-t', 'tmpfs', 'x', '/b'])).toBeUndefined();
+  });
+
+  it('mounts with the same options and fails with the same exit codes as the programs', async () => {
+    requireRoot();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'peapod-spawn-mount-'));
+    const mountsOf = (d: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === d)
+      .map((l) => { const f = l.split(' '); return `${f[5]} ${f.slice(f.indexOf('-') + 1).join(' ').replace(/ \S+ /, ' SRC ')}`; });
+    try {
+      const seen: unknown[] = [];
+      for (const [name, m] of [['helper', viaHelper], ['node', viaNode]] as const) {
+        const d = path.join(dir, name);
+        (await import('node:fs')).mkdirSync(d);
+        const up = await m.runProgram('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', d]);
+        const mode = (statSync(d).mode & 0o7777).toString(8);
+        const table = mountsOf(d);
+        const missing = await m.runProgram('mount', ['-t', 'tmpfs', '-o', 'size=1k', 'tmpfs', path.join(d, 'no', 'such')]);
+        const down = await m.runProgram('umount', [d]);
+        const again = await m.runProgram('umount', [d]);
+        seen.push({ up: up.exitCode, mode, table, missing: missing.exitCode, missingSaid: missing.stderr.includes(path.join(d, 'no', 'such')), down: down.exitCode, again: again.exitCode, after: mountsOf(d) });
+      }
+      expect(seen[0]).toEqual(seen[1]);
+      expect(seen[0]).toMatchObject({ up: 0, mode: '1777', missing: 32, missingSaid: true, down: 0, again: 32, after: [] });
+    } finally {
+      for (const d of ['helper', 'node']) await viaNode.runProgram('umount', ['-l', path.join(dir, d)]);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
