@@ -152,12 +152,21 @@ function launchWithNode(file: string, args: string[], env: Record<string, string
 
 // mount(8) and umount(8) of the plain forms peapod uses are one system call each: peapod-spawn
 // makes it itself (no process, no libmount) and answers as they would (exit 32 and a
-// "mount: TARGET: reason" line on failure). Any other form runs the program.
+// "mount: TARGET: reason" line on failure); a pod's network namespace with its loopback up is
+// three (unshare, mount, ioctl) in one child of peapod-spawn instead of unshare(1) and ip(8).
+// Any other form runs the program.
 const MOUNT_FLAGS: Record<string, number> = { ro: 1, rw: 0, nosuid: 2, suid: 0, nodev: 4, dev: 0, noexec: 8, exec: 0 };
 const MOUNT_DATA = new Set(['mode', 'size', 'nr_inodes', 'nr_blocks', 'uid', 'gid', 'lowerdir', 'upperdir', 'workdir']);
 
-/** `mount -t T [-o O] SRC TARGET` -> ["mount", T, SRC, TARGET, flags, data]; `umount [-l] T...` -> ["umount", "0"|"1", T...]. */
+/**
+ * `mount -t T [-o O] SRC TARGET` -> ["mount", T, SRC, TARGET, flags, data]; `umount [-l] T...` ->
+ * ["umount", "0"|"1", T...]; `unshare --net=FILE ip link set lo up` -> ["netns", FILE].
+ */
 export function asSystemCall(file: string, args: string[]): string[] | undefined {
+  if (file === 'unshare') {
+    const m = /^--net=(.+)$/.exec(args[0] ?? '');
+    return m && args.length === 6 && args.slice(1).join(' ') === 'ip link set lo up' ? ['netns', m[1]] : undefined;
+  }
   if (file === 'umount') {
     const detach = args[0] === '-l';
     const targets = detach ? args.slice(1) : args;

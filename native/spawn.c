@@ -12,7 +12,9 @@
  *            _OCI_SYNCPIPE/_OCI_STARTPIPE; the reply comes with the first line on fd 3.
  *            8 built in, done by this process without a child: argv "mount" FSTYPE SOURCE TARGET
  *            FLAGS DATA (mount(2)) or "umount" DETACH TARGET... (umount2(2), in the order given);
- *            the reply is as mount(8)/umount(8) would exit: 0, or 32 with "mount: TARGET: reason".
+ *            the reply is as mount(8)/umount(8) would exit: 0, or 32 with "mount: TARGET: reason";
+ *            or "netns" FILE: a new network namespace bound on FILE with its loopback up, what
+ *            `unshare --net=FILE ip link set lo up` does (a child of this process makes it).
  *   reply:   len id kind code err timed_out out_len err_len | out err
  *     kind 0: exited (code: exit status, -1 when killed by a signal)
  *     kind 1: could not be started (err: errno of chdir/exec)
@@ -30,7 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -133,6 +139,43 @@ static void builtin(uint32_t id, uint32_t argc, char **argv) {
         put(&err, line, strlen(line));
         code = 32;
       }
+    }
+  } else if (argc == 2 && !strcmp(argv[0], "netns")) {
+    /* The child unshares (this process keeps its namespace), binds its namespace on FILE as
+     * unshare(1) does, brings lo up as ip(8) does, and reports the step that failed. */
+    int rep[2];
+    if (pipe2(rep, O_CLOEXEC)) die();
+    pid_t pid = fork();
+    if (pid < 0) die();
+    if (pid == 0) {
+      int e[2] = {0, 0};
+      struct ifreq ifr;
+      int fd = -1;
+      memset(&ifr, 0, sizeof ifr);
+      strcpy(ifr.ifr_name, "lo");
+      if (unshare(CLONE_NEWNET)) e[0] = 1;
+      else if (mount("/proc/self/ns/net", argv[1], "none", MS_BIND, NULL)) e[0] = 2;
+      else if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr)) e[0] = 3;
+      else { ifr.ifr_flags |= IFF_UP; if (ioctl(fd, SIOCSIFFLAGS, &ifr)) e[0] = 3; }
+      if (e[0]) e[1] = errno;
+      ssize_t w = write(rep[1], e, sizeof e);
+      (void)w;
+      _exit(e[0] ? 1 : 0);
+    }
+    close(rep[1]);
+    int e[2] = {0, 0};
+    ssize_t r;
+    do r = read(rep[0], e, sizeof e); while (r < 0 && errno == EINTR);
+    close(rep[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    if (r != sizeof e) { e[0] = 1; e[1] = ECHILD; }
+    if (e[0]) {
+      static const char *what[] = { "", "unshare failed", "mount %s on %s failed", "ip link set lo up failed" };
+      char head[4200];
+      snprintf(head, sizeof head, what[e[0]], "/proc/self/ns/net", argv[1]);
+      snprintf(line, sizeof line, "unshare: %s: %s\n", head, strerror(e[1]));
+      put(&err, line, strlen(line));
+      code = 1;
     }
   } else {
     snprintf(line, sizeof line, "peapod-spawn: unknown built-in %s\n", argv[0]);

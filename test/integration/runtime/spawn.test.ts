@@ -99,6 +99,9 @@ describe('mount and umount made by peapod-spawn itself', () => {
     for (const args of [['--bind', '/a', '/b'], ['-o', 'bind', '/a', '/b'], ['-t', 'tmpfs', '-o', 'size=1k,X-mount.mkdir', 'x', '/b'], ['-t', 'tmpfs', '-o', 'loop=/dev/loop0', 'x', '/b'], ['-t', 'tmpfs', 'x'], ['-t', 'tmpfs', 'x', '/b', '/c'], ['-t', 'tmpfs', '-o', 'rw,,size=1k', 'x', '/b']]) {
       expect(asSystemCall('mount', args)).toBeUndefined();
     }
+    expect(asSystemCall('unshare', ['--net=/run/ns', 'ip', 'link', 'set', 'lo', 'up'])).toEqual(['netns', '/run/ns']);
+    expect(asSystemCall('unshare', ['--net=/run/ns', 'ip', 'link', 'set', 'eth0', 'up'])).toBeUndefined();
+    expect(asSystemCall('unshare', ['--net', 'ip', 'link', 'set', 'lo', 'up'])).toBeUndefined();
     expect(asSystemCall('umount', ['-R', '/a'])).toBeUndefined();
     expect(asSystemCall('umount', [])).toBeUndefined();
     expect(asSystemCall('/bin/mount', ['-t', 'tmpfs', 'x', '/b'])).toBeUndefined();
@@ -124,6 +127,33 @@ describe('mount and umount made by peapod-spawn itself', () => {
       }
       expect(seen[0]).toEqual(seen[1]);
       expect(seen[0]).toMatchObject({ up: 0, mode: '1777', missing: 32, missingSaid: true, down: 0, again: 32, after: [] });
+    } finally {
+      for (const d of ['helper', 'node']) await viaNode.runProgram('umount', ['-l', path.join(dir, d)]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a network namespace made by peapod-spawn itself', () => {
+  it('is what `unshare --net=FILE ip link set lo up` makes: bound on the file, loopback up, and fails alike', async () => {
+    requireRoot();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'peapod-spawn-netns-'));
+    const fs = await import('node:fs');
+    try {
+      const seen: unknown[] = [];
+      for (const [name, m] of [['helper', viaHelper], ['node', viaNode]] as const) {
+        const f = path.join(dir, name);
+        fs.writeFileSync(f, '');
+        const made = await m.runProgram('unshare', [`--net=${f}`, 'ip', 'link', 'set', 'lo', 'up']);
+        const inside = await viaNode.runProgram('nsenter', [`--net=${f}`, 'ip', '-o', 'addr', 'show']);
+        const links = await viaNode.runProgram('nsenter', [`--net=${f}`, 'ip', '-o', 'link', 'show']);
+        const bound = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === f);
+        const failed = await m.runProgram('unshare', [`--net=${path.join(dir, 'no', 'such')}`, 'ip', 'link', 'set', 'lo', 'up']);
+        await m.runProgram('umount', [f]);
+        seen.push({ made: made.exitCode, addrs: inside.stdout.replace(/\s+/g, ' '), links: links.stdout.split('\n').length, up: /lo: <LOOPBACK,UP/.test(links.stdout), bound, failed: failed.exitCode, said: /unshare: .*No such file/.test(failed.stderr) });
+      }
+      expect(seen[0]).toEqual(seen[1]);
+      expect(seen[0]).toMatchObject({ made: 0, links: 1, up: true, bound: true, failed: 1, said: true });
     } finally {
       for (const d of ['helper', 'node']) await viaNode.runProgram('umount', ['-l', path.join(dir, d)]);
       rmSync(dir, { recursive: true, force: true });
