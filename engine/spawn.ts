@@ -47,6 +47,18 @@ export function runProgram(file: string, args: string[], opts: RunOptions = {}):
   return runWithNode(file, args, opts);
 }
 
+/**
+ * Waits until process `pid` has ended (a zombie counts as ended) without polling: peapod-spawn
+ * watches a pidfd. 'unsupported' (no helper, or no pidfd_open) leaves the caller to poll.
+ */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<'exited' | 'timeout' | 'unsupported'> {
+  const h = helper();
+  if (!h || !(pid > 0)) return 'unsupported';
+  const r = await h.request('pidwait', [String(pid), String(Math.max(0, Math.round(timeoutMs)))], { builtin: true });
+  if (r.kind !== 'exited') return 'unsupported';
+  return r.code === 0 ? 'exited' : r.code === 1 ? 'timeout' : 'unsupported';
+}
+
 export interface SyncLaunch {
   /** conmon's first line on its sync pipe (fd 3), '' when it closed the pipe without one */
   line: string;

@@ -14,7 +14,10 @@
  *            FLAGS DATA (mount(2)) or "umount" DETACH TARGET... (umount2(2), in the order given);
  *            the reply is as mount(8)/umount(8) would exit: 0, or 32 with "mount: TARGET: reason";
  *            or "netns" FILE: a new network namespace bound on FILE with its loopback up, what
- *            `unshare --net=FILE ip link set lo up` does (a child of this process makes it).
+ *            `unshare --net=FILE ip link set lo up` does (a child of this process makes it);
+ *            or "pidwait" PID TIMEOUT_MS: replies once the process has ended (code 0; also when
+ *            it was gone already), at the timeout (code 1) or at once when pidfd_open(2) is
+ *            missing (code 2): a wait without polling /proc.
  *   reply:   len id kind code err timed_out out_len err_len | out err
  *     kind 0: exited (code: exit status, -1 when killed by a signal)
  *     kind 1: could not be started (err: errno of chdir/exec)
@@ -37,6 +40,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -59,6 +63,10 @@ struct child {
 
 static struct child *kids;
 static size_t nkids, capkids;
+
+struct pidwait { uint32_t id; int fd; long long deadline; };
+static struct pidwait *waits;
+static size_t nwaits, capwaits;
 
 static void die(void) { _exit(2); }
 
@@ -176,6 +184,21 @@ static void builtin(uint32_t id, uint32_t argc, char **argv) {
       snprintf(line, sizeof line, "unshare: %s: %s\n", head, strerror(e[1]));
       put(&err, line, strlen(line));
       code = 1;
+    }
+  } else if (argc == 3 && !strcmp(argv[0], "pidwait")) {
+    int fd = (int)syscall(SYS_pidfd_open, (pid_t)strtol(argv[1], NULL, 10), 0);
+    if (fd < 0) {
+      code = errno == ESRCH ? 0 : 2;
+    } else {
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+      if (nwaits == capwaits) {
+        capwaits = capwaits ? capwaits * 2 : 8;
+        waits = realloc(waits, capwaits * sizeof *waits);
+        if (!waits) die();
+      }
+      waits[nwaits++] = (struct pidwait){ id, fd, now_ms() + strtol(argv[2], NULL, 10) };
+      free(err.p);
+      return; /* the reply comes from the main loop */
     }
   } else {
     snprintf(line, sizeof line, "peapod-spawn: unknown built-in %s\n", argv[0]);
@@ -297,7 +320,7 @@ int main(void) {
   struct pollfd *pf = NULL;
   size_t cappf = 0;
 
-  while (reqs_open || nkids) {
+  while (reqs_open || nkids || nwaits) {
     /* finished children: reply and forget */
     for (size_t i = 0; i < nkids;) {
       struct child *k = &kids[i];
@@ -326,10 +349,10 @@ int main(void) {
       }
       i++;
     }
-    if (!reqs_open && !nkids) break;
+    if (!reqs_open) break; /* nobody reads replies any more; children carry on without us */
 
     size_t n = 0;
-    if (cappf < 2 + nkids * 4) { cappf = 2 + nkids * 4 + 16; pf = realloc(pf, cappf * sizeof *pf); if (!pf) die(); }
+    if (cappf < 2 + nkids * 4 + nwaits) { cappf = 2 + nkids * 4 + nwaits + 16; pf = realloc(pf, cappf * sizeof *pf); if (!pf) die(); }
     pf[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
     pf[n++] = (struct pollfd){ .fd = reqs_open ? 0 : -1, .events = POLLIN };
     long long next = 0, t = now_ms();
@@ -340,6 +363,10 @@ int main(void) {
       pf[n++] = (struct pollfd){ .fd = k->sync, .events = POLLIN };
       pf[n++] = (struct pollfd){ .fd = k->in, .events = POLLOUT };
       if (k->deadline && !k->timed_out && !k->exited && (!next || k->deadline < next)) next = k->deadline;
+    }
+    for (size_t i = 0; i < nwaits; i++) {
+      pf[n++] = (struct pollfd){ .fd = waits[i].fd, .events = POLLIN };
+      if (!next || waits[i].deadline < next) next = waits[i].deadline;
     }
     int timeout = next ? (int)(next > t ? next - t : 0) : -1;
     int pr = poll(pf, n, timeout);
@@ -352,6 +379,17 @@ int main(void) {
         k->timed_out = 1;
         kill(k->pid, SIGTERM);
       }
+    }
+    /* process waits: ended (readable) or timed out; pf indexes stay valid until this loop ends */
+    for (size_t i = 0, j = 2 + nkids * 4, kept = 0; i < nwaits; i++, j++) {
+      int ended = pr > 0 && pf[j].revents;
+      if (ended || t >= waits[i].deadline) {
+        reply(waits[i].id, 0, ended ? 0 : 1, 0, 0, NULL, NULL);
+        close(waits[i].fd);
+      } else {
+        waits[kept++] = waits[i];
+      }
+      if (i + 1 == nwaits) nwaits = kept;
     }
     if (pr <= 0) continue;
 

@@ -90,6 +90,25 @@ describe('peapod-spawn', () => {
   });
 });
 
+describe('waiting for a process to end (pidfd in peapod-spawn)', () => {
+  it('wakes at the exit, at the timeout, at once for a process already gone; without the helper the caller polls', async () => {
+    const { spawn } = await import('node:child_process');
+    const start = (secs: string) => { const c = spawn('sleep', [secs], { detached: true, stdio: 'ignore' }); c.unref(); return c; };
+    const short = start('0.3');
+    let t = Date.now();
+    expect(await viaHelper.waitForExit(short.pid!, 10_000)).toBe('exited');
+    expect(Date.now() - t).toBeLessThan(9_000);
+    const long = start('30');
+    t = Date.now();
+    expect(await viaHelper.waitForExit(long.pid!, 300)).toBe('timeout');
+    expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+    long.kill('SIGKILL');
+    expect(await viaHelper.waitForExit(long.pid!, 10_000)).toBe('exited');
+    expect(await viaHelper.waitForExit(2 ** 22 + 12345, 10_000)).toBe('exited');
+    expect(await viaNode.waitForExit(process.pid, 10)).toBe('unsupported');
+  });
+});
+
 describe('mount and umount made by peapod-spawn itself', () => {
   it('takes only the plain forms; anything else runs mount(8)/umount(8)', () => {
     expect(asSystemCall('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', '/x'])).toEqual(['mount', 'tmpfs', 'shm', '/x', '14', 'mode=1777,size=65536k']);
