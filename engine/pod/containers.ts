@@ -502,7 +502,7 @@ export class Containers {
       throw stateError(`container ${rec.id} is the infra container of pod ${rec.spec.pod} and cannot be removed without removing the pod`);
     }
     if (rec.state.status === 'running') {
-      if (!opts.force) throw stateError(`container ${rec.name} is running: stop it first or use --force`);
+      if (!opts.force) throw stateError(`cannot remove container ${rec.id} as it is running - running or paused containers cannot be removed without force: container state improper`);
       rec = await this.stop(rec.id, opts.timeout ?? 10);
     }
     await this.store.containerLock(rec.id).with(async () => {

@@ -111,9 +111,9 @@ async function each<T>(items: T[], fn: (t: T) => Promise<string>, ignore: (err: 
 
 const isNotFound = (err: unknown) => err instanceof PeapodError && err.code === 'not-found';
 
-/** Podman's exit codes: 1 for no such object (rm, pod rm), 2 for a wrong state (rm only). */
+/** Podman's exit codes: 1 for no such object (rm, pod rm), 2 for "container state improper" (rm only). */
 function podmanExit(err: PeapodError, stateCode = 2): PeapodError {
-  const code = err.code === 'not-found' ? 1 : err.code === 'state' ? stateCode : err.exitCode;
+  const code = err.code === 'not-found' ? 1 : err.code === 'state' && /container state improper$/.test(err.message) ? stateCode : err.exitCode;
   return code === err.exitCode ? err : new PeapodError(err.code, err.message, { hint: err.hint, cause: err, exitCode: code });
 }
 
@@ -130,7 +130,7 @@ export async function removeContainers(engine: Engine, refs: string[], o: RmOpti
   if (!o.all && !o.filters?.length) {
     // Podman prints what was asked for (the name or ID as given)
     const r = await each(refs, async (ref) => { await engine.containers.remove(ref, { force: o.force, timeout: o.timeout }); return ref; }, ignore);
-    return { ...r, errors: r.errors.map(podmanExit) };
+    return { ...r, errors: r.errors.map((e) => podmanExit(e)) };
   }
   const [all, pods] = await Promise.all([engine.containers.list(), engine.pods.list()]);
   const chosen = all.filter(containerFilter(o.filters, pods));
@@ -143,7 +143,7 @@ export async function removeContainers(engine: Engine, refs: string[], o: RmOpti
   const gone = new Set(r.done.flatMap((s) => s.split('\n')));
   const rest = await each(chosen.filter((c) => !gone.has(c.id) && !(c.spec.pod && infraPods.has(c.spec.pod))),
     async (c) => (await engine.containers.remove(c.id, { force: o.force, timeout: o.timeout })).id, (err) => isNotFound(err));
-  return { done: [...r.done.flatMap((s) => s.split('\n')), ...rest.done], errors: [...r.errors, ...rest.errors].map(podmanExit) };
+  return { done: [...r.done.flatMap((s) => s.split('\n')), ...rest.done], errors: [...r.errors, ...rest.errors].map((e) => podmanExit(e)) };
 }
 
 /** `stop`: the named containers or all running ones (--all). */

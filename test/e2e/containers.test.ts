@@ -112,9 +112,11 @@ describe('peapod run', () => {
 
   it('refuses to remove a running container without --force', async () => {
     await e2e.sb.ok(['run', '-d', '--name', 'busy', IMG, 'sleep', '100']);
+    const id = (await e2e.out(['inspect', '--format', '{{.Id}}', 'busy'])).trim();
     const r = await e2e.sb.run(['rm', 'busy']);
-    expect(r.exitCode).toBe(125);
-    expect(String(r.stderr).trim()).toBe('Error: container busy is running: stop it first or use --force');
+    // Podman's message and exit code (2: container state improper)
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr).trim()).toBe(`Error: cannot remove container ${id} as it is running - running or paused containers cannot be removed without force: container state improper`);
     await e2e.sb.ok(['rm', '-f', '-t', '0', 'busy']);
   });
 
