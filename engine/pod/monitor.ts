@@ -83,7 +83,7 @@ async function probeOnce(store: StateStore, containers: Containers, pod: PodReco
   const host = pod.spec.hostNetwork ? '127.0.0.1' : c.state.podIP;
   const out = host === undefined && !('exec' in probe.handler)
     ? { ok: false, message: 'the pod has no network address to probe' }
-    : await runProbe(c, probe.handler, probe.timeoutSeconds, { host: host ?? '127.0.0.1', exec: (args, ms) => containers.runtime.execQuiet(c.id, args, ms) })
+    : await runProbe(c, probe.handler, probe.timeoutSeconds, { host: host ?? '127.0.0.1', exec: (args, ms) => containers.launcher.execQuiet(c.id, args, ms) })
       .catch((e: Error) => ({ ok: false, message: `the probe could not run: ${e.message}` }));
   if (run.killing) return;
   debug(`${kind} probe of ${c.name}: ${out.ok ? 'ok' : out.message}`);

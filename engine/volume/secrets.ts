@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
-import type { SecretRecord } from '../types.js';
+import type { ContainerRecord, SecretRecord } from '../types.js';
 import { readJson, writeFileAtomic } from '../state/atomic.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -71,4 +71,32 @@ export class Secrets {
     const v = s?.data[key];
     return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
   }
+}
+
+/**
+ * Env resolved only when a container starts, never stored: secret values (envFrom secrets in
+ * `before`, which yields to the container's own env; secretKeyRef in `after`) and the pod's address.
+ */
+export async function startEnv(secrets: Secrets, rec: ContainerRecord, podIP?: string): Promise<{ before: string[]; after: string[] }> {
+  const before: string[] = [];
+  const after: string[] = [];
+  for (const r of rec.spec.secretEnv ?? []) {
+    const s = await secrets.get(r.secret);
+    if (!s) {
+      if (r.optional) continue;
+      throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" not found`);
+    }
+    if (r.key === undefined) {
+      for (const [k, v] of Object.entries(s.data).sort()) before.push(`${r.prefix ?? ''}${k}=${Buffer.from(v, 'base64').toString('utf8')}`);
+      continue;
+    }
+    const v = s.data[r.key];
+    if (v === undefined) {
+      if (r.optional) continue;
+      throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" has no key "${r.key}"`);
+    }
+    after.push(`${r.name}=${Buffer.from(v, 'base64').toString('utf8')}`);
+  }
+  for (const n of rec.spec.podIPEnv ?? []) after.push(`${n}=${podIP ?? ''}`);
+  return { before, after };
 }

@@ -113,17 +113,17 @@ export function registerContainerCommands(program: Command): void {
       const spec = specFromFlags(image, command, f);
       let rec = await createFromFlags(engine, spec, f);
       if (f.detach) {
-        await engine.containers.start(rec.id);
+        await engine.pods.startContainer(rec.id);
         process.stdout.write(`${rec.id}\n`);
         return;
       }
       if (spec.autoRemove) rec = await engine.store.updateContainer(rec.id, (r) => { r.state.waiterPid = process.pid; });
       // Signals reach the container, as Podman's --sig-proxy does.
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-        process.on(sig, () => { engine.containers.runtime.kill(rec.id, sig).catch(() => undefined); });
+        process.on(sig, () => { engine.containers.launcher.kill(rec.id, sig).catch(() => undefined); });
       }
       try {
-        await engine.containers.start(rec.id);
+        await engine.pods.startContainer(rec.id);
       } catch (err) {
         if (spec.autoRemove) await engine.containers.remove(rec.id, { force: true }).catch(() => undefined);
         throw err;
@@ -160,7 +160,7 @@ export function registerContainerCommands(program: Command): void {
       if (firstErr) throw firstErr;
     });
 
-  multi('start', 'start one or more containers', async (e, ref) => { await e.containers.start(ref); return ref; });
+  multi('start', 'start one or more containers', async (e, ref) => { await e.pods.startContainer(ref); return ref; });
   multi('stop', 'stop one or more containers', async (e, ref, o) => { await e.containers.stop(ref, o.time); return ref; })
     .option('-t, --time <seconds>', 'seconds to wait for the stop signal before killing', int('time'));
   multi('kill', 'send a signal to one or more containers', async (e, ref, o) => { await e.containers.kill(ref, o.signal); return ref; })
@@ -249,7 +249,7 @@ export function registerContainerCommands(program: Command): void {
         const u = await resolveUser(engine.containers.paths(rec.id).merged, o.user);
         user = `${u.uid}:${u.gid}`;
       }
-      const code = await engine.containers.runtime.exec(rec.id, { args: command, env: parseEnv(o.env), cwd: o.workdir, user });
+      const code = await engine.containers.exec(rec.id, { args: command, env: parseEnv(o.env), cwd: o.workdir, user });
       setExit(code);
     });
 
@@ -262,7 +262,7 @@ export function registerContainerCommands(program: Command): void {
     const rec = await engine.store.getContainer(id);
     if (!rec) return;
     await engine.containers.cleanup(id);
-    await engine.containers.superviseRestart(id);
+    await engine.pods.superviseRestart(id);
     if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
   });
   for (const alias of ['ls', 'list']) {
