@@ -48,6 +48,16 @@ export class Containers {
     };
   }
 
+  /** Where the container's persistent files (log, upper dir) live. */
+  staticDir(id: string): string {
+    return this.store.containerDir(id);
+  }
+
+  /** A foreground `run --rm` is the one to remove its container: cleanup leaves it while `pid` runs. */
+  async setWaiter(id: string, pid: number): Promise<ContainerRecord> {
+    return this.store.updateContainer(id, (r) => { r.state.waiterPid = pid; });
+  }
+
   exitFile(id: string): string {
     return path.join(this.cfg.runroot, 'exits', id);
   }
@@ -94,8 +104,18 @@ export class Containers {
     return this.cleanup(rec.id);
   }
 
+  /** The container a name or ID names, if any, as last recorded (not refreshed). */
+  async find(ref: string): Promise<ContainerRecord | undefined> {
+    return this.store.getContainer(ref);
+  }
+
   async get(ref: string): Promise<ContainerRecord> {
     return this.refresh(await this.store.mustGetContainer(ref));
+  }
+
+  /** Every container as last recorded (not refreshed: no exit is noticed, nothing is cleaned up). */
+  async records(): Promise<ContainerRecord[]> {
+    return this.store.listContainers();
   }
 
   async list(): Promise<ContainerRecord[]> {

@@ -238,6 +238,11 @@ export class Pods {
     return this.store.mustGetPod(ref);
   }
 
+  /** The pod a name or ID names, if any. */
+  async find(ref: string): Promise<PodRecord | undefined> {
+    return this.store.getPod(ref);
+  }
+
   async list(): Promise<PodRecord[]> {
     return this.store.listPods();
   }

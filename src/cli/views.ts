@@ -117,7 +117,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
     ResolvConfPath: running ? `${p.etc}/resolv.conf` : '',
     HostnamePath: running ? `${p.etc}/hostname` : '',
     HostsPath: running ? `${p.etc}/hosts` : '',
-    StaticDir: engine.store.containerDir(c.id),
+    StaticDir: engine.containers.staticDir(c.id),
     OCIConfigPath: `${p.bundle}/config.json`,
     OCIRuntime: c.runtime,
     ConmonPidFile: `${p.bundle}/conmon.pid`,

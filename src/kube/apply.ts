@@ -88,7 +88,7 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
   const existing: PodRecord[] = [];
   // Every record read once for all planned pods (not once per pod and name: a play of 10 pods read
   // hundreds of state files here); creation checks the names again under the state lock.
-  const [allPods, allContainers] = await Promise.all([engine.store.listPods(), engine.store.listContainers()]);
+  const [allPods, allContainers] = await Promise.all([engine.pods.list(), engine.containers.records()]);
   const containerNames = new Set(allContainers.map((c) => c.name));
   for (const p of plan.pods) {
     const pod = allPods.find((x) => x.id === p.pod.name || x.name === p.pod.name);
@@ -222,7 +222,7 @@ export async function waitReady(engine: Engine, podIds: string[], timeoutMs: num
   for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
     const waiting: string[] = [];
     for (const id of podIds) {
-      const pod = await engine.store.getPod(id);
+      const pod = await engine.pods.find(id);
       if (!pod) throw new PeapodError('state', `pod ${id.slice(0, 12)} was removed while waiting for it to be ready`);
       const members = await engine.pods.members(pod);
       const r = engine.pods.readiness(members);

@@ -3,6 +3,7 @@
 // is an error naming it (never silently dropped); fields that cannot apply on one host (scheduling,
 // service accounts, ...) are accepted with one note each.
 import type { ContainerSpec, PodSpec } from '../../engine/types.js';
+import { PeapodError } from '../../engine/errors.js';
 import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
 import { planProbes } from './plan-probes.js';
@@ -57,11 +58,11 @@ type Mapping = NonNullable<PodSpec['publish']>[number];
 /** Parses Podman's --publish syntax: [[hostIP:]hostPort:]containerPort[/protocol]. */
 export function parsePublish(spec: string): Mapping {
   const m = /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d*):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(spec.trim());
-  if (!m) throw new Error(`invalid --publish "${spec}": use [[HOST-IP:]HOST-PORT:]CONTAINER-PORT[/PROTOCOL]`);
+  if (!m) throw new PeapodError('invalid', `invalid --publish "${spec}": use [[HOST-IP:]HOST-PORT:]CONTAINER-PORT[/PROTOCOL]`);
   const containerPort = Number(m[3]);
   const hostPort = m[2] ? Number(m[2]) : containerPort;
   for (const [what, v] of [['container port', containerPort], ['host port', hostPort]] as const) {
-    if (v < 1 || v > 65535) throw new Error(`invalid --publish "${spec}": ${what} ${v} is not in 1-65535`);
+    if (v < 1 || v > 65535) throw new PeapodError('invalid', `invalid --publish "${spec}": ${what} ${v} is not in 1-65535`);
   }
   return { hostIP: (m[1] ?? '').replace(/^\[|\]$/g, ''), hostPort, containerPort, protocol: (m[4] ?? 'tcp') as Mapping['protocol'] };
 }
