@@ -1,7 +1,7 @@
 // Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them).
 import os from 'node:os';
-import type { ContainerRecord, ImageRecord, PodSpec } from '../../engine/types.js';
-import type { PodNetworkState } from '../../engine/pod/pods.js';
+import type { ContainerRecord, ImageRecord } from '../../engine/types.js';
+import type { ContainerInspect } from '../app/containers.js';
 import type { Engine } from '../../engine/engine.js';
 import { humanDuration } from './format.js';
 import { isReady } from '../../engine/pod/ready.js';
@@ -71,7 +71,7 @@ export function psView(c: ContainerRecord, podName?: string, reason = '') {
 }
 
 /** One entry of `inspect` (container); `pod` gives its pod's network, when it has one. */
-export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; hostname?: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
+export function inspectView(engine: Engine, c: ContainerRecord, pod?: ContainerInspect['pod']) {
   const reason = engine.containers.reason(c);
   const podName = pod?.name;
   const net = c.state.status === 'running' ? pod?.net : undefined;
