@@ -18,6 +18,7 @@ import { httpGetInNetns } from '../network/pasta.js';
 import { startEnv, type Secrets } from '../volume/secrets.js';
 import { volumeMountSources } from '../volume/mounts.js';
 import { waitGone, sleep } from '../state/process.js';
+import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
 
 export type { PodContext } from '../runtime/spec.js';
 
@@ -98,7 +99,7 @@ export class Containers {
 
   /** Brings a record up to date with reality: an exit file, a dead conmon, or a reboot. */
   async refresh(rec: ContainerRecord): Promise<ContainerRecord> {
-    if (rec.state.status !== 'running') return rec;
+    if (!mayHaveExited(rec)) return rec;
     const rebooted = rec.state.bootId !== undefined && rec.state.bootId !== bootId();
     if (!rebooted && !existsSync(this.exitFile(rec.id)) && this.launcher.alive(rec.state.conmonPid)) return rec;
     return this.cleanup(rec.id);
@@ -129,8 +130,8 @@ export class Containers {
     if (rec0.spec.pod && !podCtx) throw new PeapodError('internal', `container ${rec0.name} belongs to a pod: it is started through its pod`);
     return this.store.containerLock(rec0.id).with(async () => {
       const rec = await this.store.mustGetContainer(rec0.id);
-      if (rec.state.status === 'running') return rec;
-      if (rec.state.status === 'removing') throw stateError(`container ${rec.name} is being removed`);
+      if (isRunning(rec)) return rec;
+      if (isBeingRemoved(rec)) throw stateError(`container ${rec.name} is being removed`);
       try {
         await this.launch(rec, podCtx);
         if (rec.spec.lifecycle?.postStart) {
@@ -143,8 +144,7 @@ export class Containers {
         }
       } catch (err) {
         await this.teardownRuntime(rec).catch((e) => debug(`teardown after failed start: ${e}`));
-        const reached: string = rec.state.status;
-        if (reached === 'running') { rec.state.status = 'exited'; rec.state.pid = 0; rec.state.conmonPid = 0; }
+        if (isRunning(rec)) { rec.state.status = 'exited'; rec.state.pid = 0; rec.state.conmonPid = 0; }
         rec.state.error = (err as Error).message;
         await this.store.saveContainer(rec);
         throw err;
@@ -237,7 +237,7 @@ export class Containers {
   /** Sends a signal to a running container. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
     const rec = await this.get(ref);
-    if (rec.state.status !== 'running') throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
+    if (!canKill(rec)) throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
     await this.launcher.kill(rec.id, normalizeSignal(signal));
     return rec;
   }
@@ -252,7 +252,7 @@ export class Containers {
     let rec = await this.get(ref);
     // A stopped container stays stopped: its restart policy (and a pending restart) must not revive it.
     if (!rec.state.stopRequested) rec = await this.store.updateContainer(rec.id, (r) => { r.state.stopRequested = true; });
-    if (rec.state.status !== 'running') return rec;
+    if (!canStop(rec)) return rec;
     const conmonPid = rec.state.conmonPid;
     // This stop records the exit and cleans up itself (below): conmon's exit command, seeing the
     // marker, then ends at once instead of starting the CLI for the same work (and, stopRequested
@@ -277,7 +277,7 @@ export class Containers {
   async probeKill(id: string, startedAt: string, reason: string, grace?: number): Promise<boolean> {
     let current = true;
     const rec = await this.store.updateContainer(id, (r) => {
-      current = r.state.status === 'running' && r.state.startedAt === startedAt && !r.state.stopRequested;
+      current = isRunning(r) && r.state.startedAt === startedAt && !r.state.stopRequested;
       if (current) { r.state.killReason = reason; r.state.ready = false; }
     });
     if (!current) return false;
@@ -326,7 +326,7 @@ export class Containers {
     for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
       if (existsSync(file)) return true;
       const rec = await this.store.getContainer(id);
-      if (!rec || rec.state.status !== 'running') return true;
+      if (!rec || !isRunning(rec)) return true;
       if (!this.launcher.alive(rec.state.conmonPid)) return true;
       if (Date.now() >= deadline) return false;
       await sleep(delay);
@@ -343,7 +343,7 @@ export class Containers {
     const rec = await lock.with(async () => {
       const r = await this.store.getContainer(id);
       if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
-      if (r.state.status === 'running') {
+      if (mayHaveExited(r)) {
         const exit = readExitFile(this.exitFile(id));
         r.state.status = 'exited';
         r.state.exitCode = exit ?? (r.state.bootId !== bootId() ? 255 : 137);
@@ -378,7 +378,7 @@ export class Containers {
    */
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
-    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || rec.state.status !== 'exited') return undefined;
+    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
     // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
     const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');
     if (!(policy === 'Always' || (policy === 'OnFailure' && (rec.state.exitCode !== 0 || probeKilled)))) return undefined;
@@ -395,8 +395,8 @@ export class Containers {
    * OOMKilled); '' while it runs or before it ever ran.
    */
   reason(rec: ContainerRecord): string {
-    if (rec.state.status === 'running') return '';
-    if (rec.state.status === 'created') return rec.state.error ? 'CreateContainerError' : '';
+    if (isRunning(rec)) return '';
+    if (neverStarted(rec)) return rec.state.error ? 'CreateContainerError' : '';
     if (this.restartDelay(rec) !== undefined) return 'CrashLoopBackOff';
     return rec.state.lastTermination?.reason ?? (rec.state.oomKilled ? 'OOMKilled' : rec.state.exitCode === 0 ? 'Completed' : 'Error');
   }
@@ -418,7 +418,7 @@ export class Containers {
     while (Date.now() < until) {
       await sleep(Math.min(200, until - Date.now()));
       const now = await this.store.getContainer(id);
-      if (!now || now.state.status !== 'exited' || now.state.stopRequested) return false;
+      if (!now || !canRestart(now) || now.state.stopRequested) return false;
     }
     await this.store.updateContainer(id, (r) => {
       r.state.restartCount += 1;
@@ -434,7 +434,7 @@ export class Containers {
   /** Removes a container; a running one only with force (it is stopped first). */
   async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<ContainerRecord> {
     let rec = await this.get(ref);
-    if (rec.state.status === 'running') {
+    if (!canRemove(rec)) {
       if (!opts.force) throw stateError(`container ${rec.name} is running: stop it first or use --force`);
       rec = await this.stop(rec.id, opts.timeout ?? 10);
     }
@@ -448,7 +448,7 @@ export class Containers {
   /** Waits until the container is no longer running; resolves with its exit code. */
   async wait(ref: string): Promise<number> {
     const rec = await this.get(ref);
-    if (rec.state.status === 'running') {
+    if (isRunning(rec)) {
       await this.waitExitFile(rec.id, Number.MAX_SAFE_INTEGER);
       const code = readExitFile(this.exitFile(rec.id));
       const after = await this.store.getContainer(rec.id);

@@ -17,7 +17,7 @@ import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { readHostResolvConf } from './containers.js';
 import { waitGone } from '../state/process.js';
-import { isReady } from './ready.js';
+import { canKill, canRemove, hasEnded, isReady, isRunning, neverStarted, podStatus } from './status.js';
 import { debug } from '../log.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
@@ -60,21 +60,6 @@ async function writeEtcFile(file: string, content: string): Promise<void> {
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-/** Pod status from its containers' states, as Podman computes it (infra included). */
-export function podStatus(states: string[]): PodStatus {
-  if (!states.length) return 'Created';
-  const n = (s: string) => states.filter((x) => x === s).length;
-  const running = n('running');
-  if (running === states.length) return 'Running';
-  if (running > 0) return 'Degraded';
-  if (n('stopped') === states.length) return 'Stopped';
-  if (n('exited') === states.length) return 'Exited';
-  if (n('exited') + n('stopped') === states.length) return 'Exited';
-  if (n('created') === states.length) return 'Created';
-  if (n('exited') + n('stopped') > 0) return 'Exited';
-  return 'Created';
-}
 
 /**
  * Pods: an infra container creates the IPC, UTS (and PID) namespaces; the network namespace is a
@@ -262,10 +247,10 @@ export class Pods {
     const all = members ?? (await this.members(pod));
     if (this.initFailure(all)) return 'Error';
     // init containers that completed are done, not "exited" members of a degraded pod
-    const relevant = all.filter((c) => !(c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode === 0));
+    const relevant = all.filter((c) => !(c.spec.init === 'init' && hasEnded(c) && c.state.exitCode === 0));
     // A pod whose workload has ended (a Job's) has exited, even while its infra still holds the namespaces.
     const workload = relevant.filter((c) => !c.spec.isInfra);
-    if (workload.length && workload.every((c) => c.state.status === 'exited' || c.state.status === 'stopped')) return 'Exited';
+    if (workload.length && workload.every(hasEnded)) return 'Exited';
     return podStatus(relevant.map((c) => c.state.status));
   }
 
@@ -299,7 +284,7 @@ export class Pods {
     const job = pod?.spec.kube;
     if (!pod || job?.kind !== 'Job') return;
     const apps = (await this.members(pod)).filter((c) => !c.spec.isInfra && c.spec.init !== 'init');
-    const finished = apps.every((c) => (c.state.status === 'exited' || c.state.status === 'stopped') && this.containers.restartDelay(c) === undefined);
+    const finished = apps.every((c) => hasEnded(c) && this.containers.restartDelay(c) === undefined);
     if (!finished || apps.some((c) => c.state.stopRequested)) return;
     const next = await this.store.lock.with(async () => {
       const waiting = (await this.store.listPods())
@@ -318,8 +303,8 @@ export class Pods {
 
   /** An init container that failed while the app containers never started: the kubelet's Init:Error. */
   initFailure(members: ContainerRecord[]): { container: ContainerRecord; reason: string } | undefined {
-    const failed = members.find((c) => c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode !== 0);
-    if (!failed || !members.some((c) => !c.spec.init && !c.spec.isInfra && c.state.status === 'created')) return undefined;
+    const failed = members.find((c) => c.spec.init === 'init' && hasEnded(c) && c.state.exitCode !== 0);
+    if (!failed || !members.some((c) => !c.spec.init && !c.spec.isInfra && neverStarted(c))) return undefined;
     return { container: failed, reason: `Init:Error: init container ${failed.spec.kubeName ?? failed.name} exited with code ${failed.state.exitCode}; the app containers were not started` };
   }
 
@@ -363,7 +348,7 @@ export class Pods {
       : [{ type: 'user' as const, path: podUsernsPath(pod.netnsPath) }]);
     const base = { envHostname: res.hostname, mounts: [shm], cgroupParent: pod.cgroupParent, etcFiles: res.files };
     let infra = await this.containers.get(pod.infraId);
-    if (infra.state.status !== 'running') {
+    if (!isRunning(infra)) {
       infra = await this.containers.start(pod.infraId, {
         ...base,
         namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }, ...userNs()],
@@ -533,7 +518,7 @@ export class Pods {
     for (const c of members.filter((m) => m.spec.init)) {
       try {
         if (c.spec.init === 'sidecar') {
-          if (c.state.status !== 'running') await this.startMember(pod, prepared, c);
+          if (!isRunning(c)) await this.startMember(pod, prepared, c);
           continue;
         }
         await this.startMember(pod, prepared, c);
@@ -546,7 +531,7 @@ export class Pods {
         return { pod, errors };
       }
     }
-    await Promise.all(members.filter((c) => c.id !== pod.infraId && !c.spec.init && c.state.status !== 'running').map(async (c) => {
+    await Promise.all(members.filter((c) => c.id !== pod.infraId && !c.spec.init && !isRunning(c)).map(async (c) => {
       try {
         await this.startMember(pod, prepared, c);
       } catch (err) {
@@ -569,7 +554,7 @@ export class Pods {
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<PodRecord> {
     const pod = await this.get(ref);
-    const running = (await this.members(pod)).filter((c) => c.state.status === 'running');
+    const running = (await this.members(pod)).filter(canKill);
     if (!running.length) throw stateError(`pod ${pod.name} has no running containers`);
     await Promise.all(running.filter((c) => c.id !== pod.infraId).map((c) => this.containers.kill(c.id, signal)));
     if (running.some((c) => c.id === pod.infraId)) await this.containers.kill(pod.infraId, signal);
@@ -579,7 +564,7 @@ export class Pods {
   async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<PodRecord> {
     const pod = await this.get(ref);
     const members = await this.members(pod);
-    const running = members.filter((c) => c.state.status === 'running');
+    const running = members.filter((c) => !canRemove(c));
     if (running.length && !opts.force) {
       throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
     }

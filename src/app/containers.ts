@@ -5,6 +5,7 @@ import type { ContainerRecord, ContainerSpec, PodRecord } from '../../engine/typ
 import type { PodNetworkState } from '../../engine/pod/pods.js';
 import type { PullProgress } from '../../engine/image/registry/pull.js';
 import { printLogs, type LogOptions } from '../../engine/runtime/logs.js';
+import { canExec, isRunning } from '../../engine/pod/status.js';
 import type { Opener } from './engine.js';
 
 export interface CreateContainerOptions {
@@ -67,7 +68,7 @@ export interface ExecOptions { args: string[]; env?: string[]; cwd?: string; use
 export async function execIn(open: Opener, ref: string, o: ExecOptions): Promise<number> {
   const engine = await open();
   const rec = await engine.containers.get(ref);
-  if (rec.state.status !== 'running') throw new PeapodError('state', `can only create exec sessions on running containers: container state improper`);
+  if (!canExec(rec)) throw new PeapodError('state', `can only create exec sessions on running containers: container state improper`);
   let user: string | undefined;
   if (o.user) {
     const { resolveUser } = await import('../../engine/runtime/user.js');
@@ -85,7 +86,7 @@ export async function logsOf(open: Opener, ref: string, o: LogsOptions): Promise
   const rec = await engine.containers.get(ref);
   await printLogs(engine.containers.paths(rec.id).logPath, {
     follow: o.follow, tail: o.tail, timestamps: o.timestamps, write: o.write,
-    isRunning: async () => (await engine.containers.get(rec.id)).state.status === 'running',
+    isRunning: async () => isRunning(await engine.containers.get(rec.id)),
   });
 }
 

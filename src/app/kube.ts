@@ -6,6 +6,7 @@ import type { ParsedDoc } from '../kube/parse.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
 import { hasErrors } from '../kube/diagnostics.js';
 import type { Plan } from '../kube/plan.js';
+import { isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { Opener } from './engine.js';
 
 /** A manifest's text and the name its diagnostics give it (a file, a URL, <stdin>). */
@@ -125,7 +126,7 @@ export async function waitForPods(open: Opener, podIds: string[], signal: AbortS
       const pod = await engine.pods.find(id);
       if (!pod) continue;
       const members = await engine.pods.members(pod);
-      if (members.some((c) => !c.spec.isInfra && (c.state.status === 'running' || (c.state.status === 'created' && !engine.pods.initFailure(members))))) running = true;
+      if (members.some((c) => !c.spec.isInfra && (isRunning(c) || (neverStarted(c) && !engine.pods.initFailure(members))))) running = true;
     }
     if (!running) break;
     await new Promise((res) => setTimeout(res, 200));

@@ -4,6 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { PeapodError } from '../../engine/errors.js';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
 import { parseK8sLog, printLogs, type LogOptions } from '../../engine/runtime/logs.js';
+import { isRunning } from '../../engine/pod/status.js';
 import type { Opener } from './engine.js';
 
 export interface CreatePodOptions {
@@ -75,7 +76,7 @@ export async function podLogsOf(open: Opener, ref: string, o: PodLogsOptions): P
   }
   await Promise.all(members.map((c) => printLogs(engine.containers.paths(c.id).logPath, {
     follow: true, tail: o.tail, timestamps: o.timestamps, prefix: prefix ? `${c.id.slice(0, 12)} ` : '', write: o.write,
-    isRunning: async () => (await engine.containers.get(c.id)).state.status === 'running',
+    isRunning: async () => isRunning(await engine.containers.get(c.id)),
   })));
 }
 
@@ -83,7 +84,7 @@ export async function podLogsOf(open: Opener, ref: string, o: PodLogsOptions): P
 export async function podProcesses(open: Opener, ref: string): Promise<Array<{ container: string; uid: string; pid: string; ppid: string; elapsedMs: number; command: string }>> {
   const engine = await open();
   const pod = await engine.pods.get(ref);
-  const members = (await engine.pods.members(pod)).filter((c) => c.state.status === 'running');
+  const members = (await engine.pods.members(pod)).filter(isRunning);
   if (!members.length) throw new PeapodError('state', `pod ${pod.name} is not running`);
   const { cgroupRoots } = await import('../../engine/runtime/mounts.js');
   return processesOf(pod, members, cgroupRoots());

@@ -5,6 +5,7 @@ import { PeapodError } from '../../engine/errors.js';
 import type { ContainerSpec } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import { getEngine, setExit } from './context.js';
+import { isRunning } from '../../engine/pod/status.js';
 import { printItems, printInspect, humanDuration } from './format.js';
 import { psView, inspectView, imageInspectView } from './views.js';
 import { collect, int } from './flags.js';
@@ -154,7 +155,7 @@ export function registerContainerCommands(program: Command): void {
     .option('--format <format>', 'json, or a Go template')
     .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
-      const list = (await engine.containers.list()).filter((c) => o.all || c.state.status === 'running');
+      const list = (await engine.containers.list()).filter((c) => o.all || isRunning(c));
       const views = list.map((c) => psView(c, undefined, engine.containers.reason(c)));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import { getEngine } from './context.js';
-import { isReady } from '../../engine/pod/ready.js';
+import { isReady } from '../../engine/pod/status.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
 import { collect, int } from './flags.js';

@@ -4,7 +4,7 @@ import type { Engine } from '../../engine/engine.js';
 import { PeapodError } from '../../engine/errors.js';
 import type { ImageRecord, PodRecord } from '../../engine/types.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
-import { isReady } from '../../engine/pod/ready.js';
+import { isReady, isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { Plan, PlannedPod } from './plan.js';
 
 export interface PlayOptions {
@@ -245,12 +245,12 @@ function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods'][
   for (const c of members) {
     if (c.spec.isInfra || c.spec.init === 'init' || isReady(c)) continue;
     const name = c.spec.kubeName ?? c.name;
-    if (c.state.status === 'running') {
+    if (isRunning(c)) {
       out.push(`container ${name} not ready${c.state.probeMessage ? `: ${c.state.probeMessage}` : ''}`);
       continue;
     }
     const detail = c.state.lastTermination?.message ?? c.state.error;
-    out.push(`container ${name} ${engine.containers.reason(c) || c.state.status}${detail ? `: ${detail}` : c.state.status === 'created' ? '' : ` (exit code ${c.state.exitCode})`}`);
+    out.push(`container ${name} ${engine.containers.reason(c) || c.state.status}${detail ? `: ${detail}` : neverStarted(c) ? '' : ` (exit code ${c.state.exitCode})`}`);
   }
   return out.join(', ') || 'starting';
 }

@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The engine modules a front end may import itself: leaves (errors, types, log, version) and the opener. */
-const CLI_ENGINE_DOORS = ['engine/errors.ts', 'engine/types.ts', 'engine/log.ts', 'engine/version.ts', 'engine/engine.ts'];
+/** The engine modules a front end may import itself: leaves (errors, types, log, version, what a status allows) and the opener. */
+const CLI_ENGINE_DOORS = ['engine/errors.ts', 'engine/types.ts', 'engine/log.ts', 'engine/version.ts', 'engine/engine.ts', 'engine/pod/status.ts'];
 /**
  * What src/cli/ still imports of the engine directly (not yet behind src/app/). Shrink it; never
  * grow it: a new need of the CLI gets a use case in src/app/.
@@ -22,8 +22,6 @@ const CLI_ENGINE_DOORS = ['engine/errors.ts', 'engine/types.ts', 'engine/log.ts'
 const CLI_ENGINE_EXCEPTIONS: Record<string, string[]> = {
   'src/cli/main.ts': ['engine/rootless/userns.ts'],             // entering the user namespace comes before any command
   'src/cli/system.ts': ['engine/rootless/userns.ts', 'engine/network/unprivileged.ts', 'engine/config.ts'],
-  'src/cli/views.ts': ['engine/pod/ready.ts'],
-  'src/cli/pods.ts': ['engine/pod/ready.ts'],
   'src/cli/registry.ts': ['engine/image/registry/login.ts', 'engine/image/registry/pull.ts', 'engine/image/util.ts'],
   'src/cli/images.ts': ['engine/image/util.ts'],
   'src/cli/networks.ts': ['engine/network/backend.ts'],
