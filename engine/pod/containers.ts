@@ -17,7 +17,7 @@ import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { httpGetInNetns } from '../network/pasta.js';
 import { startEnv, type Secrets } from '../volume/secrets.js';
 import { volumeMountSources } from '../volume/mounts.js';
-import { waitGone, sleep } from '../state/process.js';
+import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
 
 export type { PodContext } from '../runtime/spec.js';
@@ -263,7 +263,7 @@ export class Containers {
     const done = await this.cleanup(rec.id);
     debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
     // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
-    await waitGone(conmonPid, 5000, (pid) => this.launcher.alive(pid));
+    await this.launcher.waitGone(conmonPid, 5000);
     debug(`conmon ${conmonPid} of ${rec.name} is gone`);
     return done;
   }

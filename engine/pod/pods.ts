@@ -16,7 +16,6 @@ import { ensureInfraImage } from './infra.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { readHostResolvConf } from './containers.js';
-import { waitGone } from '../state/process.js';
 import { canKill, canRemove, hasEnded, isReady, isRunning, neverStarted, podStatus } from './status.js';
 import { debug } from '../log.js';
 import { FileLock, procStartTime } from '../state/lock.js';
@@ -163,7 +162,7 @@ export class Pods {
     const pid = this.monitorPid(pod.id);
     if (pid) {
       try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-      await waitGone(pid, 5000, (p) => this.launcher.alive(p));
+      await this.launcher.waitGone(pid, 5000);
       if (this.monitorPid(pod.id) === pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     }
     await fs.rm(this.monitorFile(pod.id), { force: true });

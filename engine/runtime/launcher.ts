@@ -13,7 +13,7 @@ import { boundingSetFromProcStatus, parseProcLimits } from './spec.js';
 import { mountOverlay, unmount, unmountAll, removeCgroup, applyCgroupLimits, hostNofileHard, isMountPoint, type CgroupLimits } from './mounts.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { runProgram } from '../spawn.js';
-import { processAlive } from '../state/process.js';
+import { processAlive, waitGone } from '../state/process.js';
 import { keepIdMappings, rootlessIds } from '../rootless/spec.js';
 import { makeKeepIdNamespaces, podUsernsPath } from '../rootless/podns.js';
 
@@ -44,6 +44,8 @@ export interface Launcher {
   hostFacts(): HostFacts;
   /** True while pid runs (a zombie counts as gone). */
   alive(pid: number): boolean;
+  /** Waits until pid is gone, at most timeoutMs. */
+  waitGone(pid: number, timeoutMs: number): Promise<void>;
 
   // ---- containers ----
   /** Mounts the image's layers (top first) as the container's rootfs at paths.merged. */
@@ -98,6 +100,10 @@ export class HostLauncher implements Launcher {
 
   alive(pid: number): boolean {
     return processAlive(pid);
+  }
+
+  waitGone(pid: number, timeoutMs: number): Promise<void> {
+    return waitGone(pid, timeoutMs);
   }
 
   async mountRootfs(layers: string[], p: ContainerPaths): Promise<void> {

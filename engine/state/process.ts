@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { waitForExit } from '../spawn.js';
 
 /**
  * True while pid runs. A zombie counts as gone: conmon is reparented to PID 1, which may reap
@@ -14,10 +15,13 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Waits until alive(pid) is false, at most timeoutMs. */
-export async function waitGone(pid: number, timeoutMs: number, alive: (pid: number) => boolean = processAlive): Promise<void> {
+/** Waits until pid is gone (a zombie counts as gone), at most timeoutMs. */
+export async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (let d = 2; alive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await sleep(d);
+  // Woken by the exit itself where peapod-spawn can watch a pidfd (engine/spawn.ts); the loop then
+  // only confirms, and polls where it cannot.
+  if (processAlive(pid)) await waitForExit(pid, timeoutMs);
+  for (let d = 2; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await sleep(d);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

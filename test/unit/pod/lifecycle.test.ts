@@ -29,6 +29,7 @@ class FakeLauncher implements Launcher {
 
   hostFacts(): HostFacts { return { hostRlimitNofileHard: 1024, hostPidMax: 4096, hostCapabilities: ['CAP_CHOWN', 'CAP_KILL'] }; }
   alive(pid: number): boolean { return this.live.has(pid); }
+  async waitGone(): Promise<void> { /* a fake conmon is gone once killed */ }
   async mountRootfs(_layers: string[], p: ContainerPaths): Promise<void> {
     this.calls.push(`mount ${path.basename(path.dirname(p.merged))}`);
     await fs.mkdir(p.merged, { recursive: true });
