@@ -40,7 +40,7 @@ describe('container status', () => {
         if (statSync(path.join(ROOT, rel)).isDirectory()) walk(rel);
         else if (rel.endsWith('.ts') && rel !== 'engine/pod/status.ts') {
           readFileSync(path.join(ROOT, rel), 'utf8').split('\n').forEach((line, i) => {
-            if (/state\.status\s*[!=]==|===?\s*'(running|exited|stopped|created|removing)'|case '(running|exited|stopped|created|removing)'/.test(line)) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
+            if (/state\.status\s*[!=]==|status\)?\s*[!=]==?\s*'(running|exited|stopped|created|removing)'|case '(running|exited|stopped|created|removing)'/.test(line)) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
           });
         }
       }
