@@ -477,25 +477,37 @@ export class Pods {
     this.checkedBridges.add(key);
   }
 
-  /** Releases the pod's network, namespace file, shm mount and run dir (nothing of the pod may run). */
-  private async releaseResources(pod: PodRecord): Promise<void> {
-    await this.store.podLock(pod.id).with(async () => {
+  /**
+   * Takes the pod's namespace off its network (netavark teardown): the error, if any, is returned
+   * for releaseResources to raise once everything else is released.
+   */
+  private async teardownNetwork(pod: PodRecord): Promise<unknown> {
+    return this.store.podLock(pod.id).with(async () => {
       const net = await this.networkState(pod);
-      // Everything is released even when the network teardown fails; its error is raised after.
-      let teardownError: unknown;
-      if (net) {
-        try {
-          await this.networkLock.with(async () => {
-            await this.backend().teardown(net.request);
-            if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
-              await removeIdleNetavarkChains();
-            }
-          });
-          await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
-        } catch (err) {
-          teardownError = err;
-        }
+      if (!net) return undefined;
+      try {
+        await this.networkLock.with(async () => {
+          await this.backend().teardown(net.request);
+          if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
+            await removeIdleNetavarkChains();
+          }
+        });
+        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        return undefined;
+      } catch (err) {
+        return err;
       }
+    });
+  }
+
+  /**
+   * Releases the pod's network (unless `network` says how its teardown went already), namespace
+   * file, shm mount and run dir (nothing of the pod may run).
+   */
+  private async releaseResources(pod: PodRecord, network?: { teardownError: unknown }): Promise<void> {
+    await this.store.podLock(pod.id).with(async () => {
+      // Everything is released even when the network teardown fails; its error is raised after.
+      const teardownError = network ? network.teardownError : await this.teardownNetwork(pod);
       // shm and every tmpfs volume (deepest first), then the netns (keep-id: and its user namespace file)
       const keepIdNs = pod.spec.userns === 'keep-id' ? [podUsernsPath(pod.netnsPath)] : [];
       await this.launcher.releasePodMounts(this.runDir(pod.id) + '/', [pod.netnsPath, ...keepIdNs]);
@@ -546,8 +558,14 @@ export class Pods {
     await this.stopMonitor(pod);
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
-    if (pod.infraId) await this.containers.stop(pod.infraId, timeout ?? 10);
-    await this.releaseResources(pod);
+    // With the members stopped nothing uses the network: its teardown (netavark, ~200 ms) runs
+    // while the infra stops, the infra's namespace file holding the namespace until released below.
+    const [infra, network] = await Promise.allSettled([
+      pod.infraId ? this.containers.stop(pod.infraId, timeout ?? 10) : undefined,
+      this.teardownNetwork(pod),
+    ]);
+    if (infra.status === 'rejected') throw infra.reason;
+    await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
     return pod;
   }
 
