@@ -19,10 +19,10 @@ import { startEnv, type Secrets } from '../volume/secrets.js';
 import { volumeMountSources } from '../volume/mounts.js';
 import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
+import { checkObjectName } from '../names.js';
 
 export type { PodContext } from '../runtime/spec.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * Container lifecycle: create, start, stop, kill, remove, cleanup after exit, wait. Knows nothing
@@ -64,9 +64,7 @@ export class Containers {
   }
 
   async create(spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
-    if (spec.name && !NAME_RE.test(spec.name)) {
-      throw new PeapodError('invalid', `container name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
-    }
+    if (spec.name) checkObjectName('container', spec.name);
     const image = await this.images.resolve(spec.image);
     const args = spec.kube
       ? resolveKubeArgs(image.config.config ?? {}, spec.kube)

@@ -29,6 +29,7 @@ import { podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes } from '../volume/podvolumes.js';
+import { checkObjectName, DNS1123_SUBDOMAIN } from '../names.js';
 
 /** What a pod's members share, made once per start (Pods.prepare). */
 interface PreparedPod {
@@ -57,8 +58,6 @@ async function writeEtcFile(file: string, content: string): Promise<void> {
   await writeFileAtomic(file, content);
 }
 
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * Pods: an infra container creates the IPC, UTS (and PID) namespaces; the network namespace is a
@@ -175,7 +174,7 @@ export class Pods {
   async create(spec: PodSpec, opts: { infraImage?: string; deferred?: boolean } = {}): Promise<PodRecord> {
     if (!spec.name) throw new PeapodError('invalid', 'a pod needs a name');
     if (spec.userns === 'keep-id') checkKeepId(this.cfg);
-    if (!POD_NAME.test(spec.name)) throw new PeapodError('invalid', `pod name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    checkObjectName('pod', spec.name);
     if (spec.hostname && (spec.hostname.length > 63 || !DNS1123_SUBDOMAIN.test(spec.hostname))) {
       throw new PeapodError('invalid', `pod hostname "${spec.hostname}": must be a lower-case RFC 1123 name of at most 63 characters`);
     }

@@ -5,8 +5,8 @@ import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, SecretRecord } from '../types.js';
 import { readJson, writeFileAtomic } from '../state/atomic.js';
+import { checkObjectName, OBJECT_NAME } from '../names.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * Secrets (Podman's file driver): one JSON file per secret, mode 0600 in a 0700 directory. Their
@@ -36,7 +36,7 @@ export class Secrets {
   }
 
   async get(name: string): Promise<SecretRecord | undefined> {
-    if (!NAME_RE.test(name)) return undefined;
+    if (!OBJECT_NAME.test(name)) return undefined;
     return readJson<SecretRecord>(this.file(name));
   }
 
@@ -48,7 +48,7 @@ export class Secrets {
 
   /** Creates or (replace) updates a secret; data values are base64. */
   async put(rec: Omit<SecretRecord, 'id' | 'created'>, opts: { replace?: boolean } = {}): Promise<SecretRecord> {
-    if (!NAME_RE.test(rec.name)) throw new PeapodError('invalid', `secret name "${rec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    checkObjectName('secret', rec.name);
     return this.store.lock.with(async () => {
       const old = await this.get(rec.name);
       if (old && !opts.replace) throw new PeapodError('exists', `secret name ${rec.name} is already in use: secret already exists`);

@@ -8,6 +8,7 @@ import type { GenerateKubeOptions, KubeSources, KubeType } from '../kube/generat
 import type { ParsedDoc } from '../kube/parse.js';
 import type { GeneratedUnit, UnitCommon } from '../systemd/generate.js';
 import { VERSION } from '../../engine/version.js';
+import { CONTROLLER_KINDS } from '../kube/kinds.js';
 import type { Opener } from './engine.js';
 
 async function warnAll(warnings: string[]): Promise<void> {
@@ -16,12 +17,11 @@ async function warnAll(warnings: string[]): Promise<void> {
   for (const w of warnings) warn(w);
 }
 
-export const CONTROLLERS = ['Deployment', 'DaemonSet', 'Job'];
 
 /** The pods of the controller a pod was played from (itself only when it came from a Pod). */
 async function siblings(engine: Engine, pod: PodRecord): Promise<PodRecord[]> {
   const k = pod.spec.kube;
-  if (!k || !CONTROLLERS.includes(k.kind)) return [pod];
+  if (!k || !CONTROLLER_KINDS.includes(k.kind)) return [pod];
   return (await engine.pods.list()).filter((p) => p.spec.kube?.kind === k.kind && p.spec.kube.name === k.name);
 }
 
@@ -46,7 +46,7 @@ export async function gatherKubeSources(engine: Engine, refs: string[], type: Ku
       else containers.set(ctr.id, ctr);
       continue;
     }
-    const owned = (await engine.pods.list()).filter((p) => CONTROLLERS.includes(p.spec.kube?.kind ?? '') && p.spec.kube?.name === ref);
+    const owned = (await engine.pods.list()).filter((p) => CONTROLLER_KINDS.includes(p.spec.kube?.kind ?? '') && p.spec.kube?.name === ref);
     if (owned.length) {
       for (const p of type === 'pod' ? owned : [owned[0]]) await addPod(p);
       continue;
@@ -145,7 +145,7 @@ async function kubeCopy(engine: Engine, pod: PodRecord, o: GenerateSystemdOption
   const { hasErrors } = await import('../kube/diagnostics.js');
   const { planKube } = await import('../kube/plan.js');
   const k = pod.spec.kube;
-  const controller = k && CONTROLLERS.includes(k.kind) ? k : undefined;
+  const controller = k && CONTROLLER_KINDS.includes(k.kind) ? k : undefined;
   const all = controller ? await siblings(engine, pod) : [pod];
   if (all.length > 1) await warnAll([`pod ${pod.name} was played from ${controller!.kind} ${controller!.name}: its unit plays and takes down the whole ${controller!.kind} (${all.length} pods)`]);
   const file = path.join(engine.cfg.root, 'systemd', k ? `${k.kind.toLowerCase()}-${k.name}.yaml` : `pod-${pod.name}.yaml`);

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeapodError } from '../../engine/errors.js';
 import type { KubeType } from '../kube/generate.js';
+import { GENERATE_TYPES } from '../kube/kinds.js';
 import { getEngine, globals } from './context.js';
 
-const TYPES: KubeType[] = ['pod', 'deployment', 'daemonset', 'job'];
+const TYPES = [...GENERATE_TYPES];
 
 const uint = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new PeapodError('invalid', `invalid argument "${v}" for "${name}" flag: expected a non-negative integer`);
