@@ -4,6 +4,7 @@
 import { PeapodError } from '../../engine/errors.js';
 import type { Engine } from '../../engine/engine.js';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
+import { isRunning, podmanState } from '../../engine/pod/status.js';
 
 export interface BulkResult {
   /** IDs of the objects acted on, in order */
@@ -48,7 +49,7 @@ function check(filters: Map<string, string[]>, known: string[], what: string): v
 }
 
 /** Podman's container state names for the status filter: our "stopped" is its "exited". */
-const statusOf = (c: ContainerRecord): string => (c.state.status === 'stopped' ? 'exited' : c.state.status);
+const statusOf = podmanState;
 
 export function containerFilter(list: string[] | undefined, pods: PodRecord[]): (c: ContainerRecord) => boolean {
   const filters = parseFilters(list);
@@ -153,7 +154,7 @@ export async function stopContainers(engine: Engine, refs: string[], o: { all?: 
   let targets: string[] = refs;
   if (o.all || o.filters?.length) {
     const [all, pods] = await Promise.all([engine.containers.list(), engine.pods.list()]);
-    targets = all.filter((c) => c.state.status === 'running' && !c.spec.isInfra).filter(containerFilter(o.filters, pods)).map((c) => c.id);
+    targets = all.filter((c) => isRunning(c) && !c.spec.isInfra).filter(containerFilter(o.filters, pods)).map((c) => c.id);
   }
   const r = await each(targets, async (ref) => {
     await engine.containers.stop(ref, o.timeout);
@@ -204,12 +205,12 @@ export async function prune(engine: Engine, kind: PruneKind, o: { all?: boolean;
   switch (kind) {
     case 'container': {
       const [all, pods] = await Promise.all([engine.containers.list(), engine.pods.list()]);
-      const dead = all.filter((c) => !c.spec.pod && c.state.status !== 'running').filter(containerFilter(o.filters, pods));
+      const dead = all.filter((c) => !c.spec.pod && !isRunning(c)).filter(containerFilter(o.filters, pods));
       return each(dead, async (c) => (await engine.containers.remove(c.id, { force: true, timeout: 0 })).id, ignore);
     }
     case 'pod': {
       const all = await engine.containers.list();
-      const pods = (await engine.pods.list()).filter((p) => !engine.pods.membersOf(p, all).some((c) => c.state.status === 'running'));
+      const pods = (await engine.pods.list()).filter((p) => !engine.pods.membersOf(p, all).some(isRunning));
       return each(pods, async (p) => (await engine.pods.remove(p.id, { force: true, timeout: 0 })).id, ignore);
     }
     case 'image': {
