@@ -9,7 +9,8 @@ import type { ImageStore } from '../image/store.js';
 import { OciRuntime, type BundlePaths } from '../runtime/oci.js';
 import { buildOciSpec, type SpecInput } from '../runtime/spec.js';
 import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
-import { resolveUser, mergeEnv, resolveInRoot } from '../runtime/user.js';
+import { resolveUser, mergeEnv } from '../runtime/user.js';
+import { stageSubPath, releaseSubPaths } from '../volume/subpath.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { mountOverlay, unmount, removeCgroup, hostNofileHard } from '../runtime/mounts.js';
 import { boundingSetFromProcStatus, parseProcLimits, mergeCapabilities, DEFAULT_CAPABILITIES } from '../runtime/spec.js';
@@ -34,6 +35,8 @@ export interface PodContext {
    * (envFrom secrets) yields to the container's own env; extraEnv (secretKeyRef, status.podIP) does not. */
   envBefore?: string[];
   extraEnv?: string[];
+  /** the pod's name, for messages */
+  podName?: string;
   /** volumes mounted read-only whatever the mount says (persistentVolumeClaim readOnly) */
   readOnlyVolumes?: string[];
 }
@@ -68,6 +71,11 @@ export class Containers {
       work: path.join(dir, 'work'),
       etc: path.join(run, 'etc'),
     };
+  }
+
+  /** Where a container's subPaths are staged (volume/subpath.ts); outside the bundle, which is removed recursively. */
+  subPathDir(id: string): string {
+    return path.join(this.cfg.runroot, 'subpaths', id);
   }
 
   exitFile(id: string): string {
@@ -161,7 +169,7 @@ export class Containers {
     const p = this.paths(rec.id);
     const image = await this.images.resolve(rec.imageId);
     await fs.rm(this.exitFile(rec.id), { force: true });
-    await fs.mkdir(p.bundle, { recursive: true });
+    await fs.mkdir(p.bundle, { recursive: true, mode: 0o700 });
     await mountOverlay(this.images.layerPaths(image), p.upper, p.work, p.merged);
 
     const imgCfg = image.config.config ?? {};
@@ -196,15 +204,12 @@ export class Containers {
       mounts.push({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', v.readOnly ? 'ro' : 'rw'] });
     }
     mounts.push(...(podCtx?.mounts ?? []));
-    for (const m of rec.spec.volumeMounts ?? []) {
+    for (const [i, m] of (rec.spec.volumeMounts ?? []).entries()) {
       const base = podCtx?.volumes?.[m.name];
       if (!base) throw new PeapodError('invalid', `container ${rec.name}: volumeMount "${m.name}" names no volume of its pod`);
-      let source = base;
-      if (m.subPath) {
-        // Resolved inside the volume as if it were "/": a symlink in the volume never leads out of it.
-        source = await resolveInRoot(base, m.subPath);
-        if (!existsSync(source)) await fs.mkdir(source, { recursive: true, mode: 0o755 });
-      }
+      const source = m.subPath
+        ? await stageSubPath(base, m.subPath, this.subPathDir(rec.id), i, { pod: podCtx?.podName, container: rec.spec.kubeName ?? rec.name, volume: m.name })
+        : base;
       const ro = m.readOnly || podCtx?.readOnlyVolumes?.includes(m.name);
       mounts.push({ destination: m.mountPath, type: 'bind', source, options: ['rbind', ro ? 'ro' : 'rw'] });
     }
@@ -234,7 +239,8 @@ export class Containers {
       annotations: { 'io.peapod.container.name': rec.name },
     });
     if (this.cfg.rootlessUid !== undefined) adaptSpecForRootless(spec, rootlessCgroups(), rootlessIds(this.cfg));
-    await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
+    // 0600: it holds the env, secret values among them
+    await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec), 0o600);
 
     const stopMarker = path.join(this.cfg.runroot, 'stopping', `${rec.id}-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(path.dirname(stopMarker), { recursive: true });
@@ -481,6 +487,7 @@ export class Containers {
     const p = this.paths(rec.id);
     await this.runtime.delete(rec.id);
     await unmount(p.merged);
+    await releaseSubPaths(this.subPathDir(rec.id));
     if (rec.state.cgroupPath) await removeCgroup(rec.state.cgroupPath);
     await fs.rm(p.bundle, { recursive: true, force: true });
     await fs.rm(this.exitFile(rec.id), { force: true });

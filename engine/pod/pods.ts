@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runProgram } from '../spawn.js';
 import { PeapodError, stateError } from '../errors.js';
-import type { EngineConfig } from '../config.js';
+import { hostStateDir, type EngineConfig } from '../config.js';
 import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
 import type { StateStore } from '../state/store.js';
 import { newId } from '../state/store.js';
@@ -51,6 +51,7 @@ async function writeEtcFile(file: string, content: string): Promise<void> {
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const FILE_VOLUMES = new Set(['configMap', 'secret', 'downwardAPI']);
 
 /** Pod status from its containers' states, as Podman computes it (infra included). */
 export function podStatus(states: string[]): PodStatus {
@@ -74,7 +75,7 @@ export function podStatus(states: string[]): PodStatus {
  * the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf.
  */
 export class Pods {
-  private readonly networkLock: FileLock;
+  private networkLockOf?: FileLock;
   private readonly checkedBridges = new Set<string>();
 
   constructor(
@@ -83,11 +84,17 @@ export class Pods {
     readonly secrets: Secrets, readonly volumes: Volumes,
   ) {
     containers.setPodContextProvider((rec) => this.contextFor(rec));
-    // netavark setup/teardown and the removal of its idle chains must not interleave across
-    // processes, also of other peapod roots on this host: the iptables chains are the host's.
-    // Rootless (pasta) touches no host-wide state and cannot write /run/lock: a lock of its own.
-    this.networkLock = new FileLock(cfg.rootlessUid !== undefined ? path.join(cfg.runroot, 'network.lock')
-      : path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
+  }
+
+  /**
+   * netavark setup/teardown and the removal of its idle chains must not interleave across
+   * processes, also of other peapod roots on this host: the iptables chains are the host's. Rootless
+   * (pasta) touches no host-wide state: a lock of its own. Made on first use (the host-wide
+   * directory is checked then).
+   */
+  private get networkLock(): FileLock {
+    this.networkLockOf ??= new FileLock(this.cfg.rootlessUid !== undefined ? path.join(this.cfg.runroot, 'network.lock') : path.join(hostStateDir(), 'network.lock'));
+    return this.networkLockOf;
   }
 
   /** 'host', 'none', or the name of the bridge network the pod joins. */
@@ -315,9 +322,11 @@ export class Pods {
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const env = await this.startEnv(rec, files.podIP);
     const volumeCtx = {
+      podName: pod.name,
       podIP: files.podIP,
       volumes: files.volumes,
-      readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => v.type === 'persistentVolumeClaim' && v.readOnly).map((v) => v.name),
+      // configMap, secret and downwardAPI volumes are read-only in the container, as in Kubernetes: peapod rewrites them
+      readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => (v.type === 'persistentVolumeClaim' && v.readOnly) || FILE_VOLUMES.has(v.type)).map((v) => v.name),
       envBefore: env.before,
       extraEnv: env.after,
     };
