@@ -125,7 +125,7 @@ spec:
       command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
       volumeMounts: [{name: s, mountPath: /s, readOnly: false}, {name: c, mountPath: /c}]
 `)]);
-    for (const cmd of ['echo x > /s/token', 'rm /c/key', 'ln -sfn /etc /c/..data', 'touch /s/new']) {
+    for (const cmd of ['echo x > /s/token', 'rm /c/key', 'rm /c/..data', 'touch /s/new']) {
       const r = await e2e.sb.run(['exec', 'ro-app', 'sh', '-c', cmd]);
       expect(r.exitCode, cmd).not.toBe(0);
       expect(String(r.stderr), cmd).toMatch(/Read-only file system/);

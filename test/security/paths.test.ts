@@ -73,8 +73,8 @@ describe('subPath through symbolic links a container planted', () => {
     expect(err).toContain(`pod ${pod}, container app, volume v: subPath "${c.subPath}" leaves the volume`);
     expect(err).toContain(c.why.replace('$CANARY', canary));
     // the harm: the container never ran with a host directory (or file) as its mount
-    const [app] = await json(['inspect', `${pod}-app`]);
-    expect(app.State.Status).not.toBe('running');
+    const running = (await json(['ps', '--format', 'json'])).filter((x: { Names: string[] }) => x.Names.includes(`${pod}-app`));
+    expect(running).toEqual([]);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(e2e.sb.dir));
     expect(mounts.filter((l) => / \/etc | \/tmp\/peapod-canary-/.test(l))).toEqual([]);
     // the canary is as it was
@@ -154,10 +154,10 @@ describe("an image whose /etc leads out of its rootfs", () => {
     expect(String(r.stdout)).not.toContain('65534');
   });
 
-  it('etc/passwd -> ../../../../etc/passwd stays in the image (a loop there), never the host file', async () => {
+  it('etc/passwd -> /../../../../etc/passwd stays in the image (a loop there), never the host file', async () => {
     await image('localhost/passwd-climb', (r) => {
       rmSync(path.join(r, 'etc/passwd'));
-      symlinkSync('../../../../../etc/passwd', path.join(r, 'etc/passwd'));
+      symlinkSync('/../../../../../etc/passwd', path.join(r, 'etc/passwd'));
     });
     const r = await e2e.sb.run(['run', '--rm', '--user', '_apt', 'localhost/passwd-climb', 'id', '-u']);
     expect(r.exitCode).not.toBe(0);
