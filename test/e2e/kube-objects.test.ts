@@ -238,7 +238,8 @@ spec:
     expect(env).toContain('LEVEL_TIMES=level 3 $(CFG_LEVEL)');
     const ip = await out(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'conf-app']);
     expect(env).toContain(`POD_IP=${ip}`);
-    const stat = await out(['exec', 'conf-app', 'sh', '-c', 'stat -c "%a %n" /etc/cfg/conf/settings.ini /etc/cfg/mode.txt /etc/secret/user /etc/secret/token; ls -A /etc/maybe | wc -l']);
+    // the names are links into ..data, as under the kubelet: -L shows the files' own modes; ls hides ..data
+    const stat = await out(['exec', 'conf-app', 'sh', '-c', 'stat -L -c "%a %n" /etc/cfg/conf/settings.ini /etc/cfg/mode.txt /etc/secret/user /etc/secret/token; ls /etc/maybe | wc -l']);
     expect(stat.split('\n')).toEqual(['640 /etc/cfg/conf/settings.ini', '600 /etc/cfg/mode.txt', '400 /etc/secret/user', '400 /etc/secret/token', '0']);
     expect(await out(['exec', 'conf-app', 'cat', '/etc/secret/token'])).toBe('tok-VALUE-123');
     expect(await out(['exec', 'conf-app', 'cat', '/etc/info/labels'])).toBe('tier="back"');
