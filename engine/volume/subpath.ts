@@ -7,7 +7,6 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PeapodError } from '../errors.js';
 import { debug } from '../log.js';
-import { runProgram } from '../spawn.js';
 import { holdInRoot, fdPath, PathRefused } from '../runtime/resolve.js';
 import { unmountAll } from '../runtime/mounts.js';
 
@@ -18,7 +17,7 @@ export interface SubPathOwner { pod?: string; container: string; volume: string 
  * Resolves `subPath` inside the volume at `base` (missing directories are made, as the kubelet does)
  * and bind-mounts the result at `stagingDir/<index>`; returns that path for the container's mount.
  */
-export async function stageSubPath(base: string, subPath: string, stagingDir: string, index: number, who: SubPathOwner): Promise<string> {
+export async function stageSubPath(base: string, subPath: string, stagingDir: string, index: number, who: SubPathOwner, bind: (fdPath: string, target: string) => Promise<void>): Promise<string> {
   const where = `${who.pod ? `pod ${who.pod}, ` : ''}container ${who.container}, volume ${who.volume}`;
   let held;
   try {
@@ -35,9 +34,7 @@ export async function stageSubPath(base: string, subPath: string, stagingDir: st
     await fs.rmdir(target).catch(() => fs.unlink(target)).catch(() => undefined);
     if (held.stat.isDirectory()) await fs.mkdir(target, { mode: 0o700 });
     else await (await fs.open(target, 'wx', 0o600)).close();
-    // --no-canonicalize: mount(8) must not turn the magic link back into a path string.
-    const r = await runProgram('mount', ['--no-canonicalize', '--bind', fdPath(held.fd), target]);
-    if (r.exitCode !== 0) throw new PeapodError('runtime', `${where}: mounting subPath "${subPath}": ${r.stderr.trim()}`);
+    await bind(fdPath(held.fd), target).catch((err) => { throw new PeapodError('runtime', `${where}: mounting subPath "${subPath}": ${(err as Error).message}`); });
     return target;
   } finally {
     held.close();
