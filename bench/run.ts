@@ -204,9 +204,10 @@ async function bench(args: BenchArgs): Promise<Results> {
 
   const scenarios: Scenario[] = [];
   const add = (s: Scenario) => { scenarios.push(s); return s; };
-  const sVersion = add(newScenario('version', '`--version` (CLI start-up)', { underMs: 100 }));
+  const sNode = add(newScenario('node', 'bare `node -e 0` (Node\'s own start: the floor of a Node CLI)'));
+  const sVersion = add(newScenario('version', '`--version` (CLI start-up)', { overFloor: { id: 'node', ms: 30 } }));
   const play = {
-    '1x1': add(newScenario('play-1x1', 'play kube: 1 pod × 1 container', { ratio: 0.5 })),
+    '1x1': add(newScenario('play-1x1', 'play kube: 1 pod × 1 container', { ratio: 0.6 })),
     '1x5': add(newScenario('play-1x5', 'play kube: 1 pod × 5 containers')),
     '10x1': add(newScenario('play-10x1', 'play kube: 10 pods × 1 container (one file)', { ratio: 0.35 })),
     deploy: add(newScenario('play-deploy10', 'play kube: Deployment, replicas 10')),
@@ -217,21 +218,23 @@ async function bench(args: BenchArgs): Promise<Results> {
     '10x1': add(newScenario('down-10x1', 'kube down: 10 pods × 1 container', { ratio: 0.25 })),
     deploy: add(newScenario('down-deploy10', 'kube down: Deployment, replicas 10', { ratio: 0.25 })),
   };
-  const sGenKube = add(newScenario('generate-kube', 'generate kube (1 pod × 1 container)'));
-  const sGenSystemd = add(newScenario('generate-systemd', 'generate systemd (1 pod × 1 container)'));
+  const sGenKube = add(newScenario('generate-kube', 'generate kube (1 pod × 1 container)', { ratio: 1 }));
+  const sGenSystemd = add(newScenario('generate-systemd', 'generate systemd (1 pod × 1 container)', { ratio: 1 }));
+  const sInspect = add(newScenario('inspect', '`inspect` of a container (1 pod × 1 container)', { ratio: 1 }));
+  const sImages = add(newScenario('images', '`images` (busybox and the infra image)', { ratio: 1 }));
   const sPsPlay = add(newScenario('play-10x9', 'play kube: 10 pods × 9 containers (100 containers with infra; 1 run)'));
-  const sPs = add(newScenario('ps-100', '`ps` with 100 running containers'));
-  const sPsA = add(newScenario('ps-a-100', '`ps -a` with 100 containers'));
-  const sPodPs = add(newScenario('pod-ps-10', '`pod ps` with 10 pods of 100 containers'));
+  const sPs = add(newScenario('ps-100', '`ps` with 100 running containers', { ratio: 1 }));
+  const sPsA = add(newScenario('ps-a-100', '`ps -a` with 100 containers', { ratio: 1 }));
+  const sPodPs = add(newScenario('pod-ps-10', '`pod ps` with 10 pods of 100 containers', { ratio: 1 }));
   const sPsDown = add(newScenario('down-10x9', 'kube down: 10 pods × 9 containers (1 run)'));
-  const sPull = add(newScenario('pull-5', 'pull: 5-layer image (≈6 MiB) from a local registry'));
+  const sPull = add(newScenario('pull-5', 'pull: 5-layer image (≈6 MiB) from a local registry', { ratio: 1 }));
 
   for (const e of engines) {
     if (!e.has.generateKube) sGenKube.na[e.name] = `n/a (no \`${e.name} generate kube\` yet)`;
     if (!e.has.generateSystemd) sGenSystemd.na[e.name] = `n/a (no \`${e.name} generate systemd\` yet)`;
   }
   const groupOf: Record<string, Group> = {
-    'version': 'version', 'play-1x1': '1x1', 'down-1x1': '1x1', 'generate-kube': '1x1', 'generate-systemd': '1x1',
+    'node': 'version', 'version': 'version', 'play-1x1': '1x1', 'inspect': '1x1', 'images': '1x1', 'down-1x1': '1x1', 'generate-kube': '1x1', 'generate-systemd': '1x1',
     'play-1x5': '1x5', 'down-1x5': '1x5', 'play-10x1': '10x1', 'down-10x1': '10x1', 'play-deploy10': 'deploy', 'down-deploy10': 'deploy',
     'play-10x9': 'ps', 'ps-100': 'ps', 'ps-a-100': 'ps', 'pod-ps-10': 'ps', 'down-10x9': 'ps', 'pull-5': 'pull',
   };
@@ -247,7 +250,12 @@ async function bench(args: BenchArgs): Promise<Results> {
     // Interleaved, and the engine that goes first alternates from one repetition to the next.
     const order = rep % 2 ? engines : [...engines].reverse();
     if (want('version')) {
-      for (const e of order) await measure(sVersion, e, e.versionArgv());
+      // The same bare Node start in each column, right before each engine's own start-up.
+      for (const e of order) {
+        await measure(sNode, e, [process.execPath, '-e', '0']);
+        await measure(sVersion, e, e.versionArgv());
+      }
+      progress(sNode, rep, args.reps);
       progress(sVersion, rep, args.reps);
     }
     for (const key of ['1x1', '1x5', '10x1', 'deploy'] as const) {
@@ -280,6 +288,10 @@ async function bench(args: BenchArgs): Promise<Results> {
         if (engines.some((e) => e.has.generateKube)) progress(sGenKube, rep, args.reps);
         for (const e of order) if (e.has.generateSystemd) await measure(sGenSystemd, e, e.argv(['generate', 'systemd', 'b1']));
         if (engines.some((e) => e.has.generateSystemd)) progress(sGenSystemd, rep, args.reps);
+        for (const e of order) await measure(sInspect, e, e.argv(['inspect', 'b1-c1']));
+        progress(sInspect, rep, args.reps);
+        for (const e of order) await measure(sImages, e, e.argv(['images']));
+        progress(sImages, rep, args.reps);
       }
       for (const e of order) await measure(down[key], e, e.argv(e.downArgs(files[key])));
       progress(down[key], rep, args.reps);

@@ -22,6 +22,8 @@ export interface Target {
   ratio?: number;
   /** peapod's median must be below this many ms */
   underMs?: number;
+  /** peapod's median must be at most `ms` above the median of scenario `id` in the same column (a floor such as bare `node -e 0`) */
+  overFloor?: { id: string; ms: number };
 }
 
 export interface Scenario {
@@ -72,7 +74,8 @@ export interface ScenarioStats {
   met?: boolean;
 }
 
-export function scenarioStats(s: Scenario): ScenarioStats {
+/** Statistics of a scenario; `all` (the report's scenarios) resolves a target relative to another scenario. */
+export function scenarioStats(s: Scenario, all: readonly Scenario[] = []): ScenarioStats {
   const st: ScenarioStats = { time: {}, rss: {}, machineCpu: {}, cliCpu: {}, failures: {} };
   for (const e of ENGINES) {
     const ok = s.samples[e].filter((x) => x.ok);
@@ -89,6 +92,11 @@ export function scenarioStats(s: Scenario): ScenarioStats {
   if (!s.notComparable) st.ratio = ratio(st.time.peapod, st.time.podman);
   if (s.target?.ratio !== undefined && st.ratio !== undefined) st.met = st.ratio <= s.target.ratio;
   if (s.target?.underMs !== undefined && st.time.peapod) st.met = st.time.peapod.median < s.target.underMs;
+  const floorOf = s.target?.overFloor && all.find((x) => x.id === s.target!.overFloor!.id);
+  if (floorOf && st.time.peapod) {
+    const floor = summarize(floorOf.samples.peapod.filter((x) => x.ok).map((x) => x.ms));
+    if (floor) st.met = st.time.peapod.median - floor.median <= s.target!.overFloor!.ms;
+  }
   return st;
 }
 
@@ -96,6 +104,7 @@ function targetText(t: Target | undefined): string {
   if (!t) return '';
   if (t.ratio !== undefined) return `≤ ${t.ratio}×`;
   if (t.underMs !== undefined) return `< ${t.underMs} ms`;
+  if (t.overFloor) return `≤ ${t.overFloor.id} + ${t.overFloor.ms} ms`;
   return '';
 }
 
@@ -113,16 +122,17 @@ function labels(r: Report): Record<EngineName, string> {
 export function timeTable(r: Report): string {
   const { peapod: a, podman: b } = labels(r);
   const head = r.podman
-    ? ['scenario', a, b, `${a}/${b}`, 'target', `CLI CPU ${a} / ${b}`, `CLI max RSS ${a} / ${b}`]
-    : ['scenario', a, 'target', `CLI CPU ${a}`, `CLI max RSS ${a}`];
+    ? ['scenario', a, b, `${a}/${b}`, 'target', `CLI CPU ${a} / ${b}`, `machine CPU ${a} / ${b}`, `CLI max RSS ${a} / ${b}`]
+    : ['scenario', a, 'target', `CLI CPU ${a}`, `machine CPU ${a}`, `CLI max RSS ${a}`];
   const rows = r.scenarios.map((s) => {
-    const st = scenarioStats(s);
+    const st = scenarioStats(s, r.scenarios);
     const mark = st.met === undefined ? '' : st.met ? ' ✓' : ' ✗';
     const target = `${targetText(s.target)}${targetText(s.target) ? mark : ''}`;
     const cpu = (e: EngineName) => (st.cliCpu[e] === undefined ? 'n/a' : fmtMs(st.cliCpu[e]!));
-    if (!r.podman) return [s.title, cell(s, st, 'peapod'), s.target?.underMs !== undefined ? target : targetText(s.target), cpu('peapod'), fmtKb(st.rss.peapod)];
+    const mcpu = (e: EngineName) => (st.machineCpu[e] === undefined ? 'n/a' : fmtMs(st.machineCpu[e]!));
+    if (!r.podman) return [s.title, cell(s, st, 'peapod'), s.target?.ratio === undefined ? target : targetText(s.target), cpu('peapod'), mcpu('peapod'), fmtKb(st.rss.peapod)];
     const rt = s.notComparable ? `not comparable (${s.notComparable})` : fmtRatio(st.ratio);
-    return [s.title, cell(s, st, 'peapod'), cell(s, st, 'podman'), rt, target, `${cpu('peapod')} / ${cpu('podman')}`, `${fmtKb(st.rss.peapod)} / ${fmtKb(st.rss.podman)}`];
+    return [s.title, cell(s, st, 'peapod'), cell(s, st, 'podman'), rt, target, `${cpu('peapod')} / ${cpu('podman')}`, `${mcpu('peapod')} / ${mcpu('podman')}`, `${fmtKb(st.rss.peapod)} / ${fmtKb(st.rss.podman)}`];
   });
   return markdownTable(head, rows);
 }

@@ -16,6 +16,7 @@ import { boundingSetFromProcStatus, parseProcLimits, mergeCapabilities, DEFAULT_
 import { toOciSeccomp, readProfile, RUNTIME_DEFAULT_PROFILE } from '../runtime/seccomp.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { debug } from '../log.js';
+import { waitForExit } from '../spawn.js';
 import { adaptSpecForRootless, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { httpGetInNetns } from '../network/pasta.js';
 
@@ -601,6 +602,9 @@ export function normalizeSignal(sig: string | number): string {
 /** Waits until pid is gone (a zombie counts as gone), at most timeoutMs. */
 export async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Woken by the exit itself where peapod-spawn can watch a pidfd (engine/spawn.ts); the loop then
+  // only confirms, and polls where it cannot.
+  if (processAlive(pid)) await waitForExit(pid, timeoutMs);
   for (let d = 2; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await sleep(d);
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PeapodError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
 import { debug } from '../log.js';
-import { runProgram } from '../spawn.js';
+import { launchWithSyncPipes, runProgram } from '../spawn.js';
 import { rootlessCgroups } from '../rootless/spec.js';
 
 /** Paths of one container's bundle and monitor files (all under the runroot). */
@@ -61,36 +61,12 @@ export class OciRuntime {
       for (const a of l.exitCommand.slice(1)) args.push('--exit-command-arg', a);
     }
     debug(`running ${this.cfg.conmonPath} ${args.join(' ')}`);
-    const child = spawn(this.cfg.conmonPath, args, {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' },
+    const launched = await launchWithSyncPipes(this.cfg.conmonPath, args, { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' },
       // conmon writes some files (an "oom" marker) relative to its working directory: the bundle, as Podman runs it
-      cwd: p.bundle,
-      detached: true,
-    });
-    const sync = child.stdio[3] as NodeJS.ReadableStream;
-    const start = child.stdio[4] as NodeJS.WritableStream;
-    let stderr = '';
-    child.stderr?.on('data', (d) => { stderr += String(d); });
-    const message = await new Promise<{ data: number; message?: string }>((resolve, reject) => {
-      let buf = '';
-      const onData = (d: Buffer) => {
-        buf += d.toString();
-        const nl = buf.indexOf('\n');
-        if (nl >= 0) {
-          sync.removeListener('data', onData);
-          try { resolve(JSON.parse(buf.slice(0, nl))); } catch (e) { reject(e); }
-        }
-      };
-      sync.on('data', onData);
-      sync.on('end', () => reject(new PeapodError('runtime', `conmon exited without reporting the container's pid${stderr ? `: ${stderr.trim()}` : ''}`)));
-      child.on('error', (e) => reject(new PeapodError('runtime', `starting conmon: ${e.message}`)));
-      start.write('0');
-      start.end();
-    });
-    (sync as any).destroy?.();
-    child.stderr?.destroy();
-    child.unref();
+      p.bundle).catch((e: Error) => { throw new PeapodError('runtime', `starting conmon: ${e.message}`); });
+    const stderr = launched.stderr;
+    if (!launched.line.trim()) throw new PeapodError('runtime', `conmon exited without reporting the container's pid${stderr ? `: ${stderr.trim()}` : ''}`);
+    const message = JSON.parse(launched.line) as { data: number; message?: string };
     if (message.data < 0) {
       const why = await this.runtimeError(p.bundle, message.message ?? stderr);
       throw classifyRuntimeError(why, this.cfg.runtimeName);

@@ -356,14 +356,13 @@ spec:
     expect(existsSync(path.join(e2e.sb.root, 'volumes', 'data'))).toBe(false);
   });
 
-  it('every example plays, and kube down takes it away', async () => {
-    for (const f of readdirSync(EXAMPLES).filter((x) => x.endsWith('.yaml')).sort()) {
-      const file = path.join(EXAMPLES, f);
-      const r = await e2e.sb.run(['play', 'kube', file]);
-      expect(r.exitCode, `${f}: ${String(r.stderr)}`).toBe(0);
-      expect((await json(['pod', 'ps', '--format', 'json'])).length, f).toBeGreaterThan(0);
-      await e2e.sb.ok(['kube', 'down', file]);
-      expect(await json(['pod', 'ps', '--format', 'json']), f).toEqual([]);
-    }
+  // One test per example: each has its own time budget, and a failure names the example.
+  it.each(readdirSync(EXAMPLES).filter((x) => x.endsWith('.yaml')).sort())('example %s plays, and kube down takes it away', async (f) => {
+    const file = path.join(EXAMPLES, f);
+    const r = await e2e.sb.run(['play', 'kube', file]);
+    expect(r.exitCode, `${f}: ${String(r.stderr)}`).toBe(0);
+    expect((await json(['pod', 'ps', '--format', 'json'])).length, f).toBeGreaterThan(0);
+    await e2e.sb.ok(['kube', 'down', file]);
+    expect(await json(['pod', 'ps', '--format', 'json']), f).toEqual([]);
   });
 });

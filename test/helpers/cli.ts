@@ -13,7 +13,7 @@ export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error('this integration test needs root (it runs runc, conmon and mounts): run it as root, e.g. sudo bash scripts/test.sh');
   }
-  if (!existsSync(path.join(PROJECT, 'dist', 'src', 'cli', 'main.js'))) {
+  if (!existsSync(path.join(PROJECT, 'dist', 'bundle', 'main.js'))) {
     throw new Error('the CLI is not built: run `npm run build` first (scripts/test.sh does)');
   }
 }

@@ -70,8 +70,8 @@ describe('formatting', () => {
 
 function report(): Report {
   const play = newScenario('play-1x1', 'play kube: 1 pod × 1 container', { ratio: 0.5 });
-  play.samples.peapod.push({ ms: 200, ok: true, maxRssKb: 80_000, cliCpuMs: 300 }, { ms: 220, ok: true, maxRssKb: 81_000, cliCpuMs: 320 }, { ms: 900, ok: false, error: 'boom' });
-  play.samples.podman.push({ ms: 450, ok: true, maxRssKb: 40_000, cliCpuMs: 90 }, { ms: 500, ok: true, maxRssKb: 41_000, cliCpuMs: 110 });
+  play.samples.peapod.push({ ms: 200, ok: true, maxRssKb: 80_000, cliCpuMs: 300, machineCpuMs: 500 }, { ms: 220, ok: true, maxRssKb: 81_000, cliCpuMs: 320, machineCpuMs: 520 }, { ms: 900, ok: false, error: 'boom' });
+  play.samples.podman.push({ ms: 450, ok: true, maxRssKb: 40_000, cliCpuMs: 90, machineCpuMs: 400 }, { ms: 500, ok: true, maxRssKb: 41_000, cliCpuMs: 110 });
   const ver = newScenario('version', '`--version`', { underMs: 100 });
   ver.samples.peapod.push({ ms: 120, ok: true });
   ver.samples.podman.push({ ms: 30, ok: true });
@@ -82,9 +82,15 @@ function report(): Report {
   dep.samples.peapod.push({ ms: 2000, ok: true });
   dep.samples.podman.push({ ms: 300, ok: true });
   dep.notComparable = 'podman made 1 pod, not 10';
+  const node = newScenario('node', 'bare `node -e 0`');
+  node.samples.peapod.push({ ms: 80, ok: true }, { ms: 100, ok: true });
+  node.samples.podman.push({ ms: 85, ok: true });
+  const fast = newScenario('version-fast', '`--version` near the floor', { overFloor: { id: 'node', ms: 30 } });
+  fast.samples.peapod.push({ ms: 115, ok: true }, { ms: 125, ok: true });
+  fast.samples.podman.push({ ms: 30, ok: true });
   return {
     machineLine: '2 × CPU', date: '2026-11-22T10:00:00.000Z', reps: 2, podman: true,
-    scenarios: [play, ver, gen, dep], memory: [{ label: 'conmon, per container', peapod: 2048, podman: 2400 }], notes: ['a note'],
+    scenarios: [play, ver, gen, dep, node, fast], memory: [{ label: 'conmon, per container', peapod: 2048, podman: 2400 }], notes: ['a note'],
   };
 }
 
@@ -98,20 +104,25 @@ describe('report', () => {
     expect(st.met).toBe(true);
     expect(scenarioStats(r.scenarios[1]).met).toBe(false);
     expect(scenarioStats(r.scenarios[3]).ratio).toBeUndefined();
+    // 120 ms median against the floor's 90 ms: within 30 ms
+    expect(scenarioStats(r.scenarios[5], r.scenarios).met).toBe(true);
+    r.scenarios[5].samples.peapod.push({ ms: 200, ok: true });
+    expect(scenarioStats(r.scenarios[5], r.scenarios).met).toBe(false);
   });
 
   it('renders the table with n/a, failures, targets and not-comparable rows', () => {
     const t = timeTable(report());
-    expect(t).toContain('| play kube: 1 pod × 1 container | 210 ms (200–220) **1 failed** | 475 ms (450–500) | 0.44× | ≤ 0.5× ✓ | 310 ms / 100 ms | 78.6 MiB / 39.6 MiB |');
-    expect(t).toContain('| `--version` | 120 ms | 30 ms | 4.00× | < 100 ms ✗ | n/a / n/a |');
-    expect(t).toContain('| generate systemd | n/a (no `peapod generate systemd` yet) | 40 ms | n/a |  | n/a / n/a |');
+    expect(t).toContain('| play kube: 1 pod × 1 container | 210 ms (200–220) **1 failed** | 475 ms (450–500) | 0.44× | ≤ 0.5× ✓ | 310 ms / 100 ms | 510 ms / 400 ms | 78.6 MiB / 39.6 MiB |');
+    expect(t).toContain('| `--version` | 120 ms | 30 ms | 4.00× | < 100 ms ✗ | n/a / n/a | n/a / n/a |');
+    expect(t).toContain('| generate systemd | n/a (no `peapod generate systemd` yet) | 40 ms | n/a |  | n/a / n/a | n/a / n/a |');
+    expect(t).toContain('| `--version` near the floor | 120 ms (115–125) | 30 ms | 4.00× | ≤ node + 30 ms ✓ |');
     expect(t).toContain('not comparable (podman made 1 pod, not 10)');
   });
 
   it('peapod alone when podman is absent', () => {
     const r = { ...report(), podman: false };
     const t = timeTable(r);
-    expect(t.split('\n')[0]).toBe('| scenario | peapod | target | CLI CPU peapod | CLI max RSS peapod |');
+    expect(t.split('\n')[0]).toBe('| scenario | peapod | target | CLI CPU peapod | machine CPU peapod | CLI max RSS peapod |');
     expect(renderMarkdown(r)).toContain('podman absent');
   });
 

@@ -44,6 +44,12 @@ describe('CLI start-up', () => {
     expect([...packages]).toContain('commander');
   });
 
+  it('bin/peapod answers --version from package.json without loading the CLI: the same version as the engine\'s', async () => {
+    const { VERSION } = await import('../../../engine/version.js');
+    expect(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version).toBe(VERSION);
+    expect(readFileSync(path.join(ROOT, 'bin', 'peapod'), 'utf8')).toContain("require('../package.json').version");
+  });
+
   it('opening the engine (every ps, inspect, play) loads no heavy package either', () => {
     const { packages } = reachable(path.join(ROOT, 'engine/engine.ts'));
     expect([...packages].filter((p) => HEAVY.includes(p))).toEqual([]);
