@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { PeapodError } from '../../errors.js';
 import { writeFileAtomic } from '../../state/atomic.js';
 import { MEDIA_TYPES, isRecord } from '../formats.js';
+import { splitName } from '../reference.js';
 import { sha256Digest } from '../util.js';
 import type { RegistryClient } from '../registry/client.js';
 import { signGpg, signSigstore } from './crypto.js';
@@ -39,7 +40,8 @@ export async function signToLookaside(dockerReference: string, digest: string, f
   }
   await checkSecretFile(keyFile, 'secret key file');
   const signature = await signGpg(makePayload({ dockerReference, manifestDigest: digest }, GPG_PAYLOAD_TYPE), keyFile, fingerprint);
-  const base = directory ? `file://${path.resolve(directory)}/${dockerReference.replace(/[:@].*$/, '').split('/').slice(1).join('/')}` : lookasideBase(await loadRegistriesD(), dockerReference, true);
+  const repo = splitName(dockerReference).repository;
+  const base = directory ? `file://${path.resolve(directory)}/${repo.slice(repo.indexOf('/') + 1)}` : lookasideBase(await loadRegistriesD(), dockerReference, true);
   if (!base.startsWith('file://')) throw new PeapodError('invalid', `cannot write signatures to ${base}: only a file:// lookaside-staging can be written (set one in registries.d)`);
   for (let n = 1; n <= 64; n++) {
     const file = fileURLToPath(lookasideUrl(base, digest, n));
