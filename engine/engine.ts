@@ -33,10 +33,10 @@ export class Engine {
   private constructor(readonly cfg: EngineConfig) {
     this.store = new StateStore(cfg.root);
     this.images = new ImageStore({ root: path.join(cfg.root, 'storage'), lock: this.store.lock });
-    this.containers = new Containers(cfg, this.store, this.images);
+    this.secrets = new Secrets(this.store);
+    this.containers = new Containers(cfg, this.store, this.images, this.secrets);
     this.networks = new Networks(this.store, cfg.rootlessUid !== undefined);
     // The backend is made on first use: commands that never touch a network need no netavark.
-    this.secrets = new Secrets(this.store);
     this.volumes = new Volumes(this.store);
     this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= this.newBackend()), this.secrets, this.volumes);
   }

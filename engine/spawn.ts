@@ -265,6 +265,14 @@ class SpawnHelper {
     // It must not keep the CLI alive: referenced only while a request waits for its reply.
     this.child.unref();
     this.idle();
+    // At the end the CLI closes its stdin and waits for it to exit (a few ms): reaped by the CLI,
+    // its CPU time and that of the programs it ran count in the CLI's own (wait4, GNU time), as
+    // when Node started them itself.
+    process.once('beforeExit', () => {
+      if (this.broken) return;
+      this.child.ref();
+      this.child.stdin!.end();
+    });
   }
 
   request(file: string, args: string[], req: Request): Promise<Reply> {

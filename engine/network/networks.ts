@@ -10,9 +10,9 @@ import type { StateStore } from '../state/store.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkConfig, PortMapping } from './backend.js';
 import { pastaNetwork } from './pasta.js';
+import { checkObjectName, OBJECT_NAME } from '../names.js';
 
 export const DEFAULT_NETWORK = 'peapod';
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 // --- IPv4 helpers -------------------------------------------------------------------------------
 
@@ -186,7 +186,7 @@ export class Networks {
 
   async get(name: string): Promise<NetworkConfig | undefined> {
     if (this.rootless) return name === DEFAULT_NETWORK ? pastaNetwork(DEFAULT_NETWORK) : undefined;
-    if (!NAME_RE.test(name)) return undefined;
+    if (!OBJECT_NAME.test(name)) return undefined;
     const n = await readJson<NetworkConfig>(this.file(name));
     if (n) return n;
     if (name === DEFAULT_NETWORK) return this.create({ name: DEFAULT_NETWORK, dnsEnabled: true });
@@ -206,7 +206,7 @@ export class Networks {
       if (opts.name === DEFAULT_NETWORK) return pastaNetwork(DEFAULT_NETWORK);
       throw new PeapodError('prerequisite', `network ${opts.name}: rootless peapod has no bridge networks (they need root); rootless pods use pasta on the default network "${DEFAULT_NETWORK}"`);
     }
-    if (!NAME_RE.test(opts.name)) throw new PeapodError('invalid', `network name "${opts.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    checkObjectName('network', opts.name);
     if (['host', 'none', 'bridge', 'private', 'slirp4netns', 'pasta'].includes(opts.name)) throw new PeapodError('invalid', `"${opts.name}" is a reserved network name`);
     return this.store.lock.with(async () => {
       const existing = await readJson<NetworkConfig>(this.file(opts.name));

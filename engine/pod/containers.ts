@@ -3,60 +3,38 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PeapodError, stateError } from '../errors.js';
 import type { EngineConfig } from '../config.js';
-import type { ContainerRecord, ContainerSpec, Mount } from '../types.js';
+import type { ContainerRecord, ContainerSpec } from '../types.js';
 import { StateStore, newId, bootId } from '../state/store.js';
 import type { ImageStore } from '../image/store.js';
-import { OciRuntime, type BundlePaths } from '../runtime/oci.js';
-import { buildOciSpec, type SpecInput } from '../runtime/spec.js';
+import { HostLauncher, type ContainerPaths, type ExecOptions, type Launcher } from '../runtime/launcher.js';
+import { containerSpec, type EtcFiles, type PodContext } from '../runtime/spec.js';
 import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
-import { resolveUser, mergeEnv, resolveInRoot } from '../runtime/user.js';
+import { resolveContainerUser } from '../runtime/user.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
-import { mountOverlay, unmount, removeCgroup, hostNofileHard } from '../runtime/mounts.js';
-import { boundingSetFromProcStatus, parseProcLimits, mergeCapabilities, DEFAULT_CAPABILITIES } from '../runtime/spec.js';
-import { toOciSeccomp, readProfile, RUNTIME_DEFAULT_PROFILE } from '../runtime/seccomp.js';
-import { writeFileAtomic } from '../state/atomic.js';
+import { seccompFor } from '../runtime/seccomp.js';
 import { debug } from '../log.js';
-import { waitForExit } from '../spawn.js';
-import { adaptSpecForRootless, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { httpGetInNetns } from '../network/pasta.js';
+import { startEnv, type Secrets } from '../volume/secrets.js';
+import { volumeMountSources } from '../volume/mounts.js';
+import { sleep } from '../state/process.js';
+import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
+import { checkObjectName } from '../names.js';
 
-/** Extra namespaces and mounts a container gets from its pod (filled in by the pod layer). */
-export interface PodContext {
-  namespaces: SpecInput['namespaces'];
-  hostname?: string;            // set only for the container that creates the UTS namespace
-  mounts?: Mount[];
-  cgroupParent: string;         // e.g. /peapod/<podid>
-  /** the pod's address, when it has one on a bridge network */
-  podIP?: string;
-  etcFiles?: { hosts: string; hostname: string; resolvConf: string };
-  /** host paths of the pod's volumes by name (PodSpec.volumes) */
-  volumes?: Record<string, string>;
-  /** env resolved when the container starts (secrets, the pod's address): never stored. envBefore
-   * (envFrom secrets) yields to the container's own env; extraEnv (secretKeyRef, status.podIP) does not. */
-  envBefore?: string[];
-  extraEnv?: string[];
-  /** volumes mounted read-only whatever the mount says (persistentVolumeClaim readOnly) */
-  readOnlyVolumes?: string[];
-}
+export type { PodContext } from '../runtime/spec.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-/** Container lifecycle: create, start, stop, kill, remove, cleanup after exit, wait. */
+/**
+ * Container lifecycle: create, start, stop, kill, remove, cleanup after exit, wait. Knows nothing
+ * of pods: a pod member is started with the PodContext its pod made (Pods.startContainer).
+ */
 export class Containers {
-  readonly runtime: OciRuntime;
+  constructor(
+    readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, private readonly secrets: Secrets,
+    readonly launcher: Launcher = new HostLauncher(cfg),
+  ) {}
 
-  private podContext?: (rec: ContainerRecord) => Promise<PodContext>;
-
-  constructor(readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore) {
-    this.runtime = new OciRuntime(cfg);
-  }
-
-  /** The pod layer supplies namespaces and mounts of pod members (containers know nothing of pods). */
-  setPodContextProvider(fn: (rec: ContainerRecord) => Promise<PodContext>): void {
-    this.podContext = fn;
-  }
-
-  paths(id: string): BundlePaths & { merged: string; upper: string; work: string; etc: string } {
+  paths(id: string): ContainerPaths {
     const run = path.join(this.cfg.runroot, 'containers', id);
     const dir = this.store.containerDir(id);
     return {
@@ -71,14 +49,22 @@ export class Containers {
     };
   }
 
+  /** Where the container's persistent files (log, upper dir) live. */
+  staticDir(id: string): string {
+    return this.store.containerDir(id);
+  }
+
+  /** A foreground `run --rm` is the one to remove its container: cleanup leaves it while `pid` runs. */
+  async setWaiter(id: string, pid: number): Promise<ContainerRecord> {
+    return this.store.updateContainer(id, (r) => { r.state.waiterPid = pid; });
+  }
+
   exitFile(id: string): string {
     return path.join(this.cfg.runroot, 'exits', id);
   }
 
   async create(spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
-    if (spec.name && !NAME_RE.test(spec.name)) {
-      throw new PeapodError('invalid', `container name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
-    }
+    if (spec.name) checkObjectName('container', spec.name);
     const image = await this.images.resolve(spec.image);
     const args = spec.kube
       ? resolveKubeArgs(image.config.config ?? {}, spec.kube)
@@ -111,14 +97,24 @@ export class Containers {
 
   /** Brings a record up to date with reality: an exit file, a dead conmon, or a reboot. */
   async refresh(rec: ContainerRecord): Promise<ContainerRecord> {
-    if (rec.state.status !== 'running') return rec;
+    if (!mayHaveExited(rec)) return rec;
     const rebooted = rec.state.bootId !== undefined && rec.state.bootId !== bootId();
-    if (!rebooted && !existsSync(this.exitFile(rec.id)) && processAlive(rec.state.conmonPid)) return rec;
+    if (!rebooted && !existsSync(this.exitFile(rec.id)) && this.launcher.alive(rec.state.conmonPid)) return rec;
     return this.cleanup(rec.id);
+  }
+
+  /** The container a name or ID names, if any, as last recorded (not refreshed). */
+  async find(ref: string): Promise<ContainerRecord | undefined> {
+    return this.store.getContainer(ref);
   }
 
   async get(ref: string): Promise<ContainerRecord> {
     return this.refresh(await this.store.mustGetContainer(ref));
+  }
+
+  /** Every container as last recorded (not refreshed: no exit is noticed, nothing is cleaned up). */
+  async records(): Promise<ContainerRecord[]> {
+    return this.store.listContainers();
   }
 
   async list(): Promise<ContainerRecord[]> {
@@ -126,30 +122,27 @@ export class Containers {
     return Promise.all(all.map((c) => this.refresh(c).catch(() => c)));
   }
 
+  /** Starts a container; a pod member only with its pod's context (Pods.startContainer makes it). */
   async start(ref: string, podCtx?: PodContext): Promise<ContainerRecord> {
     const rec0 = await this.get(ref);
+    if (rec0.spec.pod && !podCtx) throw new PeapodError('internal', `container ${rec0.name} belongs to a pod: it is started through its pod`);
     return this.store.containerLock(rec0.id).with(async () => {
       const rec = await this.store.mustGetContainer(rec0.id);
-      if (rec.state.status === 'running') return rec;
-      if (rec.state.status === 'removing') throw stateError(`container ${rec.name} is being removed`);
+      if (isRunning(rec)) return rec;
+      if (isBeingRemoved(rec)) throw stateError(`container ${rec.name} is being removed`);
       try {
-        if (!podCtx && rec.spec.pod) {
-          if (!this.podContext) throw new PeapodError('internal', `container ${rec.name} belongs to a pod but no pod layer is loaded`);
-          podCtx = await this.podContext(rec);
-        }
         await this.launch(rec, podCtx);
         if (rec.spec.lifecycle?.postStart) {
           // As the kubelet: a failing postStart hook kills the container.
           const why = await this.runHook(rec, rec.spec.lifecycle.postStart, 30_000);
           if (why) {
-            await this.runtime.kill(rec.id, 'SIGKILL', true).catch(() => undefined);
+            await this.launcher.kill(rec.id, 'SIGKILL', true).catch(() => undefined);
             throw new PeapodError('runtime', `container ${rec.spec.kubeName ?? rec.name}: postStart hook failed: ${why}`);
           }
         }
       } catch (err) {
         await this.teardownRuntime(rec).catch((e) => debug(`teardown after failed start: ${e}`));
-        const reached: string = rec.state.status;
-        if (reached === 'running') { rec.state.status = 'exited'; rec.state.pid = 0; rec.state.conmonPid = 0; }
+        if (isRunning(rec)) { rec.state.status = 'exited'; rec.state.pid = 0; rec.state.conmonPid = 0; }
         rec.state.error = (err as Error).message;
         await this.store.saveContainer(rec);
         throw err;
@@ -158,106 +151,68 @@ export class Containers {
     });
   }
 
-  private async launch(rec: ContainerRecord, podCtx?: PodContext): Promise<void> {
+  /** Facts first (image, user, /etc files, volumes, env, seccomp, host), then the spec (pure), then conmon. */
+  private async launch(rec: ContainerRecord, pod?: PodContext): Promise<void> {
     const p = this.paths(rec.id);
     const image = await this.images.resolve(rec.imageId);
     await fs.rm(this.exitFile(rec.id), { force: true });
-    await fs.mkdir(p.bundle, { recursive: true });
-    await mountOverlay(this.images.layerPaths(image), p.upper, p.work, p.merged);
-
+    await this.launcher.mountRootfs(this.images.layerPaths(image), p);
     const imgCfg = image.config.config ?? {};
-    const sec = rec.spec.security ?? {};
-    // runAsUser/runAsGroup beat the image's USER; a uid without runAsGroup takes its passwd group.
-    const userSpec = sec.runAsUser !== undefined ? `${sec.runAsUser}${sec.runAsGroup !== undefined ? `:${sec.runAsGroup}` : ''}` : rec.spec.user ?? imgCfg.User;
-    const user = await resolveUser(p.merged, userSpec);
-    if (sec.runAsUser === undefined && sec.runAsGroup !== undefined) user.gid = sec.runAsGroup;
-    for (const g of [...(sec.supplementalGroups ?? []), ...(sec.fsGroup !== undefined ? [sec.fsGroup] : [])]) {
-      if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
-    }
-    if (sec.runAsNonRoot && user.uid === 0) {
-      throw new PeapodError('invalid', `container ${rec.spec.kubeName ?? rec.name} has runAsNonRoot and image will run as root: set runAsUser, or a USER in the image`);
-    }
-    const hostname = podCtx?.hostname ?? rec.spec.hostname ?? rec.id.slice(0, 12);
-    const env = mergeEnv(imgCfg.Env ?? [], [...(podCtx?.envBefore ?? []), ...(rec.spec.env ?? []), ...(podCtx?.extraEnv ?? [])]);
-
-    const mounts: Mount[] = [];
-    if (podCtx?.etcFiles) {
-      mounts.push(bind(podCtx.etcFiles.hosts, '/etc/hosts'), bind(podCtx.etcFiles.hostname, '/etc/hostname'), bind(podCtx.etcFiles.resolvConf, '/etc/resolv.conf'));
-    } else {
-      await fs.mkdir(p.etc, { recursive: true });
-      const hosts = path.join(p.etc, 'hosts');
-      const hn = path.join(p.etc, 'hostname');
-      const rc = path.join(p.etc, 'resolv.conf');
-      await writeFileAtomic(hosts, hostsFile({ hostname }));
-      await writeFileAtomic(hn, `${hostname}\n`);
-      await writeFileAtomic(rc, resolvConf(readHostResolvConf(), {}));
-      mounts.push(bind(hosts, '/etc/hosts'), bind(hn, '/etc/hostname'), bind(rc, '/etc/resolv.conf'));
-    }
-    for (const v of rec.spec.volumes ?? []) {
-      mounts.push({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', v.readOnly ? 'ro' : 'rw'] });
-    }
-    mounts.push(...(podCtx?.mounts ?? []));
-    for (const m of rec.spec.volumeMounts ?? []) {
-      const base = podCtx?.volumes?.[m.name];
-      if (!base) throw new PeapodError('invalid', `container ${rec.name}: volumeMount "${m.name}" names no volume of its pod`);
-      let source = base;
-      if (m.subPath) {
-        // Resolved inside the volume as if it were "/": a symlink in the volume never leads out of it.
-        source = await resolveInRoot(base, m.subPath);
-        if (!existsSync(source)) await fs.mkdir(source, { recursive: true, mode: 0o755 });
-      }
-      const ro = m.readOnly || podCtx?.readOnlyVolumes?.includes(m.name);
-      mounts.push({ destination: m.mountPath, type: 'bind', source, options: ['rbind', ro ? 'ro' : 'rw'] });
-    }
-
-    const cgroupPath = path.posix.join(podCtx?.cgroupParent ?? this.cfg.cgroupParent, rec.id);
-    rec.state.cgroupPath = cgroupPath;
-    const spec = buildOciSpec({
-      rootfs: p.merged,
+    const hostname = rec.spec.hostname ?? rec.id.slice(0, 12);
+    const cgroupPath = path.posix.join(pod?.cgroupParent ?? this.cfg.cgroupParent, rec.id);
+    const spec = containerSpec({
+      id: rec.id,
+      name: rec.name,
+      spec: rec.spec,
       args: rec.args,
-      env,
-      cwd: rec.spec.workingDir || imgCfg.WorkingDir || '/',
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, home: user.home || '/' },
-      hostname: podCtx ? podCtx.hostname : hostname,
-      envHostname: podCtx?.etcFiles ? readHostname(podCtx.etcFiles.hostname) : hostname,
-      namespaces: podCtx?.namespaces ?? [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-      mounts,
-      cgroupsPath: cgroupPath,
-      ...hostFacts(),
-      resources: rec.spec.isInfra ? { pidsLimit: 0 } : cgroupResources(rec.spec.resources),
-      readonlyRootfs: sec.readOnlyRootFilesystem,
-      privileged: sec.privileged,
-      capabilities: sec.capAdd || sec.capDrop ? { add: sec.capAdd, drop: sec.capDrop } : undefined,
-      noNewPrivileges: sec.allowPrivilegeEscalation === false,
-      sysctl: sec.sysctls,
-      unmaskedProc: sec.procMount === 'Unmasked',
-      seccomp: await this.seccompFor(sec),
-      annotations: { 'io.peapod.container.name': rec.name },
+      image: imgCfg,
+      rootfs: p.merged,
+      user: await resolveContainerUser(p.merged, rec.spec, imgCfg.User),
+      pod,
+      hostname,
+      etcFiles: pod?.etcFiles ?? (await this.writeEtcFiles(p, hostname)),
+      volumeMounts: await volumeMountSources(rec, pod),
+      startEnv: await startEnv(this.secrets, rec, pod?.podIP),
+      seccomp: seccompFor(rec.spec.security ?? {}, this.cfg.root),
+      cgroupPath,
+      host: this.launcher.hostFacts(),
+      rootless: this.cfg.rootlessUid !== undefined ? { cgroups: rootlessCgroups(), ids: rootlessIds(this.cfg) } : undefined,
     });
-    if (this.cfg.rootlessUid !== undefined) adaptSpecForRootless(spec, rootlessCgroups(), rootlessIds(this.cfg));
-    await writeFileAtomic(path.join(p.bundle, 'config.json'), JSON.stringify(spec));
+    rec.state.cgroupPath = cgroupPath;
 
     const stopMarker = path.join(this.cfg.runroot, 'stopping', `${rec.id}-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(path.dirname(stopMarker), { recursive: true });
-    const { pid, conmonPid } = await this.runtime.createWithConmon({
+    const { pid, conmonPid } = await this.launcher.create({
       id: rec.id,
       name: rec.name,
       paths: p,
+      spec,
       exitCommand: exitCommand(stopMarker, [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id]),
     });
     rec.state = {
       ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
-      oomKilled: false, bootId: bootId(), stopRequested: false, podIP: podCtx?.podIP, stopMarker,
+      oomKilled: false, bootId: bootId(), stopRequested: false, podIP: pod?.podIP, stopMarker,
       ready: undefined, started: undefined, probeMessage: undefined, killReason: undefined,
     };
     await this.store.saveContainer(rec);
-    await this.runtime.start(rec.id);
+    await this.launcher.start(rec.id);
+  }
+
+  /** A standalone container's own /etc/hosts, /etc/hostname and /etc/resolv.conf. */
+  private async writeEtcFiles(p: ContainerPaths, hostname: string): Promise<EtcFiles> {
+    const files = { hosts: path.join(p.etc, 'hosts'), hostname: path.join(p.etc, 'hostname'), resolvConf: path.join(p.etc, 'resolv.conf') };
+    await this.launcher.writeFiles([
+      { path: files.hosts, content: hostsFile({ hostname }) },
+      { path: files.hostname, content: `${hostname}\n` },
+      { path: files.resolvConf, content: resolvConf(readHostResolvConf(), {}) },
+    ]);
+    return files;
   }
 
   /** Runs a lifecycle handler; undefined when it succeeded, else why it failed. */
   private async runHook(rec: ContainerRecord, h: NonNullable<NonNullable<ContainerSpec['lifecycle']>['preStop']>, timeoutMs: number): Promise<string | undefined> {
     if ('exec' in h) {
-      const code = await this.runtime.execQuiet(rec.id, h.exec, timeoutMs);
+      const code = await this.launcher.execQuiet(rec.id, h.exec, timeoutMs);
       return code === 0 ? undefined : code < 0 ? `timed out after ${timeoutMs} ms` : `exec ${JSON.stringify(h.exec)} exited with code ${code}`;
     }
     if ('sleep' in h) {
@@ -277,25 +232,17 @@ export class Containers {
     }
   }
 
-  /** linux.seccomp for a securityContext's seccompProfile (none: no filter, as Kubernetes' Unconfined default). */
-  private async seccompFor(sec: NonNullable<ContainerSpec['security']>): Promise<unknown> {
-    const s = sec.seccomp;
-    if (!s || s.type === 'Unconfined' || sec.privileged) return undefined;
-    const caps = mergeCapabilities(DEFAULT_CAPABILITIES, sec.capAdd, sec.capDrop);
-    if (s.type === 'RuntimeDefault') {
-      return toOciSeccomp(readProfile(RUNTIME_DEFAULT_PROFILE, 'apt-get install golang-github-containers-common'), caps);
-    }
-    const name = s.localhostProfile ?? '';
-    if (!name || name.split('/').includes('..') || path.isAbsolute(name)) throw new PeapodError('invalid', `seccomp localhostProfile "${name}" must be a relative path without ".."`);
-    return toOciSeccomp(readProfile(path.join(this.cfg.root, 'seccomp', name), `put the profile under ${path.join(this.cfg.root, 'seccomp')}`), caps);
-  }
-
   /** Sends a signal to a running container. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
     const rec = await this.get(ref);
-    if (rec.state.status !== 'running') throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
-    await this.runtime.kill(rec.id, normalizeSignal(signal));
+    if (!canKill(rec)) throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
+    await this.launcher.kill(rec.id, normalizeSignal(signal));
     return rec;
+  }
+
+  /** Runs a command in a running container attached to this process's stdio; its exit code. */
+  async exec(id: string, opts: ExecOptions): Promise<number> {
+    return this.launcher.exec(id, opts);
   }
 
   /** Stops a running container: its stop signal, `timeout` seconds of grace, then SIGKILL. */
@@ -303,7 +250,7 @@ export class Containers {
     let rec = await this.get(ref);
     // A stopped container stays stopped: its restart policy (and a pending restart) must not revive it.
     if (!rec.state.stopRequested) rec = await this.store.updateContainer(rec.id, (r) => { r.state.stopRequested = true; });
-    if (rec.state.status !== 'running') return rec;
+    if (!canStop(rec)) return rec;
     const conmonPid = rec.state.conmonPid;
     // This stop records the exit and cleans up itself (below): conmon's exit command, seeing the
     // marker, then ends at once instead of starting the CLI for the same work (and, stopRequested
@@ -314,7 +261,7 @@ export class Containers {
     const done = await this.cleanup(rec.id);
     debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
     // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
-    await waitGone(conmonPid, 5000);
+    await this.launcher.waitGone(conmonPid, 5000);
     debug(`conmon ${conmonPid} of ${rec.name} is gone`);
     return done;
   }
@@ -328,7 +275,7 @@ export class Containers {
   async probeKill(id: string, startedAt: string, reason: string, grace?: number): Promise<boolean> {
     let current = true;
     const rec = await this.store.updateContainer(id, (r) => {
-      current = r.state.status === 'running' && r.state.startedAt === startedAt && !r.state.stopRequested;
+      current = isRunning(r) && r.state.startedAt === startedAt && !r.state.stopRequested;
       if (current) { r.state.killReason = reason; r.state.ready = false; }
     });
     if (!current) return false;
@@ -354,7 +301,7 @@ export class Containers {
       const image = await this.images.get(rec.imageId);
       const signal = normalizeSignal(rec.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM');
       try {
-        await this.runtime.kill(rec.id, signal);
+        await this.launcher.kill(rec.id, signal);
       } catch (err) {
         debug(`stop signal: ${(err as Error).message}`);
       }
@@ -362,7 +309,7 @@ export class Containers {
     }
     if (!exited) {
       try {
-        await this.runtime.kill(rec.id, 'SIGKILL', true);
+        await this.launcher.kill(rec.id, 'SIGKILL', true);
       } catch (err) {
         debug(`kill: ${(err as Error).message}`);
       }
@@ -377,8 +324,8 @@ export class Containers {
     for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
       if (existsSync(file)) return true;
       const rec = await this.store.getContainer(id);
-      if (!rec || rec.state.status !== 'running') return true;
-      if (!processAlive(rec.state.conmonPid)) return true;
+      if (!rec || !isRunning(rec)) return true;
+      if (!this.launcher.alive(rec.state.conmonPid)) return true;
       if (Date.now() >= deadline) return false;
       await sleep(delay);
     }
@@ -394,7 +341,7 @@ export class Containers {
     const rec = await lock.with(async () => {
       const r = await this.store.getContainer(id);
       if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
-      if (r.state.status === 'running') {
+      if (mayHaveExited(r)) {
         const exit = readExitFile(this.exitFile(id));
         r.state.status = 'exited';
         r.state.exitCode = exit ?? (r.state.bootId !== bootId() ? 255 : 137);
@@ -416,7 +363,7 @@ export class Containers {
       await this.teardownRuntime(r);
       return r;
     });
-    if (rec.spec.autoRemove && !waiterAlive(rec)) {
+    if (rec.spec.autoRemove && !(rec.state.waiterPid !== undefined && this.launcher.alive(rec.state.waiterPid))) {
       return (await this.remove(id, { force: true }).catch(() => undefined)) ?? rec;
     }
     return rec;
@@ -429,7 +376,7 @@ export class Containers {
    */
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
-    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || rec.state.status !== 'exited') return undefined;
+    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
     // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
     const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');
     if (!(policy === 'Always' || (policy === 'OnFailure' && (rec.state.exitCode !== 0 || probeKilled)))) return undefined;
@@ -446,22 +393,22 @@ export class Containers {
    * OOMKilled); '' while it runs or before it ever ran.
    */
   reason(rec: ContainerRecord): string {
-    if (rec.state.status === 'running') return '';
-    if (rec.state.status === 'created') return rec.state.error ? 'CreateContainerError' : '';
+    if (isRunning(rec)) return '';
+    if (neverStarted(rec)) return rec.state.error ? 'CreateContainerError' : '';
     if (this.restartDelay(rec) !== undefined) return 'CrashLoopBackOff';
     return rec.state.lastTermination?.reason ?? (rec.state.oomKilled ? 'OOMKilled' : rec.state.exitCode === 0 ? 'Completed' : 'Error');
   }
 
   /**
-   * Run by conmon's exit command after cleanup: waits the back-off and starts the container again,
-   * unless it was stopped or removed meanwhile. Daemonless: the exit command is the supervisor, and
-   * it ends once the container runs again (its new conmon takes over).
+   * The restart policy's wait after an exit (run by conmon's exit command after cleanup): waits the
+   * back-off; true when the container is to start again (counted), false when it was stopped or
+   * removed meanwhile or is not to restart. Its pod starts it (Pods.superviseRestart).
    */
-  async superviseRestart(id: string): Promise<void> {
+  async awaitRestart(id: string): Promise<boolean> {
     const first = await this.store.getContainer(id);
-    if (!first) return;
+    if (!first) return false;
     const delay = this.restartDelay(first);
-    if (delay === undefined) return;
+    if (delay === undefined) return false;
     const ran = Date.parse(first.state.finishedAt ?? '') - Date.parse(first.state.startedAt ?? '');
     const level = ran > 600_000 ? 0 : (first.state.backoffLevel ?? 0);
     debug(`restarting ${first.name} in ${delay} ms (restart policy ${first.spec.restartPolicy})`);
@@ -469,28 +416,23 @@ export class Containers {
     while (Date.now() < until) {
       await sleep(Math.min(200, until - Date.now()));
       const now = await this.store.getContainer(id);
-      if (!now || now.state.status !== 'exited' || now.state.stopRequested) return;
+      if (!now || !canRestart(now) || now.state.stopRequested) return false;
     }
     await this.store.updateContainer(id, (r) => {
       r.state.restartCount += 1;
       r.state.backoffLevel = level + 1;
     });
-    await this.start(id).catch((err) => debug(`restart of ${first.name} failed: ${(err as Error).message}`));
+    return true;
   }
 
   private async teardownRuntime(rec: ContainerRecord): Promise<void> {
-    const p = this.paths(rec.id);
-    await this.runtime.delete(rec.id);
-    await unmount(p.merged);
-    if (rec.state.cgroupPath) await removeCgroup(rec.state.cgroupPath);
-    await fs.rm(p.bundle, { recursive: true, force: true });
-    await fs.rm(this.exitFile(rec.id), { force: true });
+    await this.launcher.release(rec.id, this.paths(rec.id), rec.state.cgroupPath);
   }
 
   /** Removes a container; a running one only with force (it is stopped first). */
   async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<ContainerRecord> {
     let rec = await this.get(ref);
-    if (rec.state.status === 'running') {
+    if (!canRemove(rec)) {
       if (!opts.force) throw stateError(`container ${rec.name} is running: stop it first or use --force`);
       rec = await this.stop(rec.id, opts.timeout ?? 10);
     }
@@ -504,7 +446,7 @@ export class Containers {
   /** Waits until the container is no longer running; resolves with its exit code. */
   async wait(ref: string): Promise<number> {
     const rec = await this.get(ref);
-    if (rec.state.status === 'running') {
+    if (isRunning(rec)) {
       await this.waitExitFile(rec.id, Number.MAX_SAFE_INTEGER);
       const code = readExitFile(this.exitFile(rec.id));
       const after = await this.store.getContainer(rec.id);
@@ -524,42 +466,6 @@ export function exitCommand(marker: string, cleanup: string[]): string[] {
   return ['/bin/sh', '-c', 'if [ -e "$1" ]; then rm -f "$1"; exit 0; fi; shift; exec "$@"', 'peapod-exit', marker, ...cleanup];
 }
 
-/** Kubernetes limits/requests as cgroup settings: cpu quota over a 100 ms period, shares from the request. */
-export function cgroupResources(r: ContainerSpec['resources']): SpecInput['resources'] {
-  if (!r) return undefined;
-  const out: NonNullable<SpecInput['resources']> = {};
-  if (r.memoryLimit !== undefined) out.memoryLimit = Math.floor(r.memoryLimit);
-  if (r.memoryRequest !== undefined && r.memoryRequest !== r.memoryLimit) out.memoryReservation = Math.floor(r.memoryRequest);
-  if (r.cpuLimit !== undefined) { out.cpuPeriod = 100_000; out.cpuQuota = Math.max(1000, Math.round(r.cpuLimit * 100_000)); }
-  if (r.cpuRequest !== undefined) out.cpuShares = Math.max(2, Math.round(r.cpuRequest * 1024));
-  if (r.pidsLimit !== undefined) out.pidsLimit = r.pidsLimit;
-  return out;
-}
-
-let facts: Pick<SpecInput, 'hostRlimitNofileHard' | 'hostRlimits' | 'hostPidMax' | 'hostCapabilities'> | undefined;
-/** What this host allows a container (limits, capabilities); read once per process. */
-function hostFacts() {
-  if (!facts) {
-    const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
-    const pidMax = Number(read('/proc/sys/kernel/pid_max').trim());
-    facts = {
-      hostRlimitNofileHard: hostNofileHard(),
-      hostRlimits: parseProcLimits(read('/proc/self/limits')),
-      hostPidMax: pidMax > 0 ? pidMax : undefined,
-      hostCapabilities: boundingSetFromProcStatus(read('/proc/self/status')),
-    };
-  }
-  return facts;
-}
-
-function bind(source: string, destination: string): Mount {
-  return { destination, type: 'bind', source, options: ['rbind', 'rprivate'] };
-}
-
-function readHostname(file: string): string {
-  try { return readFileSync(file, 'utf8').trim(); } catch { return ''; }
-}
-
 export function readHostResolvConf(): string {
   try { return readFileSync('/etc/resolv.conf', 'utf8'); } catch { return ''; }
 }
@@ -573,42 +479,11 @@ export function readExitFile(file: string): number | undefined {
   }
 }
 
-/**
- * True while pid runs. A zombie counts as gone: conmon is reparented to PID 1, which may reap
- * late (on this host's init, up to ~2 s), and a zombie does nothing more.
- */
-export function processAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** A foreground `run --rm` removes its container itself after reading the exit code. */
-function waiterAlive(rec: ContainerRecord): boolean {
-  const w = rec.state.waiterPid;
-  return w !== undefined && processAlive(w);
-}
-
 export function normalizeSignal(sig: string | number): string {
   const s = String(sig).toUpperCase();
   if (/^\d+$/.test(s)) return s;
   return s.startsWith('SIG') ? s : `SIG${s}`;
 }
-
-/** Waits until pid is gone (a zombie counts as gone), at most timeoutMs. */
-export async function waitGone(pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  // Woken by the exit itself where peapod-spawn can watch a pidfd (engine/spawn.ts); the loop then
-  // only confirms, and polls where it cannot.
-  if (processAlive(pid)) await waitForExit(pid, timeoutMs);
-  for (let d = 2; processAlive(pid) && Date.now() < deadline; d = Math.min(d * 2, 50)) await sleep(d);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quirky', 'sharp', 'witty', 'zen'];
 const NOUN = ['pea', 'pod', 'bean', 'lentil', 'sprout', 'vine', 'seed', 'shoot', 'leaf', 'root', 'stem', 'tendril'];

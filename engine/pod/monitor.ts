@@ -8,6 +8,7 @@
 import { debug } from '../log.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, PodRecord, Probe } from '../types.js';
+import { hasEnded, isRunning } from './status.js';
 import type { Containers } from './containers.js';
 import { runProbe } from './probes.js';
 
@@ -43,13 +44,13 @@ export async function monitorPod(store: StateStore, containers: Containers, podI
       if (!pod) break;
       const members = await Promise.all((await store.listContainers()).filter((c) => c.spec.pod === podId).map((c) => containers.refresh(c).catch(() => c)));
       const infra = members.find((c) => c.id === pod.infraId);
-      if (!infra || infra.state.status !== 'running') break;
+      if (!infra || !isRunning(infra)) break;
       const probed = members.filter((c) => c.spec.probes);
-      const done = (c: ContainerRecord) => (c.state.status === 'exited' || c.state.status === 'stopped') && containers.restartDelay(c) === undefined;
+      const done = (c: ContainerRecord) => hasEnded(c) && containers.restartDelay(c) === undefined;
       if (probed.every(done)) break;
       const now = Date.now();
       for (const c of probed) {
-        if (c.state.status !== 'running' || !c.state.startedAt) { runs.delete(c.id); continue; }
+        if (!isRunning(c) || !c.state.startedAt) { runs.delete(c.id); continue; }
         let run = runs.get(c.id);
         if (!run || run.startedAt !== c.state.startedAt) {
           const t0 = Date.parse(c.state.startedAt);
@@ -83,7 +84,7 @@ async function probeOnce(store: StateStore, containers: Containers, pod: PodReco
   const host = pod.spec.hostNetwork ? '127.0.0.1' : c.state.podIP;
   const out = host === undefined && !('exec' in probe.handler)
     ? { ok: false, message: 'the pod has no network address to probe' }
-    : await runProbe(c, probe.handler, probe.timeoutSeconds, { host: host ?? '127.0.0.1', exec: (args, ms) => containers.runtime.execQuiet(c.id, args, ms) })
+    : await runProbe(c, probe.handler, probe.timeoutSeconds, { host: host ?? '127.0.0.1', exec: (args, ms) => containers.launcher.execQuiet(c.id, args, ms) })
       .catch((e: Error) => ({ ok: false, message: `the probe could not run: ${e.message}` }));
   if (run.killing) return;
   debug(`${kind} probe of ${c.name}: ${out.ok ? 'ok' : out.message}`);

@@ -9,13 +9,14 @@ import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } fr
 import type { StateStore } from '../state/store.js';
 import { newId } from '../state/store.js';
 import type { ImageStore } from '../image/store.js';
-import type { Containers, PodContext } from './containers.js';
+import type { Containers } from './containers.js';
+import type { Launcher } from '../runtime/launcher.js';
+import { cgroupResources, type EtcFiles, type PodContext } from '../runtime/spec.js';
 import { ensureInfraImage } from './infra.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { writeFileAtomic } from '../state/atomic.js';
-import { isMountPoint, unmountAll, removeCgroup, applyCgroupLimits } from '../runtime/mounts.js';
-import { readHostResolvConf, cgroupResources, waitGone } from './containers.js';
-import { isReady } from './ready.js';
+import { readHostResolvConf } from './containers.js';
+import { canKill, canRemove, hasEnded, isReady, isRunning, neverStarted, podStatus } from './status.js';
 import { debug } from '../log.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
@@ -23,11 +24,19 @@ import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping }
 import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import { checkUnprivilegedPorts } from '../network/pasta.js';
-import { checkKeepId, keepIdMappings, keepIdUser, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
-import { makeKeepIdNamespaces, podUsernsPath } from '../rootless/podns.js';
+import { checkKeepId, keepIdUser, rootlessCgroups } from '../rootless/spec.js';
+import { podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes } from '../volume/podvolumes.js';
+import { checkObjectName, DNS1123_SUBDOMAIN } from '../names.js';
+
+/** What a pod's members share, made once per start (Pods.prepare). */
+interface PreparedPod {
+  infra: ContainerRecord;
+  /** the context each member starts with */
+  member: PodContext;
+}
 
 /** What a running pod's network is, kept in its run dir (needed again for teardown). */
 export interface PodNetworkState {
@@ -49,23 +58,6 @@ async function writeEtcFile(file: string, content: string): Promise<void> {
   await writeFileAtomic(file, content);
 }
 
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-/** Pod status from its containers' states, as Podman computes it (infra included). */
-export function podStatus(states: string[]): PodStatus {
-  if (!states.length) return 'Created';
-  const n = (s: string) => states.filter((x) => x === s).length;
-  const running = n('running');
-  if (running === states.length) return 'Running';
-  if (running > 0) return 'Degraded';
-  if (n('stopped') === states.length) return 'Stopped';
-  if (n('exited') === states.length) return 'Exited';
-  if (n('exited') + n('stopped') === states.length) return 'Exited';
-  if (n('created') === states.length) return 'Created';
-  if (n('exited') + n('stopped') > 0) return 'Exited';
-  return 'Created';
-}
 
 /**
  * Pods: an infra container creates the IPC, UTS (and PID) namespaces; the network namespace is a
@@ -75,6 +67,7 @@ export function podStatus(states: string[]): PodStatus {
  */
 export class Pods {
   private readonly networkLock: FileLock;
+  private readonly launcher: Launcher;
   private readonly checkedBridges = new Set<string>();
 
   constructor(
@@ -82,7 +75,7 @@ export class Pods {
     readonly networks: Networks, private readonly backend: () => NetworkBackend,
     readonly secrets: Secrets, readonly volumes: Volumes,
   ) {
-    containers.setPodContextProvider((rec) => this.contextFor(rec));
+    this.launcher = containers.launcher;
     // netavark setup/teardown and the removal of its idle chains must not interleave across
     // processes, also of other peapod roots on this host: the iptables chains are the host's.
     // Rootless (pasta) touches no host-wide state and cannot write /run/lock: a lock of its own.
@@ -168,7 +161,7 @@ export class Pods {
     const pid = this.monitorPid(pod.id);
     if (pid) {
       try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-      await waitGone(pid, 5000);
+      await this.launcher.waitGone(pid, 5000);
       if (this.monitorPid(pod.id) === pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     }
     await fs.rm(this.monitorFile(pod.id), { force: true });
@@ -181,7 +174,7 @@ export class Pods {
   async create(spec: PodSpec, opts: { infraImage?: string; deferred?: boolean } = {}): Promise<PodRecord> {
     if (!spec.name) throw new PeapodError('invalid', 'a pod needs a name');
     if (spec.userns === 'keep-id') checkKeepId(this.cfg);
-    if (!POD_NAME.test(spec.name)) throw new PeapodError('invalid', `pod name "${spec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    checkObjectName('pod', spec.name);
     if (spec.hostname && (spec.hostname.length > 63 || !DNS1123_SUBDOMAIN.test(spec.hostname))) {
       throw new PeapodError('invalid', `pod hostname "${spec.hostname}": must be a lower-case RFC 1123 name of at most 63 characters`);
     }
@@ -228,6 +221,11 @@ export class Pods {
     return this.store.mustGetPod(ref);
   }
 
+  /** The pod a name or ID names, if any. */
+  async find(ref: string): Promise<PodRecord | undefined> {
+    return this.store.getPod(ref);
+  }
+
   async list(): Promise<PodRecord[]> {
     return this.store.listPods();
   }
@@ -247,10 +245,10 @@ export class Pods {
     const all = members ?? (await this.members(pod));
     if (this.initFailure(all)) return 'Error';
     // init containers that completed are done, not "exited" members of a degraded pod
-    const relevant = all.filter((c) => !(c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode === 0));
+    const relevant = all.filter((c) => !(c.spec.init === 'init' && hasEnded(c) && c.state.exitCode === 0));
     // A pod whose workload has ended (a Job's) has exited, even while its infra still holds the namespaces.
     const workload = relevant.filter((c) => !c.spec.isInfra);
-    if (workload.length && workload.every((c) => c.state.status === 'exited' || c.state.status === 'stopped')) return 'Exited';
+    if (workload.length && workload.every(hasEnded)) return 'Exited';
     return podStatus(relevant.map((c) => c.state.status));
   }
 
@@ -284,7 +282,7 @@ export class Pods {
     const job = pod?.spec.kube;
     if (!pod || job?.kind !== 'Job') return;
     const apps = (await this.members(pod)).filter((c) => !c.spec.isInfra && c.spec.init !== 'init');
-    const finished = apps.every((c) => (c.state.status === 'exited' || c.state.status === 'stopped') && this.containers.restartDelay(c) === undefined);
+    const finished = apps.every((c) => hasEnded(c) && this.containers.restartDelay(c) === undefined);
     if (!finished || apps.some((c) => c.state.stopRequested)) return;
     const next = await this.store.lock.with(async () => {
       const waiting = (await this.store.listPods())
@@ -303,25 +301,40 @@ export class Pods {
 
   /** An init container that failed while the app containers never started: the kubelet's Init:Error. */
   initFailure(members: ContainerRecord[]): { container: ContainerRecord; reason: string } | undefined {
-    const failed = members.find((c) => c.spec.init === 'init' && c.state.status === 'exited' && c.state.exitCode !== 0);
-    if (!failed || !members.some((c) => !c.spec.init && !c.spec.isInfra && c.state.status === 'created')) return undefined;
+    const failed = members.find((c) => c.spec.init === 'init' && hasEnded(c) && c.state.exitCode !== 0);
+    if (!failed || !members.some((c) => !c.spec.init && !c.spec.isInfra && neverStarted(c))) return undefined;
     return { container: failed, reason: `Init:Error: init container ${failed.spec.kubeName ?? failed.name} exited with code ${failed.state.exitCode}; the app containers were not started` };
   }
 
-  /** Namespaces, mounts and /etc files for a container of a pod; starts the infra first if needed. */
-  private async contextFor(rec: ContainerRecord): Promise<PodContext> {
-    const pod = await this.store.mustGetPod(rec.spec.pod!);
-    const files = await this.ensureResources(pod);
+  /**
+   * Starts one container. A pod member gets its pod's context: the pod's shared resources are
+   * made (and its infra started) first when they are not there yet.
+   */
+  async startContainer(ref: string): Promise<ContainerRecord> {
+    const rec = await this.containers.get(ref);
+    if (!rec.spec.pod) return this.containers.start(rec.id);
+    const pod = await this.store.mustGetPod(rec.spec.pod);
+    if (rec.spec.isInfra) return (await this.prepare(pod)).infra;
+    return this.startMember(pod, await this.prepare(pod), rec);
+  }
+
+  /**
+   * Run by conmon's exit command after cleanup: waits the restart policy's back-off and starts the
+   * container again, unless it was stopped or removed meanwhile. Daemonless: the exit command is
+   * the supervisor, and it ends once the container runs again (its new conmon takes over).
+   */
+  async superviseRestart(id: string): Promise<void> {
+    if (!(await this.containers.awaitRestart(id))) return;
+    await this.startContainer(id).catch((err) => debug(`restart of ${id} failed: ${(err as Error).message}`));
+  }
+
+  /**
+   * What every member of the pod shares, made once per start: the network namespace connected to
+   * its network, /dev/shm, the /etc files, the volumes, and the infra container running.
+   */
+  private async prepare(pod: PodRecord): Promise<PreparedPod> {
+    const res = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
-    const env = await this.startEnv(rec, files.podIP);
-    const volumeCtx = {
-      podIP: files.podIP,
-      volumes: files.volumes,
-      readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => v.type === 'persistentVolumeClaim' && v.readOnly).map((v) => v.name),
-      envBefore: env.before,
-      extraEnv: env.after,
-    };
-    const etcFiles = { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf };
     const hostNet = !!pod.spec.hostNetwork;
     // hostNetwork: the host's network namespace and, as in Kubernetes, its host name (no UTS namespace).
     const netNs = hostNet ? [] : [{ type: 'network' as const, path: pod.netnsPath }];
@@ -331,65 +344,45 @@ export class Pods {
     const userNs = (infraPid?: number) => (!keepId ? [] : hostNet
       ? [{ type: 'user' as const, ...(infraPid ? { path: `/proc/${infraPid}/ns/user` } : {}) }]
       : [{ type: 'user' as const, path: podUsernsPath(pod.netnsPath) }]);
-    if (rec.spec.isInfra) {
-      return {
+    const base = { envHostname: res.hostname, mounts: [shm], cgroupParent: pod.cgroupParent, etcFiles: res.files };
+    let infra = await this.containers.get(pod.infraId);
+    if (!isRunning(infra)) {
+      infra = await this.containers.start(pod.infraId, {
+        ...base,
         namespaces: [{ type: 'pid' }, ...netNs, { type: 'ipc' }, ...(hostNet ? [] : [{ type: 'uts' as const }]), { type: 'mount' }, ...userNs()],
         hostname: hostNet ? undefined : this.hostnameOf(pod),
-        mounts: [shm],
-        cgroupParent: pod.cgroupParent,
-        etcFiles,
-      };
+      });
     }
-    let infra = await this.containers.get(pod.infraId);
-    if (infra.state.status !== 'running') infra = await this.containers.start(pod.infraId);
-    if (rec.spec.probes) this.ensureMonitor(pod);
     const ns = (t: string) => `/proc/${infra.state.pid}/ns/${t}`;
     return {
-      namespaces: [
-        pod.spec.shareProcessNamespace ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
-        ...netNs,
-        { type: 'ipc', path: ns('ipc') },
-        ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
-        { type: 'mount' },
-        ...userNs(infra.state.pid),
-      ],
-      mounts: [shm],
-      cgroupParent: pod.cgroupParent,
-      etcFiles,
-      ...volumeCtx,
+      infra,
+      member: {
+        ...base,
+        namespaces: [
+          pod.spec.shareProcessNamespace ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
+          ...netNs,
+          { type: 'ipc', path: ns('ipc') },
+          ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
+          { type: 'mount' },
+          ...userNs(infra.state.pid),
+        ],
+        podIP: res.podIP,
+        volumes: res.volumes,
+        readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => v.type === 'persistentVolumeClaim' && v.readOnly).map((v) => v.name),
+      },
     };
   }
 
-  /** Env that is resolved only when a container starts: secret values and the pod's address. */
-  private async startEnv(rec: ContainerRecord, podIP?: string): Promise<{ before: string[]; after: string[] }> {
-    const before: string[] = [];
-    const after: string[] = [];
-    for (const r of rec.spec.secretEnv ?? []) {
-      const s = await this.secrets.get(r.secret);
-      if (!s) {
-        if (r.optional) continue;
-        throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" not found`);
-      }
-      if (r.key === undefined) {
-        for (const [k, v] of Object.entries(s.data).sort()) before.push(`${r.prefix ?? ''}${k}=${Buffer.from(v, 'base64').toString('utf8')}`);
-        continue;
-      }
-      const v = s.data[r.key];
-      if (v === undefined) {
-        if (r.optional) continue;
-        throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" has no key "${r.key}"`);
-      }
-      after.push(`${r.name}=${Buffer.from(v, 'base64').toString('utf8')}`);
-    }
-    for (const n of rec.spec.podIPEnv ?? []) after.push(`${n}=${podIP ?? ''}`);
-    return { before, after };
+  private async startMember(pod: PodRecord, prepared: PreparedPod, c: ContainerRecord): Promise<ContainerRecord> {
+    if (c.spec.probes) this.ensureMonitor(pod);
+    return this.containers.start(c.id, prepared.member);
   }
 
   /**
    * Network namespace file (connected to the pod's network), shared /dev/shm and /etc files:
    * made once, before any container starts.
    */
-  private async ensureResources(pod: PodRecord): Promise<{ hosts: string; hostname: string; resolvConf: string; volumes: Record<string, string>; podIP?: string }> {
+  private async ensureResources(pod: PodRecord): Promise<{ files: EtcFiles; hostname: string; volumes: Record<string, string>; podIP?: string }> {
     const dir = this.runDir(pod.id);
     const files = { hosts: path.join(dir, 'hosts'), hostname: path.join(dir, 'hostname'), resolvConf: path.join(dir, 'resolv.conf') };
     return this.store.podLock(pod.id).with(async () => {
@@ -397,35 +390,13 @@ export class Pods {
       const mode = this.networkMode(pod);
       let net: PodNetworkState | undefined;
       if (mode !== 'host') {
-        if (!isMountPoint(pod.netnsPath)) {
-          await fs.mkdir(path.dirname(pod.netnsPath), { recursive: true });
-          if (pod.spec.userns === 'keep-id') {
-            const ids = rootlessIds(this.cfg);
-            await makeKeepIdNamespaces(podUsernsPath(pod.netnsPath), pod.netnsPath, keepIdMappings(ids.uid, ids.size), keepIdMappings(ids.gid, ids.size));
-            const lo = await runProgram('nsenter', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
-            if (lo.exitCode !== 0) throw new PeapodError('runtime', `bringing up loopback in pod ${pod.name}: ${lo.stderr.trim()}`, { hint: 'apt-get install iproute2' });
-          } else {
-            await fs.writeFile(pod.netnsPath, '');
-            // A new namespace has its loopback down (containers of a pod talk over it): unshare brings
-            // it up inside the namespace it just made, one process instead of two.
-            const r = await runProgram('unshare', [`--net=${pod.netnsPath}`, 'ip', 'link', 'set', 'lo', 'up']);
-            if (r.exitCode !== 0) {
-              const lo = /\bip\b.*(not found|no such file)|failed to execute ip/i.test(r.stderr);
-              throw new PeapodError('runtime', `${lo ? 'bringing up loopback in' : 'creating the network namespace of'} pod ${pod.name}: ${r.stderr.trim()}`, lo ? { hint: 'apt-get install iproute2' } : undefined);
-            }
-          }
-        }
+        await this.launcher.makePodNetns(pod.netnsPath, { podName: pod.name, keepId: pod.spec.userns === 'keep-id' });
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
-      const shm = path.join(dir, 'shm');
-      if (!isMountPoint(shm)) {
-        await fs.mkdir(shm, { recursive: true });
-        const r = await runProgram('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', shm]);
-        if (r.exitCode !== 0) throw new PeapodError('runtime', `mounting /dev/shm of pod ${pod.name}: ${r.stderr.trim()}`);
-      }
+      await this.launcher.mountShm(path.join(dir, 'shm'), pod.name);
       // Pod-level resources bound the pod's cgroup, so all its containers together.
       // (Rootless without a delegated cgroup: not applied, as play kube says.)
-      if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
+      if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await this.launcher.applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
       const hostname = mode === 'host' ? os.hostname() : this.hostnameOf(pod);
       const extra = (pod.spec.hostAliases ?? []).map((a) => ({ ip: a.ip, names: a.hostnames }));
       const hostResolv = readHostResolvConf();
@@ -440,7 +411,7 @@ export class Pods {
       await writeEtcFile(files.resolvConf, this.resolvFor(pod, hostResolv, net));
       const podIP = mode === 'host' ? undefined : net?.status.ip;
       const volumes = await preparePodVolumes(pod, { persistDir: this.store.podDir(pod.id), runDir: dir }, this.secrets, this.volumes, podIP);
-      return { ...files, volumes, podIP };
+      return { files, hostname, volumes, podIP };
     });
   }
 
@@ -505,34 +476,42 @@ export class Pods {
     this.checkedBridges.add(key);
   }
 
-  /** Releases the pod's network, namespace file, shm mount and run dir (nothing of the pod may run). */
-  private async releaseResources(pod: PodRecord): Promise<void> {
-    await this.store.podLock(pod.id).with(async () => {
+  /**
+   * Takes the pod's namespace off its network (netavark teardown): the error, if any, is returned
+   * for releaseResources to raise once everything else is released.
+   */
+  private async teardownNetwork(pod: PodRecord): Promise<unknown> {
+    return this.store.podLock(pod.id).with(async () => {
       const net = await this.networkState(pod);
-      // Everything is released even when the network teardown fails; its error is raised after.
-      let teardownError: unknown;
-      if (net) {
-        try {
-          await this.networkLock.with(async () => {
-            await this.backend().teardown(net.request);
-            if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
-              await removeIdleNetavarkChains();
-            }
-          });
-          await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
-        } catch (err) {
-          teardownError = err;
-        }
+      if (!net) return undefined;
+      try {
+        await this.networkLock.with(async () => {
+          await this.backend().teardown(net.request);
+          if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
+            await removeIdleNetavarkChains();
+          }
+        });
+        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        return undefined;
+      } catch (err) {
+        return err;
       }
-      // shm and every tmpfs volume: deepest first
-      const prefix = this.runDir(pod.id) + '/';
-      const mounted = readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
-      // (keep-id: the pod's user namespace file after its netns)
+    });
+  }
+
+  /**
+   * Releases the pod's network (unless `network` says how its teardown went already), namespace
+   * file, shm mount and run dir (nothing of the pod may run).
+   */
+  private async releaseResources(pod: PodRecord, network?: { teardownError: unknown }): Promise<void> {
+    await this.store.podLock(pod.id).with(async () => {
+      // Everything is released even when the network teardown fails; its error is raised after.
+      const teardownError = network ? network.teardownError : await this.teardownNetwork(pod);
+      // shm and every tmpfs volume (deepest first), then the netns (keep-id: and its user namespace file)
       const keepIdNs = pod.spec.userns === 'keep-id' ? [podUsernsPath(pod.netnsPath)] : [];
-      await unmountAll([...mounted.sort().reverse(), pod.netnsPath, ...keepIdNs]);
-      for (const f of [pod.netnsPath, ...keepIdNs]) await fs.rm(f, { force: true });
+      await this.launcher.releasePodMounts(this.runDir(pod.id) + '/', [pod.netnsPath, ...keepIdNs]);
       if (!teardownError) await fs.rm(this.runDir(pod.id), { recursive: true, force: true });
-      await removeCgroup(pod.cgroupParent);
+      await this.launcher.removeCgroup(pod.cgroupParent);
       if (teardownError) throw teardownError;
     });
   }
@@ -541,8 +520,7 @@ export class Pods {
   async start(ref: string): Promise<{ pod: PodRecord; errors: Array<{ container: ContainerRecord; error: Error }>; initFailed?: { container: ContainerRecord; exitCode: number } }> {
     const pod = await this.get(ref);
     const members = await this.members(pod);
-    const infra = members.find((c) => c.id === pod.infraId);
-    if (infra && infra.state.status !== 'running') await this.containers.start(infra.id);
+    const prepared = await this.prepare(pod);
     const errors: Array<{ container: ContainerRecord; error: Error }> = [];
     // Init containers run one after the other, each to completion; a sidecar (restartPolicy
     // Always) is started and left running. A failing init container keeps the app containers from
@@ -550,10 +528,10 @@ export class Pods {
     for (const c of members.filter((m) => m.spec.init)) {
       try {
         if (c.spec.init === 'sidecar') {
-          if (c.state.status !== 'running') await this.containers.start(c.id);
+          if (!isRunning(c)) await this.startMember(pod, prepared, c);
           continue;
         }
-        await this.containers.start(c.id);
+        await this.startMember(pod, prepared, c);
         const code = await this.containers.wait(c.id);
         if (code !== 0) {
           return { pod, errors, initFailed: { container: c, exitCode: code } };
@@ -563,9 +541,9 @@ export class Pods {
         return { pod, errors };
       }
     }
-    await Promise.all(members.filter((c) => c.id !== pod.infraId && !c.spec.init && c.state.status !== 'running').map(async (c) => {
+    await Promise.all(members.filter((c) => c.id !== pod.infraId && !c.spec.init && !isRunning(c)).map(async (c) => {
       try {
-        await this.containers.start(c.id);
+        await this.startMember(pod, prepared, c);
       } catch (err) {
         errors.push({ container: c, error: err as Error });
       }
@@ -579,14 +557,20 @@ export class Pods {
     await this.stopMonitor(pod);
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
-    if (pod.infraId) await this.containers.stop(pod.infraId, timeout ?? 10);
-    await this.releaseResources(pod);
+    // With the members stopped nothing uses the network: its teardown (netavark, ~200 ms) runs
+    // while the infra stops, the infra's namespace file holding the namespace until released below.
+    const [infra, network] = await Promise.allSettled([
+      pod.infraId ? this.containers.stop(pod.infraId, timeout ?? 10) : undefined,
+      this.teardownNetwork(pod),
+    ]);
+    if (infra.status === 'rejected') throw infra.reason;
+    await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
     return pod;
   }
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<PodRecord> {
     const pod = await this.get(ref);
-    const running = (await this.members(pod)).filter((c) => c.state.status === 'running');
+    const running = (await this.members(pod)).filter(canKill);
     if (!running.length) throw stateError(`pod ${pod.name} has no running containers`);
     await Promise.all(running.filter((c) => c.id !== pod.infraId).map((c) => this.containers.kill(c.id, signal)));
     if (running.some((c) => c.id === pod.infraId)) await this.containers.kill(pod.infraId, signal);
@@ -596,7 +580,7 @@ export class Pods {
   async remove(ref: string, opts: { force?: boolean; timeout?: number } = {}): Promise<PodRecord> {
     const pod = await this.get(ref);
     const members = await this.members(pod);
-    const running = members.filter((c) => c.state.status === 'running');
+    const running = members.filter((c) => !canRemove(c));
     if (running.length && !opts.force) {
       throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
     }

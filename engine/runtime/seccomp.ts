@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { PeapodError } from '../errors.js';
+import type { ContainerSpec } from '../types.js';
+import { mergeCapabilities, DEFAULT_CAPABILITIES } from './spec.js';
 
 // Seccomp profiles in the "containers" format (Docker's, and containers-common's
 // /usr/share/containers/seccomp.json that Podman uses as RuntimeDefault) turned into the OCI
@@ -53,4 +56,17 @@ export function readProfile(file: string, hint?: string): Obj {
   } catch (err) {
     throw new PeapodError('invalid', `seccomp profile ${file}: ${(err as Error).message}`);
   }
+}
+
+/** linux.seccomp for a securityContext's seccompProfile (none: no filter, as Kubernetes' Unconfined default). */
+export function seccompFor(sec: NonNullable<ContainerSpec['security']>, root: string): unknown {
+  const s = sec.seccomp;
+  if (!s || s.type === 'Unconfined' || sec.privileged) return undefined;
+  const caps = mergeCapabilities(DEFAULT_CAPABILITIES, sec.capAdd, sec.capDrop);
+  if (s.type === 'RuntimeDefault') {
+    return toOciSeccomp(readProfile(RUNTIME_DEFAULT_PROFILE, 'apt-get install golang-github-containers-common'), caps);
+  }
+  const name = s.localhostProfile ?? '';
+  if (!name || name.split('/').includes('..') || path.isAbsolute(name)) throw new PeapodError('invalid', `seccomp localhostProfile "${name}" must be a relative path without ".."`);
+  return toOciSeccomp(readProfile(path.join(root, 'seccomp', name), `put the profile under ${path.join(root, 'seccomp')}`), caps);
 }

@@ -14,7 +14,9 @@
 //   /usr/share/containers/containers.conf     (Debian) 11 default capabilities, ping_group_range sysctl
 import path from 'node:path';
 import { invalid } from '../errors.js';
-import type { Mount } from '../types.js';
+import type { ContainerSpec, ImageRuntimeConfig, Mount } from '../types.js';
+import { mergeEnv } from './user.js';
+import { adaptSpecForRootless, type RootlessCgroups } from '../rootless/spec.js';
 
 export type NamespaceType = 'pid' | 'network' | 'ipc' | 'uts' | 'mount' | 'cgroup' | 'user';
 
@@ -312,7 +314,7 @@ function sortedRecord(r: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]]));
 }
 
-// ---- the builder ----
+// ---- the builder: one named step per part of the spec ----
 
 export function buildOciSpec(input: SpecInput): OciSpec {
   if (!path.isAbsolute(input.rootfs)) throw invalid(`rootfs path "${input.rootfs}" is not absolute`);
@@ -327,24 +329,75 @@ export function buildOciSpec(input: SpecInput): OciSpec {
   const privileged = input.privileged ?? false;
   const terminal = input.terminal ?? false;
 
-  // Namespaces: canonical order, no duplicates, paths absolute.
-  const seen = new Set<string>();
-  for (const ns of input.namespaces) {
-    if (!NAMESPACE_ORDER.includes(ns.type)) throw invalid(`unknown namespace type "${String(ns.type)}"`);
-    if (seen.has(ns.type)) throw invalid(`namespace "${ns.type}" given twice`);
-    seen.add(ns.type);
-    if (ns.path !== undefined && !ns.path.startsWith('/')) throw invalid(`${ns.type} namespace path "${ns.path}" is not absolute`);
-  }
-  const namespaces: OciNamespace[] = [...input.namespaces]
-    .sort((a, b) => NAMESPACE_ORDER.indexOf(a.type) - NAMESPACE_ORDER.indexOf(b.type))
-    .map((ns) => (ns.path ? { type: ns.type, path: ns.path } : { type: ns.type }));
+  const namespaces = specNamespaces(input.namespaces);
   const nsOf = (t: NamespaceType) => namespaces.find((n) => n.type === t);
   const ownUts = nsOf('uts') !== undefined && nsOf('uts')?.path === undefined;
   const net = nsOf('network');
   const ownNet = net !== undefined && net.path === undefined;
   const canMountSys = nsOf('user') === undefined || ownNet;
 
-  // Env: the given order, then what is missing.
+  // Sysctls: Debian's default ping_group_range where this container owns its network namespace.
+  const sysctl: Record<string, string> = {};
+  if (ownNet) Object.assign(sysctl, DEFAULT_SYSCTLS);
+  Object.assign(sysctl, input.sysctl ?? {});
+
+  const proc: OciProcess = {
+    terminal,
+    user: {
+      uid: input.user.uid,
+      gid: input.user.gid,
+      umask: input.user.umask ?? DEFAULT_UMASK,
+      ...(input.user.additionalGids?.length ? { additionalGids: [...new Set(input.user.additionalGids)] } : {}),
+    },
+    args: [...input.args],
+    env: specEnv(input, terminal),
+    cwd,
+    capabilities: specCapabilities(input, privileged),
+    rlimits: specRlimits(input),
+  };
+  if (input.noNewPrivileges) proc.noNewPrivileges = true;
+  if (input.oomScoreAdj !== undefined) {
+    if (!Number.isInteger(input.oomScoreAdj) || input.oomScoreAdj < -1000 || input.oomScoreAdj > 1000) throw invalid(`invalid oom score adjustment ${input.oomScoreAdj}: must be in -1000-1000`);
+    proc.oomScoreAdj = input.oomScoreAdj;
+  }
+
+  const linux: OciLinux = {
+    ...(Object.keys(sysctl).length > 0 ? { sysctl: sortedRecord(sysctl) } : {}),
+    resources: specResources(input.resources ?? {}, privileged),
+    cgroupsPath: input.cgroupsPath,
+    namespaces,
+    ...(input.seccomp !== undefined ? { seccomp: input.seccomp } : {}),
+    ...(privileged || input.unmaskedProc ? {} : { maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] }),
+  };
+
+  const spec: OciSpec = {
+    ociVersion: OCI_VERSION,
+    process: proc,
+    root: input.readonlyRootfs ? { path: input.rootfs, readonly: true } : { path: input.rootfs },
+    ...(ownUts && input.hostname ? { hostname: input.hostname } : {}),
+    mounts: specMounts(input.mounts ?? [], privileged, canMountSys),
+    ...(input.annotations && Object.keys(input.annotations).length > 0 ? { annotations: sortedRecord(input.annotations) } : {}),
+    linux,
+  };
+  return spec;
+}
+
+/** Namespaces: canonical order, no duplicates, paths absolute. */
+function specNamespaces(given: SpecInput['namespaces']): OciNamespace[] {
+  const seen = new Set<string>();
+  for (const ns of given) {
+    if (!NAMESPACE_ORDER.includes(ns.type)) throw invalid(`unknown namespace type "${String(ns.type)}"`);
+    if (seen.has(ns.type)) throw invalid(`namespace "${ns.type}" given twice`);
+    seen.add(ns.type);
+    if (ns.path !== undefined && !ns.path.startsWith('/')) throw invalid(`${ns.type} namespace path "${ns.path}" is not absolute`);
+  }
+  return [...given]
+    .sort((a, b) => NAMESPACE_ORDER.indexOf(a.type) - NAMESPACE_ORDER.indexOf(b.type))
+    .map((ns) => (ns.path ? { type: ns.type, path: ns.path } : { type: ns.type }));
+}
+
+/** Env: the given order, then what is missing. */
+function specEnv(input: SpecInput, terminal: boolean): string[] {
   const env = [...input.env];
   const has = (k: string) => env.some((e) => envKey(e) === k);
   if (!has('PATH')) env.push(DEFAULT_PATH);
@@ -352,28 +405,27 @@ export function buildOciSpec(input: SpecInput): OciSpec {
   if (input.user.home && !has('HOME')) env.push(`HOME=${input.user.home}`);
   const envHostname = input.envHostname ?? input.hostname;
   if (envHostname && !has('HOSTNAME')) env.push(`HOSTNAME=${envHostname}`);
+  return env;
+}
 
-  // Capabilities.
+function specCapabilities(input: SpecInput, privileged: boolean): OciCapabilities {
   const hostCaps = input.hostCapabilities ? [...new Set(input.hostCapabilities.map(normalizeCapability))].filter((c) => c !== 'ALL') : [...ALL_CAPABILITIES];
   const inHost = (c: string) => hostCaps.includes(c);
-  let bounding: string[];
-  if (privileged) {
-    bounding = [...hostCaps].sort();
-  } else {
-    bounding = mergeCapabilities(DEFAULT_CAPABILITIES, input.capabilities?.add, input.capabilities?.drop, hostCaps).filter(inHost);
-  }
-  let capabilities: OciCapabilities;
+  const bounding = privileged
+    ? [...hostCaps].sort()
+    : mergeCapabilities(DEFAULT_CAPABILITIES, input.capabilities?.add, input.capabilities?.drop, hostCaps).filter(inHost);
   if (input.user.uid === 0) {
-    capabilities = { bounding, effective: [...bounding], inheritable: [], permitted: [...bounding], ambient: [] };
-  } else {
-    // A non-root process gets only the capabilities added explicitly, and keeps them across exec
-    // through the ambient set (Podman's rule), never more than the bounding set allows.
-    const added = (input.capabilities?.add ?? []).map(normalizeCapability);
-    const userCaps = (added.includes('ALL') ? [...hostCaps] : [...new Set(added)]).filter((c) => bounding.includes(c)).sort();
-    capabilities = { bounding, effective: userCaps, inheritable: [...userCaps], permitted: [...userCaps], ambient: [...userCaps] };
+    return { bounding, effective: [...bounding], inheritable: [], permitted: [...bounding], ambient: [] };
   }
+  // A non-root process gets only the capabilities added explicitly, and keeps them across exec
+  // through the ambient set (Podman's rule), never more than the bounding set allows.
+  const added = (input.capabilities?.add ?? []).map(normalizeCapability);
+  const userCaps = (added.includes('ALL') ? [...hostCaps] : [...new Set(added)]).filter((c) => bounding.includes(c)).sort();
+  return { bounding, effective: userCaps, inheritable: [...userCaps], permitted: [...userCaps], ambient: [...userCaps] };
+}
 
-  // Rlimits: the given ones, then NOFILE and NPROC defaults, each clamped to the host's hard limit.
+/** Rlimits: the given ones, then NOFILE and NPROC defaults, each clamped to the host's hard limit. */
+function specRlimits(input: SpecInput): OciRlimit[] {
   const rlimits: OciRlimit[] = [];
   for (const r of input.rlimits ?? []) {
     const type = normalizeRlimitType(r.type);
@@ -395,10 +447,15 @@ export function buildOciSpec(input: SpecInput): OciSpec {
       r.soft = Math.min(r.soft, max);
     }
   }
+  return rlimits;
+}
 
-  // Mounts: defaults, superseded by extras with the same destination (and /dev/* by an extra /dev),
-  // then the extras; sorted by depth (stable) so no mount hides one below it.
-  const extras = (input.mounts ?? []).map((m) => ({ destination: cleanDest(m.destination), type: m.type, source: m.source, options: [...m.options] }));
+/**
+ * Mounts: defaults, superseded by extras with the same destination (and /dev/* by an extra /dev),
+ * then the extras; sorted by depth (stable) so no mount hides one below it.
+ */
+function specMounts(given: Mount[], privileged: boolean, canMountSys: boolean): OciMount[] {
+  const extras = given.map((m) => ({ destination: cleanDest(m.destination), type: m.type, source: m.source, options: [...m.options] }));
   const extraDests = new Set<string>();
   for (const m of extras) {
     if (!m.destination.startsWith('/')) throw invalid(`mount destination "${m.destination}" is not absolute`);
@@ -407,17 +464,17 @@ export function buildOciSpec(input: SpecInput): OciSpec {
   }
   const defaults = defaultMounts(privileged, canMountSys)
     .filter((m) => !extraDests.has(m.destination) && !(extraDests.has('/dev') && m.destination.startsWith('/dev/')));
-  const mounts = [...defaults, ...extras]
+  return [...defaults, ...extras]
     .map((m, i) => ({ m, i, d: depth(m.destination) }))
     .sort((a, b) => a.d - b.d || a.i - b.i)
     .map((x) => x.m);
+}
 
-  // Resources.
-  const res = input.resources ?? {};
-  const resources: OciResources = { devices: [{ allow: !!privileged, access: 'rwm' }] };
-  const posInt = (what: string, v: number | undefined, allowZero = false) => {
+function specResources(res: NonNullable<SpecInput['resources']>, privileged: boolean): OciResources {
+  const resources: OciResources = { devices: [{ allow: privileged, access: 'rwm' }] };
+  const posInt = (what: string, v: number | undefined) => {
     if (v === undefined) return undefined;
-    if (!Number.isSafeInteger(v) || v < 0 || (v === 0 && !allowZero)) throw invalid(`invalid ${what} ${v}`);
+    if (!Number.isSafeInteger(v) || v <= 0) throw invalid(`invalid ${what} ${v}`);
     return v;
   };
   const memLimit = posInt('memory limit', res.memoryLimit);
@@ -440,49 +497,104 @@ export function buildOciSpec(input: SpecInput): OciSpec {
   const pids = res.pidsLimit ?? DEFAULT_PIDS_LIMIT;
   if (!Number.isSafeInteger(pids)) throw invalid(`invalid pids limit ${pids}`);
   if (pids > 0) resources.pids = { limit: pids };
+  return resources;
+}
 
-  // Sysctls: Debian's default ping_group_range where this container owns its network namespace.
-  const sysctl: Record<string, string> = {};
-  if (ownNet) Object.assign(sysctl, DEFAULT_SYSCTLS);
-  Object.assign(sysctl, input.sysctl ?? {});
+// ---- a container's spec from the facts gathered before it starts (Containers.start) ----
 
-  const proc: OciProcess = {
-    terminal,
-    user: {
-      uid: input.user.uid,
-      gid: input.user.gid,
-      umask: input.user.umask ?? DEFAULT_UMASK,
-      ...(input.user.additionalGids?.length ? { additionalGids: [...new Set(input.user.additionalGids)] } : {}),
-    },
-    args: [...input.args],
-    env,
-    cwd,
-    capabilities,
-    rlimits,
-  };
-  if (input.noNewPrivileges) proc.noNewPrivileges = true;
-  if (input.oomScoreAdj !== undefined) {
-    if (!Number.isInteger(input.oomScoreAdj) || input.oomScoreAdj < -1000 || input.oomScoreAdj > 1000) throw invalid(`invalid oom score adjustment ${input.oomScoreAdj}: must be in -1000-1000`);
-    proc.oomScoreAdj = input.oomScoreAdj;
-  }
+/** What a pod gives each of its containers (made once per start by Pods, passed down; never fetched back). */
+export interface PodContext {
+  namespaces: SpecInput['namespaces'];
+  hostname?: string;            // set only for the container that creates the UTS namespace
+  /** the pod's host name, the HOSTNAME of every member */
+  envHostname: string;
+  mounts?: Mount[];
+  cgroupParent: string;         // e.g. /peapod/<podid>
+  /** the pod's address, when it has one on a bridge network */
+  podIP?: string;
+  etcFiles: EtcFiles;
+  /** host paths of the pod's volumes by name (PodSpec.volumes) */
+  volumes?: Record<string, string>;
+  /** volumes mounted read-only whatever the mount says (persistentVolumeClaim readOnly) */
+  readOnlyVolumes?: string[];
+}
 
-  const linux: OciLinux = {
-    ...(Object.keys(sysctl).length > 0 ? { sysctl: sortedRecord(sysctl) } : {}),
-    resources,
-    cgroupsPath: input.cgroupsPath,
-    namespaces,
-    ...(input.seccomp !== undefined ? { seccomp: input.seccomp } : {}),
-    ...(privileged || input.unmaskedProc ? {} : { maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] }),
-  };
+/** Host paths of the files bound over /etc/hosts, /etc/hostname and /etc/resolv.conf. */
+export interface EtcFiles { hosts: string; hostname: string; resolvConf: string }
 
-  const spec: OciSpec = {
-    ociVersion: OCI_VERSION,
-    process: proc,
-    root: input.readonlyRootfs ? { path: input.rootfs, readonly: true } : { path: input.rootfs },
-    ...(ownUts && input.hostname ? { hostname: input.hostname } : {}),
-    mounts,
-    ...(input.annotations && Object.keys(input.annotations).length > 0 ? { annotations: sortedRecord(input.annotations) } : {}),
-    linux,
-  };
+/** Everything known about a container before its spec is built; gathered by Containers.start. */
+export interface ContainerFacts {
+  id: string;
+  name: string;
+  spec: ContainerSpec;
+  args: string[];
+  image: Pick<ImageRuntimeConfig, 'Env' | 'WorkingDir'>;
+  rootfs: string;
+  /** the user, securityContext rules applied (resolveContainerUser) */
+  user: { uid: number; gid: number; additionalGids: number[]; home: string };
+  pod?: PodContext;
+  /** a standalone container's host name */
+  hostname: string;
+  etcFiles: EtcFiles;
+  /** the container's volumeMounts, their sources resolved (engine/volume/mounts.ts) */
+  volumeMounts: Mount[];
+  /** env resolved at start, never stored: `before` yields to the container's own env, `after` does not */
+  startEnv: { before: string[]; after: string[] };
+  seccomp?: unknown;
+  cgroupPath: string;
+  host: Pick<SpecInput, 'hostRlimitNofileHard' | 'hostRlimits' | 'hostPidMax' | 'hostCapabilities'>;
+  /** set when peapod runs rootless: the spec is adapted to the user's namespace */
+  rootless?: { cgroups: RootlessCgroups; ids: { uid: number; gid: number; size: number } };
+}
+
+/** The OCI spec of a container: pure, from its facts. */
+export function containerSpec(f: ContainerFacts): OciSpec {
+  const sec = f.spec.security ?? {};
+  const spec = buildOciSpec({
+    rootfs: f.rootfs,
+    args: f.args,
+    env: mergeEnv(f.image.Env ?? [], [...f.startEnv.before, ...(f.spec.env ?? []), ...f.startEnv.after]),
+    cwd: f.spec.workingDir || f.image.WorkingDir || '/',
+    user: f.user,
+    hostname: f.pod ? f.pod.hostname : f.hostname,
+    envHostname: f.pod ? f.pod.envHostname : f.hostname,
+    namespaces: f.pod?.namespaces ?? [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+    mounts: containerMounts(f),
+    cgroupsPath: f.cgroupPath,
+    ...f.host,
+    resources: f.spec.isInfra ? { pidsLimit: 0 } : cgroupResources(f.spec.resources),
+    readonlyRootfs: sec.readOnlyRootFilesystem,
+    privileged: sec.privileged,
+    capabilities: sec.capAdd || sec.capDrop ? { add: sec.capAdd, drop: sec.capDrop } : undefined,
+    noNewPrivileges: sec.allowPrivilegeEscalation === false,
+    sysctl: sec.sysctls,
+    unmaskedProc: sec.procMount === 'Unmasked',
+    seccomp: f.seccomp,
+    annotations: { 'io.peapod.container.name': f.name },
+  });
+  if (f.rootless) adaptSpecForRootless(spec, f.rootless.cgroups, f.rootless.ids);
   return spec;
+}
+
+/** A container's own mounts, in order: /etc files, --volume binds, the pod's (shm), its volumeMounts. */
+function containerMounts(f: ContainerFacts): Mount[] {
+  const bind = (source: string, destination: string): Mount => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate'] });
+  return [
+    bind(f.etcFiles.hosts, '/etc/hosts'), bind(f.etcFiles.hostname, '/etc/hostname'), bind(f.etcFiles.resolvConf, '/etc/resolv.conf'),
+    ...(f.spec.volumes ?? []).map((v): Mount => ({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', v.readOnly ? 'ro' : 'rw'] })),
+    ...(f.pod?.mounts ?? []),
+    ...f.volumeMounts,
+  ];
+}
+
+/** Kubernetes limits/requests as cgroup settings: cpu quota over a 100 ms period, shares from the request. */
+export function cgroupResources(r: ContainerSpec['resources']): SpecInput['resources'] {
+  if (!r) return undefined;
+  const out: NonNullable<SpecInput['resources']> = {};
+  if (r.memoryLimit !== undefined) out.memoryLimit = Math.floor(r.memoryLimit);
+  if (r.memoryRequest !== undefined && r.memoryRequest !== r.memoryLimit) out.memoryReservation = Math.floor(r.memoryRequest);
+  if (r.cpuLimit !== undefined) { out.cpuPeriod = 100_000; out.cpuQuota = Math.max(1000, Math.round(r.cpuLimit * 100_000)); }
+  if (r.cpuRequest !== undefined) out.cpuShares = Math.max(2, Math.round(r.cpuRequest * 1024));
+  if (r.pidsLimit !== undefined) out.pidsLimit = r.pidsLimit;
+  return out;
 }

@@ -4,6 +4,7 @@
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { invalid, PeapodError } from '../errors.js';
+import type { ContainerSpec } from '../types.js';
 
 export interface ResolvedUser {
   uid: number;
@@ -185,4 +186,23 @@ export function mergeEnv(imageEnv: string[] = [], userEnv: string[] = []): strin
     values.set(key, e);
   }
   return [...values.values()];
+}
+
+/**
+ * The user a container runs as, Kubernetes' rules over the image's: runAsUser/runAsGroup beat the
+ * image's USER (a uid without runAsGroup takes its passwd group); supplementalGroups and fsGroup
+ * are added; runAsNonRoot refuses root.
+ */
+export async function resolveContainerUser(rootfs: string, spec: Pick<ContainerSpec, 'security' | 'user' | 'kubeName' | 'name'>, imageUser: string | undefined): Promise<ResolvedUser> {
+  const sec = spec.security ?? {};
+  const userSpec = sec.runAsUser !== undefined ? `${sec.runAsUser}${sec.runAsGroup !== undefined ? `:${sec.runAsGroup}` : ''}` : spec.user ?? imageUser;
+  const user = await resolveUser(rootfs, userSpec);
+  if (sec.runAsUser === undefined && sec.runAsGroup !== undefined) user.gid = sec.runAsGroup;
+  for (const g of [...(sec.supplementalGroups ?? []), ...(sec.fsGroup !== undefined ? [sec.fsGroup] : [])]) {
+    if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
+  }
+  if (sec.runAsNonRoot && user.uid === 0) {
+    throw new PeapodError('invalid', `container ${spec.kubeName ?? spec.name} has runAsNonRoot and image will run as root: set runAsUser, or a USER in the image`);
+  }
+  return user;
 }

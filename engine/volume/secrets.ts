@@ -3,10 +3,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
-import type { SecretRecord } from '../types.js';
+import type { ContainerRecord, SecretRecord } from '../types.js';
 import { readJson, writeFileAtomic } from '../state/atomic.js';
+import { checkObjectName, OBJECT_NAME } from '../names.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * Secrets (Podman's file driver): one JSON file per secret, mode 0600 in a 0700 directory. Their
@@ -36,7 +36,7 @@ export class Secrets {
   }
 
   async get(name: string): Promise<SecretRecord | undefined> {
-    if (!NAME_RE.test(name)) return undefined;
+    if (!OBJECT_NAME.test(name)) return undefined;
     return readJson<SecretRecord>(this.file(name));
   }
 
@@ -48,7 +48,7 @@ export class Secrets {
 
   /** Creates or (replace) updates a secret; data values are base64. */
   async put(rec: Omit<SecretRecord, 'id' | 'created'>, opts: { replace?: boolean } = {}): Promise<SecretRecord> {
-    if (!NAME_RE.test(rec.name)) throw new PeapodError('invalid', `secret name "${rec.name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    checkObjectName('secret', rec.name);
     return this.store.lock.with(async () => {
       const old = await this.get(rec.name);
       if (old && !opts.replace) throw new PeapodError('exists', `secret name ${rec.name} is already in use: secret already exists`);
@@ -71,4 +71,32 @@ export class Secrets {
     const v = s?.data[key];
     return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
   }
+}
+
+/**
+ * Env resolved only when a container starts, never stored: secret values (envFrom secrets in
+ * `before`, which yields to the container's own env; secretKeyRef in `after`) and the pod's address.
+ */
+export async function startEnv(secrets: Secrets, rec: ContainerRecord, podIP?: string): Promise<{ before: string[]; after: string[] }> {
+  const before: string[] = [];
+  const after: string[] = [];
+  for (const r of rec.spec.secretEnv ?? []) {
+    const s = await secrets.get(r.secret);
+    if (!s) {
+      if (r.optional) continue;
+      throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" not found`);
+    }
+    if (r.key === undefined) {
+      for (const [k, v] of Object.entries(s.data).sort()) before.push(`${r.prefix ?? ''}${k}=${Buffer.from(v, 'base64').toString('utf8')}`);
+      continue;
+    }
+    const v = s.data[r.key];
+    if (v === undefined) {
+      if (r.optional) continue;
+      throw new PeapodError('not-found', `container ${rec.spec.kubeName ?? rec.name}: secret "${r.secret}" has no key "${r.key}"`);
+    }
+    after.push(`${r.name}=${Buffer.from(v, 'base64').toString('utf8')}`);
+  }
+  for (const n of rec.spec.podIPEnv ?? []) after.push(`${n}=${podIP ?? ''}`);
+  return { before, after };
 }

@@ -4,8 +4,8 @@ import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { VolumeRecord } from '../types.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import { checkObjectName, OBJECT_NAME } from '../names.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Named volumes, Podman's local driver: <root>/volumes/<name>/_data. */
 export class Volumes {
@@ -31,7 +31,7 @@ export class Volumes {
   }
 
   async get(name: string): Promise<VolumeRecord | undefined> {
-    if (!NAME_RE.test(name)) return undefined;
+    if (!OBJECT_NAME.test(name)) return undefined;
     return readJson<VolumeRecord>(path.join(this.dir(name), 'volume.json'));
   }
 
@@ -43,7 +43,7 @@ export class Volumes {
 
   /** The volume, made if it does not exist yet. */
   async ensure(name: string, opts: { labels?: Record<string, string>; claim?: boolean } = {}): Promise<VolumeRecord> {
-    if (!NAME_RE.test(name)) throw new PeapodError('invalid', `volume name "${name}": names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    checkObjectName('volume', name);
     const have = await this.get(name);
     if (have) return have;
     return this.store.lock.with(async () => {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { PeapodError } from '../../engine/errors.js';
 import type { ContainerSpec } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
-import { printLogs } from '../../engine/runtime/logs.js';
 import { getEngine, setExit } from './context.js';
+import { isRunning } from '../../engine/pod/status.js';
 import { printItems, printInspect, humanDuration } from './format.js';
 import { psView, inspectView, imageInspectView } from './views.js';
 import { collect, int } from './flags.js';
@@ -87,61 +87,39 @@ function specFromFlags(image: string, command: string[], f: CreateFlags): Contai
   };
 }
 
-async function createFromFlags(engine: Engine, spec: ContainerSpec, f: CreateFlags) {
-  const opts = { createCommand: process.argv.slice(1) };
-  // Implicit pull, as Podman's run/create: a local image (short names too) is used without network.
+async function createFromFlags(cmd: Command, spec: ContainerSpec, f: CreateFlags) {
+  const { createContainer } = await import('../app/containers.js');
   const { ProgressRenderer } = await import('./registry.js');
   const renderer = process.stderr.isTTY ? new ProgressRenderer() : undefined;
   try {
-    // `localhost/...` names local images (imported, loaded): never fetched from a registry, as in play kube.
-    const local = /^localhost\//.test(spec.image) && (f.pull ?? 'missing') === 'missing';
-    if (!local) await engine.images.pull(spec.image, { policy: f.pull ?? 'missing', signaturePolicy: f.signaturePolicy, interactive: !!process.stdin.isTTY, progress: renderer?.handle, quiet: !renderer });
+    return await createContainer(() => getEngine(cmd), spec, { pod: f.pod, pull: f.pull, signaturePolicy: f.signaturePolicy, createCommand: process.argv.slice(1), progress: renderer?.handle, interactive: !!process.stdin.isTTY });
   } finally {
     renderer?.finish();
   }
-  if (f.pod) {
-    if (f.hostname) throw new PeapodError('invalid', 'a container in a pod uses the pod\'s host name: --hostname cannot be combined with --pod');
-    return engine.pods.addContainer(f.pod, spec, opts);
-  }
-  return engine.containers.create(spec, opts);
 }
 
 export function registerContainerCommands(program: Command): void {
   addCreateFlags(program.command('run').description('run a command in a new container'))
     .option('-d, --detach', 'run in the background and print the container ID')
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
-      const engine = await getEngine(cmd);
+      const app = await import('../app/containers.js');
       const spec = specFromFlags(image, command, f);
-      let rec = await createFromFlags(engine, spec, f);
+      const rec = await createFromFlags(cmd, spec, f);
       if (f.detach) {
-        await engine.containers.start(rec.id);
+        await app.startContainer(() => getEngine(cmd), rec.id);
         process.stdout.write(`${rec.id}\n`);
         return;
       }
-      if (spec.autoRemove) rec = await engine.store.updateContainer(rec.id, (r) => { r.state.waiterPid = process.pid; });
-      // Signals reach the container, as Podman's --sig-proxy does.
-      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-        process.on(sig, () => { engine.containers.runtime.kill(rec.id, sig).catch(() => undefined); });
-      }
-      try {
-        await engine.containers.start(rec.id);
-      } catch (err) {
-        if (spec.autoRemove) await engine.containers.remove(rec.id, { force: true }).catch(() => undefined);
-        throw err;
-      }
-      const logPath = engine.containers.paths(rec.id).logPath;
-      await printLogs(logPath, {
-        follow: true,
-        isRunning: async () => !(await engine.containers.waitExitFile(rec.id, 0)),
-      });
-      const code = await engine.containers.wait(rec.id);
-      if (spec.autoRemove) await engine.containers.remove(rec.id, { force: true });
-      setExit(code);
+      setExit(await app.runAttached(() => getEngine(cmd), rec.id, {
+        autoRemove: !!spec.autoRemove,
+        // Signals reach the container, as Podman's --sig-proxy does.
+        forwardSignals: (send) => { for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => send(sig)); },
+      }));
     });
 
   addCreateFlags(program.command('create').description('create a container without starting it'))
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
-      const rec = await createFromFlags((await getEngine(cmd)), specFromFlags(image, command, f), f);
+      const rec = await createFromFlags(cmd, specFromFlags(image, command, f), f);
       process.stdout.write(`${rec.id}\n`);
     });
 
@@ -161,7 +139,7 @@ export function registerContainerCommands(program: Command): void {
       if (firstErr) throw firstErr;
     });
 
-  multi('start', 'start one or more containers', async (e, ref) => { await e.containers.start(ref); return ref; });
+  multi('start', 'start one or more containers', async (e, ref) => { await e.pods.startContainer(ref); return ref; });
   multi('stop', 'stop one or more containers', async (e, ref, o) => { await e.containers.stop(ref, o.time); return ref; })
     .option('-t, --time <seconds>', 'seconds to wait for the stop signal before killing', int('time'));
   multi('kill', 'send a signal to one or more containers', async (e, ref, o) => { await e.containers.kill(ref, o.signal); return ref; })
@@ -178,7 +156,7 @@ export function registerContainerCommands(program: Command): void {
     .option('--format <format>', 'json, or a Go template')
     .action(async (o: { all?: boolean; quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
-      const list = (await engine.containers.list()).filter((c) => o.all || c.state.status === 'running');
+      const list = (await engine.containers.list()).filter((c) => o.all || isRunning(c));
       const views = list.map((c) => psView(c, undefined, engine.containers.reason(c)));
       const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);
       printItems(views, o.format, {
@@ -193,17 +171,13 @@ export function registerContainerCommands(program: Command): void {
     .argument('<names...>')
     .action(async (refs: string[], o: { format?: string; type: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
+      const { inspectContainer } = await import('../app/containers.js');
       const out: unknown[] = [];
       let err: PeapodError | undefined;
       for (const ref of refs) {
         if (o.type !== 'image') {
-          const c = await engine.store.getContainer(ref);
-          if (c) {
-            const pod = c.spec.pod ? await engine.store.getPod(c.spec.pod) : undefined;
-            const podInfo = pod && { name: pod.name, hostname: engine.pods.hostnameOf(pod), net: await engine.pods.networkState(pod), publish: pod.spec.publish, mode: engine.pods.networkMode(pod) };
-            out.push(inspectView(engine, await engine.containers.refresh(c), podInfo));
-            continue;
-          }
+          const c = await inspectContainer(() => getEngine(cmd), ref);
+          if (c) { out.push(inspectView(engine, c.rec, c.pod)); continue; }
         }
         if (o.type !== 'container') {
           const img = await engine.images.get(ref);
@@ -223,12 +197,8 @@ export function registerContainerCommands(program: Command): void {
     .option('-t, --timestamps', 'show timestamps')
     .argument('<container>')
     .action(async (ref: string, o: { follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
-      const engine = await getEngine(cmd);
-      const rec = await engine.containers.get(ref);
-      await printLogs(engine.containers.paths(rec.id).logPath, {
-        follow: o.follow, tail: o.tail, timestamps: o.timestamps,
-        isRunning: async () => (await engine.containers.get(rec.id)).state.status === 'running',
-      });
+      const { logsOf } = await import('../app/containers.js');
+      await logsOf(() => getEngine(cmd), ref, o);
     });
 
   program.command('exec').description('run a process in a running container')
@@ -241,17 +211,8 @@ export function registerContainerCommands(program: Command): void {
     .passThroughOptions()
     .action(async (ref: string, command: string[], o: { env?: string[]; workdir?: string; user?: string; detach?: boolean }, cmd: Command) => {
       if (o.detach) throw new PeapodError('invalid', 'exec --detach is not supported yet');
-      const engine = await getEngine(cmd);
-      const rec = await engine.containers.get(ref);
-      if (rec.state.status !== 'running') throw new PeapodError('state', `can only create exec sessions on running containers: container state improper`);
-      let user: string | undefined;
-      if (o.user) {
-        const { resolveUser } = await import('../../engine/runtime/user.js');
-        const u = await resolveUser(engine.containers.paths(rec.id).merged, o.user);
-        user = `${u.uid}:${u.gid}`;
-      }
-      const code = await engine.containers.runtime.exec(rec.id, { args: command, env: parseEnv(o.env), cwd: o.workdir, user });
-      setExit(code);
+      const { execIn } = await import('../app/containers.js');
+      setExit(await execIn(() => getEngine(cmd), ref, { args: command, env: parseEnv(o.env), cwd: o.workdir, user: o.user }));
     });
 
   const container = program.command('container').description('manage containers');
@@ -259,12 +220,8 @@ export function registerContainerCommands(program: Command): void {
     // Run by conmon's exit command: records the exit and releases everything. conmon's working
     // directory is the bundle, which cleanup removes: work from / so that later spawns still work.
     process.chdir('/');
-    const engine = await getEngine(cmd);
-    const rec = await engine.store.getContainer(id);
-    if (!rec) return;
-    await engine.containers.cleanup(id);
-    await engine.containers.superviseRestart(id);
-    if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
+    const { cleanupContainer } = await import('../app/containers.js');
+    await cleanupContainer(() => getEngine(cmd), id);
   });
   for (const alias of ['ls', 'list']) {
     container.command(alias).description('list containers (same as ps)').allowUnknownOption().allowExcessArguments()

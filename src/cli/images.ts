@@ -14,7 +14,7 @@ function splitName(n: string): [string, string] {
 
 async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; trunc: boolean; noHeading?: boolean; digests?: boolean }) {
   const engine = await getEngine(cmd);
-  const [images, containers] = await Promise.all([engine.images.list(), engine.store.listContainers()]);
+  const [images, containers] = await Promise.all([engine.images.list(), engine.containers.records()]);
   const views = images.map((i) => imageListView(i, containers.filter((c) => c.imageId === i.id).length));
   const rows = views.flatMap((v) => (v.Names.length ? v.Names : ['<none>:<none>']).map((n) => ({ v, n })));
   const id = (s: string) => (o.trunc ? s.slice(0, 12) : s);

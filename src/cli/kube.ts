@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import { PeapodError } from '../../engine/errors.js';
-import type { ParsedDoc } from '../kube/parse.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
-import { formatDiagnostic, hasErrors, sortDiagnostics } from '../kube/diagnostics.js';
+import { formatDiagnostic, sortDiagnostics } from '../kube/diagnostics.js';
 import { getEngine } from './context.js';
 import { collect, durationMs } from './flags.js';
 import { addGenerateKube } from './generate.js';
@@ -30,56 +28,14 @@ async function readSource(file: string): Promise<{ text: string; name: string }>
   }
 }
 
-/** Reads every file; all diagnostics (all files, all documents) come back together. */
-async function load(files: string[], mode: 'strict' | 'warn', validate: boolean): Promise<{ docs: ParsedDoc[]; diags: Diagnostic[] }> {
-  const { parseManifests } = await import('../kube/parse.js');
-  const docs: ParsedDoc[] = [];
-  const diags: Diagnostic[] = [];
-  for (const f of files) {
-    const { text, name } = await readSource(f);
-    const r = parseManifests(text, name);
-    docs.push(...r.docs);
-    diags.push(...r.errors);
-  }
-  if (validate) {
-    const { validateDocs } = await import('../kube/validate.js');
-    diags.push(...validateDocs(docs, { mode }));
-  }
-  return { docs, diags };
+async function readAll(files: string[]): Promise<Array<{ text: string; name: string }>> {
+  const out = [];
+  for (const f of files) out.push(await readSource(f));
+  return out;
 }
 
 function report(diags: Diagnostic[], files: string[]): void {
   for (const d of sortDiagnostics(diags, files)) process.stderr.write(`${formatDiagnostic(d)}\n`);
-}
-
-/**
- * --wait: stays in the foreground until every app container of the played pods has exited, or
- * until SIGINT/SIGTERM; then the pods are taken down (removed), as Podman's `kube play --wait`.
- */
-async function waitAndTearDown(engine: Awaited<ReturnType<typeof getEngine>>, podIds: string[]): Promise<void> {
-  let stop = false;
-  const onSignal = () => { stop = true; };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    while (!stop) {
-      let running = false;
-      for (const id of podIds) {
-        const pod = await engine.store.getPod(id);
-        if (!pod) continue;
-        const members = await engine.pods.members(pod);
-        if (members.some((c) => !c.spec.isInfra && (c.state.status === 'running' || (c.state.status === 'created' && !engine.pods.initFailure(members))))) running = true;
-      }
-      if (!running) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  for (const id of podIds) {
-    if (await engine.store.getPod(id)) await engine.pods.remove(id, { force: true });
-  }
 }
 
 interface PlayFlags {
@@ -87,72 +43,36 @@ interface PlayFlags {
   publish?: string[]; publishAll?: boolean; network?: string; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
 }
 
-/** Facts of this host that fieldRef and resourceFieldRef name. */
-function nodeFacts() {
-  const addr = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
-  return { name: os.hostname(), hostIP: addr?.address ?? '127.0.0.1', cpus: os.cpus().length, memoryBytes: os.totalmem() };
-}
-
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, { force: o.force }, cmd);
-  const { docs, diags } = await load(files, o.validate, true);
-  let configMapDocs: ParsedDoc[] = [];
-  if (o.configmap?.length) {
-    const cm = await load(o.configmap, o.validate, true);
-    diags.push(...cm.diags);
-    for (const d of cm.docs) {
-      if (d.kind !== 'ConfigMap') {
-        const p = d.position(['kind']);
-        diags.push({ file: d.file, line: p.line, col: p.col, path: 'kind', message: `--configmap files hold ConfigMaps only, not ${d.kind}`, severity: 'error' });
-      }
-    }
-    configMapDocs = cm.docs;
-  }
-  if (hasErrors(diags)) {
-    report(diags, files);
-    const n = diags.filter((d) => d.severity === 'error').length;
-    throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${files.join(', ')}: nothing was created`);
-  }
-  const { planKube } = await import('../kube/plan.js');
-  const { playPlan } = await import('../kube/apply.js');
-  let plan;
-  try {
-    plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, configMapDocs, node: nodeFacts() });
-  } catch (err) {
-    throw new PeapodError('invalid', (err as Error).message);
-  }
-  const all = [...diags, ...plan.diagnostics];
-  report(all, files);
-  if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${files.join(', ')}: nothing was created`);
-  if (o.dryRun) {
-    process.stdout.write(describePlan(plan));
-    return;
-  }
-  if (o.userns === 'keep-id') for (const p of plan.pods) p.pod.userns = 'keep-id';
-  const engine = await getEngine(cmd);
-  const asks = (r?: object) => !!r && Object.values(r).some((v) => v !== undefined);
-  const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
-  const notice = engine.rootlessLimitsNotice(limited);
-  if (notice) process.stderr.write(`warning: ${notice}\n`);
-  const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
+  const { playKube, waitForPods } = await import('../app/kube.js');
+  const open = () => getEngine(cmd);
+  const r = await playKube(open, await readAll(files), {
+    ...o, configMaps: o.configmap && (await readAll(o.configmap)), timeoutSeconds: o.timeout,
+    onDiagnostics: (d) => report(d, files), onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+  });
+  if (o.dryRun) return void process.stdout.write(describePlan(r.plan));
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
-  if (o.waitReady) {
-    const { waitReady } = await import('../kube/apply.js');
-    await waitReady(engine, r.pods.map((p) => p.id), (o.timeout ?? 300) * 1000);
-  }
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
-    await waitAndTearDown(engine, r.pods.map((p) => p.id));
-    return;
+    return untilSignal((signal) => waitForPods(open, r.pods.map((p) => p.id), signal));
   }
   if (o.quiet) return;
-  let out = '';
-  for (const p of r.pods) {
-    out += `Pod:\n${p.id}\n`;
-    if (p.containers.length) out += `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n`;
-    out += '\n';
+  process.stdout.write(r.pods.map((p) => `Pod:\n${p.id}\n${p.containers.length ? `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n` : ''}\n`).join(''));
+}
+
+/** Runs fn with a signal that SIGINT or SIGTERM aborts (--wait: Ctrl-C takes the pods down). */
+async function untilSignal(fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  process.stdout.write(out);
 }
 
 /** --dry-run: what would be created, secret values left out. */
@@ -175,14 +95,8 @@ function describePlan(plan: import('../kube/plan.js').Plan): string {
 }
 
 async function down(files: string[], o: { force?: boolean }, cmd: Command): Promise<void> {
-  const { docs, diags } = await load(files, 'warn', false);
-  if (hasErrors(diags)) {
-    report(diags, files);
-    throw new PeapodError('invalid', `cannot read ${files.join(', ')}`);
-  }
-  const { podNamesOf, configObjectsOf } = await import('../kube/plan.js');
-  const { downPods } = await import('../kube/apply.js');
-  const r = await downPods(await getEngine(cmd), podNamesOf(docs), configObjectsOf(docs), o.force);
+  const { downKube } = await import('../app/kube.js');
+  const r = await downKube(() => getEngine(cmd), await readAll(files), { force: o.force, onDiagnostics: (d) => report(d, files) });
   let out = '';
   if (r.stopped.length) out += `Pods stopped:\n${r.stopped.join('\n')}\n`;
   if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;

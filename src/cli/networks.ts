@@ -29,8 +29,8 @@ async function usersOf(engine: Engine, name: string): Promise<string[]> {
 
 /** `port` lines of a pod: "8080/tcp -> 0.0.0.0:18080". */
 export async function portLines(engine: Engine, ref: string): Promise<string[]> {
-  const ctr = await engine.store.getContainer(ref);
-  const pod = ctr?.spec.pod ? await engine.store.getPod(ctr.spec.pod) : ctr ? undefined : await engine.store.getPod(ref);
+  const ctr = await engine.containers.find(ref);
+  const pod = ctr?.spec.pod ? await engine.pods.find(ctr.spec.pod) : ctr ? undefined : await engine.pods.find(ref);
   if (!ctr && !pod) throw new PeapodError('not-found', `no container or pod with name or ID "${ref}" found`);
   if (!pod) return [];
   return (pod.spec.publish ?? []).map((p) => `${p.containerPort}/${p.protocol} -> ${p.hostIP || '0.0.0.0'}:${p.hostPort}`);

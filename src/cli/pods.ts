@@ -1,11 +1,8 @@
 import { Option, type Command } from 'commander';
-import { readFileSync, rmSync } from 'node:fs';
-import { PeapodError } from '../../engine/errors.js';
 import type { ContainerRecord, PodRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
-import { parseK8sLog } from '../../engine/runtime/logs.js';
 import { getEngine } from './context.js';
-import { isReady } from '../../engine/pod/ready.js';
+import { isReady } from '../../engine/pod/status.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
 import { collect, int } from './flags.js';
@@ -92,37 +89,9 @@ async function eachPod(refs: string[], fn: (ref: string) => Promise<string | voi
   if (first) throw first;
 }
 
-async function startPod(engine: Engine, ref: string): Promise<string> {
-  const { pod, errors } = await engine.pods.start(ref);
-  if (errors.length) {
-    throw new PeapodError(errors[0].error instanceof PeapodError ? errors[0].error.code : 'runtime',
-      `starting container ${errors[0].container.name} of pod ${pod.name}: ${errors[0].error.message}`);
-  }
-  return pod.id;
-}
-
-function podProcesses(pod: PodRecord, members: ContainerRecord[], cgroupRoots: () => string[]): string[][] {
-  const rows: string[][] = [['CONTAINER', 'USER', 'PID', 'PPID', 'ELAPSED', 'COMMAND']];
-  const pidsRoot = cgroupRoots().find((r) => /\/(pids|unified)$/.test(r) || r === '/sys/fs/cgroup') ?? '/sys/fs/cgroup/pids';
-  const boot = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-  const hz = 100;
-  for (const c of members) {
-    let pids: string[] = [];
-    try {
-      pids = readFileSync(`${pidsRoot}${pod.cgroupParent}/${c.id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean);
-    } catch { continue; }
-    for (const pid of pids) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const uid = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? '?';
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-        const elapsed = boot - Number(f[19]) / hz;
-        rows.push([c.name, uid, pid, f[1], humanDuration(elapsed * 1000), cmd]);
-      } catch { /* exited meanwhile */ }
-    }
-  }
-  return rows;
+async function startPod(cmd: Command, ref: string): Promise<string> {
+  const { startPod: start } = await import('../app/pods.js');
+  return start(() => getEngine(cmd), ref);
 }
 
 export function registerPodCommands(program: Command): void {
@@ -137,25 +106,8 @@ export function registerPodCommands(program: Command): void {
     .option('--network <name>', 'network: a bridge network, host or none')
     .addOption(new Option('--userns <mode>', 'user namespace of the pod: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string }, cmd: Command) => {
-      const engine = await getEngine(cmd);
-      const name = o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`;
-      const { parsePublish } = await import('../kube/plan.js');
-      let publish;
-      try {
-        publish = (o.publish ?? []).map(parsePublish);
-      } catch (err) {
-        throw new PeapodError('invalid', (err as Error).message);
-      }
-      if (publish.length && o.network === 'host') throw new PeapodError('invalid', 'a pod on the host network publishes nothing: its ports are the host\'s');
-      if (o.network && o.network !== 'host' && o.network !== 'none') await engine.networks.mustGet(o.network);
-      await engine.pods.checkPorts(publish);
-      const rec = await engine.pods.create({
-        name, hostname: o.hostname, labels: labelsOf(o.label), shareProcessNamespace: o.sharePid,
-        publish: publish.length ? publish : undefined,
-        hostNetwork: o.network === 'host' || undefined,
-        network: o.network && o.network !== 'host' ? o.network : undefined,
-        userns: o.userns === 'keep-id' ? 'keep-id' : undefined,
-      });
+      const { createPod } = await import('../app/pods.js');
+      const rec = await createPod(() => getEngine(cmd), { ...o, name: o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`, labels: labelsOf(o.label) });
       process.stdout.write(`${rec.id}\n`);
     });
 
@@ -188,7 +140,7 @@ export function registerPodCommands(program: Command): void {
     });
 
   pod.command('start').description('start pods').argument('<pods...>')
-    .action(async (refs: string[], _o: unknown, cmd: Command) => eachPod(refs, async (r) => startPod((await getEngine(cmd)), r)));
+    .action(async (refs: string[], _o: unknown, cmd: Command) => eachPod(refs, async (r) => startPod(cmd, r)));
 
   pod.command('stop').description('stop pods: members in parallel, the infra last').argument('<pods...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing', int('time'))
@@ -197,9 +149,8 @@ export function registerPodCommands(program: Command): void {
   pod.command('restart').description('restart pods').argument('<pods...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing', int('time'))
     .action(async (refs: string[], o: { time?: number }, cmd: Command) => eachPod(refs, async (r) => {
-      const engine = await getEngine(cmd);
-      await engine.pods.stop(r, o.time);
-      return startPod(engine, r);
+      await (await getEngine(cmd)).pods.stop(r, o.time);
+      return startPod(cmd, r);
     }));
 
   pod.command('kill').description('send a signal to the containers of pods').argument('<pods...>')
@@ -218,59 +169,23 @@ export function registerPodCommands(program: Command): void {
     .option('-t, --timestamps', 'show timestamps')
     .argument('<pod>')
     .action(async (ref: string, o: { container?: string; follow?: boolean; tail?: number; timestamps?: boolean }, cmd: Command) => {
-      const engine = await getEngine(cmd);
-      const p = await engine.pods.get(ref);
-      let members = (await engine.pods.members(p)).filter((c) => !c.spec.isInfra);
-      if (o.container) {
-        members = members.filter((c) => c.name === o.container || c.spec.kubeName === o.container || c.id.startsWith(o.container!));
-        if (!members.length) throw new PeapodError('not-found', `no container "${o.container}" in pod ${p.name}`);
-      }
-      const { printLogs } = await import('../../engine/runtime/logs.js');
-      const prefix = members.length > 1;
-      if (!o.follow) {
-        // interleave by time, as the lines were written
-        const lines = members.flatMap((c) => {
-          let content = '';
-          try { content = readFileSync(engine.containers.paths(c.id).logPath, 'utf8'); } catch { /* no output yet */ }
-          let l = parseK8sLog(content);
-          if (o.tail !== undefined) l = l.slice(Math.max(0, l.length - o.tail));
-          return l.map((x) => ({ ...x, c }));
-        }).sort((a, b) => a.time.localeCompare(b.time));
-        for (const l of lines) {
-          const text = `${prefix ? `${l.c.id.slice(0, 12)} ` : ''}${o.timestamps ? `${l.time} ` : ''}${l.text}${l.complete ? '\n' : ''}`;
-          (l.stream === 'stderr' ? process.stderr : process.stdout).write(text);
-        }
-        return;
-      }
-      await Promise.all(members.map((c) => printLogs(engine.containers.paths(c.id).logPath, {
-        follow: true, tail: o.tail, timestamps: o.timestamps, prefix: prefix ? `${c.id.slice(0, 12)} ` : '',
-        isRunning: async () => (await engine.containers.get(c.id)).state.status === 'running',
-      })));
+      const { podLogsOf } = await import('../app/pods.js');
+      await podLogsOf(() => getEngine(cmd), ref, o);
     });
 
   pod.command('monitor', { hidden: true }).argument('<id>').description("run the pod's probes (started by peapod itself)")
     .action(async (id: string, _o: unknown, cmd: Command) => {
       process.chdir('/');
-      const engine = await getEngine(cmd);
-      // Started detached with its pid file written by the starter: a second monitor of the same pod exits.
-      if (engine.pods.monitorPid(id) !== process.pid) return;
       const stop = new AbortController();
       for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => stop.abort());
-      const { monitorPod } = await import('../../engine/pod/monitor.js');
-      try {
-        await monitorPod(engine.store, engine.containers, id, { signal: stop.signal });
-      } finally {
-        if (engine.pods.monitorPid(id) === process.pid) rmSync(engine.pods.monitorFile(id), { force: true });
-      }
+      const { monitorPod } = await import('../app/pods.js');
+      await monitorPod(() => getEngine(cmd), id, stop.signal);
     });
 
   pod.command('top').description('show the processes of a pod').argument('<pod>')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
-      const engine = await getEngine(cmd);
-      const p = await engine.pods.get(ref);
-      const members = (await engine.pods.members(p)).filter((c) => c.state.status === 'running');
-      if (!members.length) throw new PeapodError('state', `pod ${p.name} is not running`);
-      const { cgroupRoots } = await import('../../engine/runtime/mounts.js');
-      process.stdout.write(alignTable(podProcesses(p, members, cgroupRoots)));
+      const { podProcesses } = await import('../app/pods.js');
+      const rows = (await podProcesses(() => getEngine(cmd), ref)).map((r) => [r.container, r.uid, r.pid, r.ppid, humanDuration(r.elapsedMs), r.command]);
+      process.stdout.write(alignTable([['CONTAINER', 'USER', 'PID', 'PPID', 'ELAPSED', 'COMMAND'], ...rows]));
     });
 }

@@ -1,10 +1,10 @@
 // Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them).
 import os from 'node:os';
-import type { ContainerRecord, ImageRecord, PodSpec } from '../../engine/types.js';
-import type { PodNetworkState } from '../../engine/pod/pods.js';
+import type { ContainerRecord, ImageRecord } from '../../engine/types.js';
+import type { ContainerInspect } from '../app/containers.js';
 import type { Engine } from '../../engine/engine.js';
 import { humanDuration } from './format.js';
-import { isReady } from '../../engine/pod/ready.js';
+import { hasEnded, isReady, isRunning, neverStarted } from '../../engine/pod/status.js';
 
 /** Unix seconds; Go's zero time (-62135596800) when unset, as Podman prints it. */
 const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : -62135596800);
@@ -12,13 +12,10 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** Podman's STATUS text; a probed container's health and a CrashLoopBackOff/OOMKilled reason are appended. */
 export function containerStatusText(c: ContainerRecord, now = Date.now(), reason = ''): string {
-  switch (c.state.status) {
-    case 'running': return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago${probeSuffix(c)}`;
-    case 'exited':
-    case 'stopped': return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : ''}`;
-    case 'created': return 'Created';
-    default: return c.state.status;
-  }
+  if (isRunning(c)) return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago${probeSuffix(c)}`;
+  if (hasEnded(c)) return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : ''}`;
+  if (neverStarted(c)) return 'Created';
+  return c.state.status;
 }
 
 /**
@@ -26,7 +23,7 @@ export function containerStatusText(c: ContainerRecord, now = Date.now(), reason
  * probe passes or it is first ready), healthy (ready), unhealthy (a probe fails).
  */
 export function healthOf(c: ContainerRecord): '' | 'starting' | 'healthy' | 'unhealthy' {
-  if (!c.spec.probes || c.state.status !== 'running') return '';
+  if (!c.spec.probes || !isRunning(c)) return '';
   if (isReady(c)) return 'healthy';
   return c.state.probeMessage ? 'unhealthy' : 'starting';
 }
@@ -43,7 +40,7 @@ export function psView(c: ContainerRecord, podName?: string, reason = '') {
     Command: c.args,
     Created: unix(c.created),
     CreatedAt: `${humanDuration(Date.now() - Date.parse(c.created))} ago`,
-    Exited: c.state.status === 'exited' || c.state.status === 'stopped',
+    Exited: hasEnded(c),
     ExitedAt: unix(c.state.finishedAt),
     ExitCode: c.state.exitCode,
     Id: c.id,
@@ -71,10 +68,10 @@ export function psView(c: ContainerRecord, podName?: string, reason = '') {
 }
 
 /** One entry of `inspect` (container); `pod` gives its pod's network, when it has one. */
-export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: string; hostname?: string; net?: PodNetworkState; publish?: PodSpec['publish']; mode?: string }) {
+export function inspectView(engine: Engine, c: ContainerRecord, pod?: ContainerInspect['pod']) {
   const reason = engine.containers.reason(c);
   const podName = pod?.name;
-  const net = c.state.status === 'running' ? pod?.net : undefined;
+  const net = isRunning(c) ? pod?.net : undefined;
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of pod?.publish ?? []) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
   const netInfo = net ? {
@@ -82,7 +79,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
     IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: net.status.mac ?? '',
   } : { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '' };
   const p = engine.containers.paths(c.id);
-  const running = c.state.status === 'running';
+  const running = isRunning(c);
   return {
     Id: c.id,
     Created: c.created,
@@ -105,7 +102,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
       ...(c.spec.probes ? { Health: { Status: healthOf(c), FailingStreak: c.state.probeMessage ? 1 : 0, Log: c.state.probeMessage ? [{ Output: c.state.probeMessage }] : [] } } : {}),
       // beyond Podman 4.3: the kubelet's view
       Ready: isReady(c),
-      Started: c.state.status === 'running' && (!c.spec.probes?.startup || c.state.started === true),
+      Started: isRunning(c) && (!c.spec.probes?.startup || c.state.started === true),
       Reason: reason ?? '',
       ...(c.state.lastTermination ? { LastTermination: { Reason: c.state.lastTermination.reason, ExitCode: c.state.lastTermination.exitCode, FinishedAt: c.state.lastTermination.finishedAt, Message: c.state.lastTermination.message ?? '' } } : {}),
     },
@@ -117,7 +114,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: { name: st
     ResolvConfPath: running ? `${p.etc}/resolv.conf` : '',
     HostnamePath: running ? `${p.etc}/hostname` : '',
     HostsPath: running ? `${p.etc}/hosts` : '',
-    StaticDir: engine.store.containerDir(c.id),
+    StaticDir: engine.containers.staticDir(c.id),
     OCIConfigPath: `${p.bundle}/config.json`,
     OCIRuntime: c.runtime,
     ConmonPidFile: `${p.bundle}/conmon.pid`,

@@ -4,7 +4,7 @@ import type { Engine } from '../../engine/engine.js';
 import { PeapodError } from '../../engine/errors.js';
 import type { ImageRecord, PodRecord } from '../../engine/types.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
-import { isReady } from '../../engine/pod/ready.js';
+import { isReady, isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { Plan, PlannedPod } from './plan.js';
 
 export interface PlayOptions {
@@ -88,7 +88,7 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
   const existing: PodRecord[] = [];
   // Every record read once for all planned pods (not once per pod and name: a play of 10 pods read
   // hundreds of state files here); creation checks the names again under the state lock.
-  const [allPods, allContainers] = await Promise.all([engine.store.listPods(), engine.store.listContainers()]);
+  const [allPods, allContainers] = await Promise.all([engine.pods.list(), engine.containers.records()]);
   const containerNames = new Set(allContainers.map((c) => c.name));
   for (const p of plan.pods) {
     const pod = allPods.find((x) => x.id === p.pod.name || x.name === p.pod.name);
@@ -222,7 +222,7 @@ export async function waitReady(engine: Engine, podIds: string[], timeoutMs: num
   for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
     const waiting: string[] = [];
     for (const id of podIds) {
-      const pod = await engine.store.getPod(id);
+      const pod = await engine.pods.find(id);
       if (!pod) throw new PeapodError('state', `pod ${id.slice(0, 12)} was removed while waiting for it to be ready`);
       const members = await engine.pods.members(pod);
       const r = engine.pods.readiness(members);
@@ -245,12 +245,12 @@ function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods'][
   for (const c of members) {
     if (c.spec.isInfra || c.spec.init === 'init' || isReady(c)) continue;
     const name = c.spec.kubeName ?? c.name;
-    if (c.state.status === 'running') {
+    if (isRunning(c)) {
       out.push(`container ${name} not ready${c.state.probeMessage ? `: ${c.state.probeMessage}` : ''}`);
       continue;
     }
     const detail = c.state.lastTermination?.message ?? c.state.error;
-    out.push(`container ${name} ${engine.containers.reason(c) || c.state.status}${detail ? `: ${detail}` : c.state.status === 'created' ? '' : ` (exit code ${c.state.exitCode})`}`);
+    out.push(`container ${name} ${engine.containers.reason(c) || c.state.status}${detail ? `: ${detail}` : neverStarted(c) ? '' : ` (exit code ${c.state.exitCode})`}`);
   }
   return out.join(', ') || 'starting';
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SUPPORTED_FIELDS } from './plan.js';
 import { schemasDir } from './validate.js';
+import { CONTROLLER_KINDS, KINDS } from './kinds.js';
 
 type Support = true | 'n/a' | { [k: string]: Support } | { each: Support };
 
@@ -46,13 +47,13 @@ export function supportTable(): string {
   for (const f of schemaProps('pod.json', 'V1PodSpec')) add(`Pod \`spec.${f}\``, `Pod spec.${f}`, pod.spec[f]);
   const container = (pod.spec.containers as { each: Record<string, Support> }).each;
   for (const f of schemaProps('pod.json', 'V1Container')) add(`container \`${f}\``, `container ${f}`, container[f]);
-  for (const kind of ['Deployment', 'DaemonSet', 'Job']) {
+  for (const kind of CONTROLLER_KINDS) {
     const spec = (SUPPORTED_FIELDS[kind] as Record<string, Record<string, Support>>).spec;
     const def = `V1${kind}Spec`;
     const file = `${kind.toLowerCase()}.json`;
     for (const f of schemaProps(file, def)) add(`${kind} \`spec.${f}\``, `${kind} spec.${f}`, spec[f]);
   }
-  for (const kind of ['ConfigMap', 'Secret']) {
+  for (const kind of KINDS.filter((k) => k.plan === 'config' && k.down !== 'volume').map((k) => k.kind)) {
     const top = SUPPORTED_FIELDS[kind] as Record<string, Support>;
     for (const f of Object.keys(top).filter((k) => !['apiVersion', 'kind', 'metadata', 'status'].includes(k))) add(`${kind} \`${f}\``, `${kind} ${f}`, top[f]);
   }

@@ -14,10 +14,12 @@
 import { stringify } from 'yaml';
 import type { ContainerRecord, ImageRuntimeConfig, PodRecord, PodVolume, SecretRecord, VolumeFile } from '../../engine/types.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
+import { CONTROLLER_KINDS, kindInfo, kindOfType, type GenerateType } from './kinds.js';
+import { CONFIG_KEY, DNS1035_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME } from '../../engine/names.js';
 
 type Obj = Record<string, unknown>;
 
-export type KubeType = 'pod' | 'deployment' | 'daemonset' | 'job';
+export type KubeType = GenerateType;
 
 /** What to generate from: pods with their member containers, standalone containers, image configs. */
 export interface KubeSources {
@@ -87,10 +89,6 @@ export function dns1123Subdomain(s: string): string {
   return out.length > 253 ? out.slice(0, 253).replace(/[-.]+$/, '') : out;
 }
 
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 
 /** A label or annotation key Kubernetes accepts: [prefix/]name. */
 export function isQualifiedKey(key: string): boolean {
@@ -713,8 +711,6 @@ function podObject(name: string, pod: PodRecord | undefined, members: ContainerR
 // ---------------------------------------------------------------------------------------------
 // Controllers, Services, companions
 
-const API_VERSION: Record<PodCtx['kind'], string> = { Pod: 'v1', Deployment: 'apps/v1', DaemonSet: 'apps/v1', Job: 'batch/v1' };
-const KIND: Record<KubeType, PodCtx['kind']> = { pod: 'Pod', deployment: 'Deployment', daemonset: 'DaemonSet', job: 'Job' };
 
 function topLevel(kind: string, apiVersion: string, metadata: Obj, spec?: Obj): Obj {
   return obj(['apiVersion', apiVersion], ['kind', kind], ['metadata', metadata], ['spec', spec]);
@@ -743,10 +739,9 @@ function controller(kind: PodCtx['kind'], name: string, p: PodObjectResult, coun
     ['selector', kind === 'Job' ? undefined : { matchLabels: labels }],
     ['template', template],
   );
-  return topLevel(kind, API_VERSION[kind], { name }, spec);
+  return topLevel(kind, kindInfo(kind)!.apiVersion, { name }, spec);
 }
 
-const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 /** A v1 Service of type NodePort for the pod's published ports (all its ports when none is published). */
 function serviceFor(name: string, labels: Record<string, string>, containers: Obj[], warn: (m: string) => void): Obj | undefined {
@@ -780,7 +775,7 @@ function serviceFor(name: string, labels: Record<string, string>, containers: Ob
     ));
   }
   let sname = name.replace(/\./g, '-');
-  if (!DNS1035.test(sname)) sname = `svc-${dns1123Label(sname, 59)}`.replace(/-+$/, '');
+  if (!DNS1035_LABEL.test(sname)) sname = `svc-${dns1123Label(sname, 59)}`.replace(/-+$/, '');
   if (sname.length > 63) sname = sname.slice(0, 63).replace(/-+$/, '');
   if (sname !== name) warn(`pod ${name}: its Service is named "${sname}" (Service names are RFC 1035 labels)`);
   return topLevel('Service', 'v1', obj(['name', sname], ['labels', labels]), { selector: labels, type: 'NodePort', ports: servicePorts });
@@ -812,12 +807,11 @@ function companionObjects(c: Companions, src: KubeSources, opts: GenerateKubeOpt
 // ---------------------------------------------------------------------------------------------
 // Entry point
 
-const CONTROLLERS = ['Deployment', 'DaemonSet', 'Job'];
 
 /** The controller a pod was played from, for grouping its replicas. */
 function ownerOf(pod: PodRecord): { kind: string; name: string } | undefined {
   const k = pod.spec.kube;
-  return k && CONTROLLERS.includes(k.kind) ? { kind: k.kind, name: k.name } : undefined;
+  return k && CONTROLLER_KINDS.includes(k.kind) ? { kind: k.kind, name: k.name } : undefined;
 }
 
 /** Natural order: web-pod-2 before web-pod-10. */
@@ -832,7 +826,7 @@ const natural = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: tr
  */
 export function generateKube(src: KubeSources, opts: GenerateKubeOptions = {}): GenerateKubeResult {
   const type = opts.type ?? 'pod';
-  const kind = KIND[type];
+  const kind = kindOfType(type).kind as PodCtx['kind'];
   const warnings: string[] = [];
   const warn = (m: string) => { if (!warnings.includes(m)) warnings.push(m); };
   const workloads: Obj[] = [];

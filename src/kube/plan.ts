@@ -3,8 +3,10 @@
 // is an error naming it (never silently dropped); fields that cannot apply on one host (scheduling,
 // service accounts, ...) are accepted with one note each.
 import type { ContainerSpec, PodSpec } from '../../engine/types.js';
+import { PeapodError } from '../../engine/errors.js';
 import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
+import { PLAN_ORDER, kindInfo } from './kinds.js';
 import { planProbes } from './plan-probes.js';
 import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
 import { planSecurity, planResources } from './plan-security.js';
@@ -57,11 +59,11 @@ type Mapping = NonNullable<PodSpec['publish']>[number];
 /** Parses Podman's --publish syntax: [[hostIP:]hostPort:]containerPort[/protocol]. */
 export function parsePublish(spec: string): Mapping {
   const m = /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d*):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(spec.trim());
-  if (!m) throw new Error(`invalid --publish "${spec}": use [[HOST-IP:]HOST-PORT:]CONTAINER-PORT[/PROTOCOL]`);
+  if (!m) throw new PeapodError('invalid', `invalid --publish "${spec}": use [[HOST-IP:]HOST-PORT:]CONTAINER-PORT[/PROTOCOL]`);
   const containerPort = Number(m[3]);
   const hostPort = m[2] ? Number(m[2]) : containerPort;
   for (const [what, v] of [['container port', containerPort], ['host port', hostPort]] as const) {
-    if (v < 1 || v > 65535) throw new Error(`invalid --publish "${spec}": ${what} ${v} is not in 1-65535`);
+    if (v < 1 || v > 65535) throw new PeapodError('invalid', `invalid --publish "${spec}": ${what} ${v} is not in 1-65535`);
   }
   return { hostIP: (m[1] ?? '').replace(/^\[|\]$/g, ''), hostPort, containerPort, protocol: (m[4] ?? 'tcp') as Mapping['protocol'] };
 }
@@ -311,16 +313,6 @@ function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnosti
   }
 }
 
-/** The controllers whose template makes pods: how many, and their names (one table for play and down). */
-const WORKLOADS: Record<string, { count: (v: Obj) => number; name: (v: Obj, i: number) => string }> = {
-  Deployment: { count: (v) => v.spec?.replicas ?? 1, name: (v, i) => `${v.metadata.name}-pod-${i}` },
-  DaemonSet: { count: () => 1, name: (v) => `${v.metadata.name}-pod` },
-  Job: { count: (v) => v.spec?.completions ?? 1, name: (v, i) => `${v.metadata.name}-pod-${i}` },
-};
-const POD_KINDS = ['Pod', ...Object.keys(WORKLOADS)];
-
-const KIND_ORDER = ['Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Service', ...POD_KINDS];
-
 /** Builds the plan. Assumes the documents passed validation (types and required fields hold). */
 export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Plan {
   const pods: PlannedPod[] = [];
@@ -330,7 +322,7 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
   const node = opts.node ?? { name: 'localhost', hostIP: '127.0.0.1', cpus: 1, memoryBytes: 1 << 30 };
   const ctx: PlanContext = { ...objects.ctx, nodeName: node.name, hostIP: node.hostIP, nodeCpus: node.cpus, nodeMemoryBytes: node.memoryBytes };
   // Documents apply in dependency order, whatever their order in the files.
-  const ordered = [...docs].sort((a, b) => KIND_ORDER.indexOf(String(a.kind)) - KIND_ORDER.indexOf(String(b.kind)));
+  const ordered = [...docs].sort((a, b) => PLAN_ORDER.indexOf(String(a.kind)) - PLAN_ORDER.indexOf(String(b.kind)));
   for (const doc of ordered) {
     const v = doc.value as Obj;
     const source = { file: doc.file, kind: String(v.kind), name: String(v.metadata?.name) };
@@ -342,8 +334,8 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     const problems: PlanProblem[] = [];
     if (v.kind === 'Pod') {
       pods.push({ ...podFrom(v.metadata.name, v.metadata, v.spec ?? {}, source, v, ctx, problems, ['spec']), at: { doc, base: ['spec'] } });
-    } else if (WORKLOADS[v.kind]) {
-      const workload = WORKLOADS[v.kind];
+    } else if (kindInfo(v.kind)?.workload) {
+      const workload = kindInfo(v.kind)!.workload!;
       const tmpl = v.spec?.template ?? {};
       const meta = { ...(tmpl.metadata ?? {}), namespace: v.metadata.namespace, annotations: { ...(v.metadata.annotations ?? {}), ...(tmpl.metadata?.annotations ?? {}) } };
       if (!Object.keys(meta.annotations).length) delete meta.annotations;
@@ -453,11 +445,11 @@ function hostPortPosition(p: PlannedPod, port: number): Pick<Diagnostic, 'file' 
 
 /** What a set of documents defines (for kube down), without validating them. */
 export function podNamesOf(docs: readonly ParsedDoc[]): Array<{ kind: string; name: string }> {
-  return docs.filter((d) => POD_KINDS.includes(String(d.kind))).map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
+  return docs.filter((d) => kindInfo(String(d.kind))?.down === 'pods').map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
 }
 
 /** Secrets and claims a set of documents defines (for kube down). */
 export function configObjectsOf(docs: readonly ParsedDoc[]): { secrets: string[]; claims: string[] } {
-  const names = (kind: string) => docs.filter((d) => d.kind === kind && d.name).map((d) => d.name!);
-  return { secrets: names('Secret'), claims: names('PersistentVolumeClaim') };
+  const names = (down: string) => docs.filter((d) => kindInfo(String(d.kind))?.down === down && d.name).map((d) => d.name!);
+  return { secrets: names('secret'), claims: names('volume') };
 }

@@ -12,28 +12,15 @@ import { fileURLToPath } from 'node:url';
 import type { Ajv, ValidateFunction } from 'ajv';
 import { formatPath, sortDiagnostics, type Diagnostic, type PathSegment } from './diagnostics.js';
 import type { ParsedDoc } from './parse.js';
+import { KINDS, LIST_KIND, type KindInfo as FullKindInfo } from './kinds.js';
+import { CONFIG_KEY, DNS1035_LABEL, DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME } from '../../engine/names.js';
 
-export interface KindInfo {
-  apiVersion: string;
-  kind: string;
-  /** schema file under schemas/ */
-  schema: string;
-}
+/** What validation needs of a kind (kinds.ts holds the rest). */
+export type KindInfo = Pick<FullKindInfo, 'apiVersion' | 'kind' | 'schema'>;
 
-/** The kinds `peapod play kube` accepts (scripts/gen-schemas.ts writes one schema for each). */
-export const SUPPORTED_KINDS: readonly KindInfo[] = [
-  { apiVersion: 'v1', kind: 'Pod', schema: 'pod.json' },
-  { apiVersion: 'apps/v1', kind: 'Deployment', schema: 'deployment.json' },
-  { apiVersion: 'apps/v1', kind: 'DaemonSet', schema: 'daemonset.json' },
-  { apiVersion: 'batch/v1', kind: 'Job', schema: 'job.json' },
-  { apiVersion: 'v1', kind: 'ConfigMap', schema: 'configmap.json' },
-  { apiVersion: 'v1', kind: 'Secret', schema: 'secret.json' },
-  { apiVersion: 'v1', kind: 'PersistentVolumeClaim', schema: 'persistentvolumeclaim.json' },
-  { apiVersion: 'v1', kind: 'Service', schema: 'service.json' },
-];
-
-/** v1 List, the wrapper `kubectl get -o yaml` writes; parse expands it into its items. */
-export const LIST_KIND: KindInfo = { apiVersion: 'v1', kind: 'List', schema: 'list.json' };
+/** The kinds `peapod play kube` accepts (the table of kinds.ts; scripts/gen-schemas.ts writes one schema for each). */
+export const SUPPORTED_KINDS: readonly KindInfo[] = KINDS;
+export { LIST_KIND };
 
 export interface ValidateOptions {
   /** 'strict' (default of the CLI): unknown fields are errors; 'warn': they are warnings. */
@@ -315,12 +302,6 @@ function reporter(doc: ParsedDoc): Reporter {
   };
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const LABEL_RULE = "must be a lowercase RFC 1123 label: lower case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
 const SUBDOMAIN_RULE = "must be a lowercase RFC 1123 subdomain: lower case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";

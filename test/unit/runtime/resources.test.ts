@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { cgroupResources } from '../../../engine/pod/containers.js';
+import { cgroupResources } from '../../../engine/runtime/spec.js';
 import { buildOciSpec } from '../../../engine/runtime/spec.js';
 
 describe('Kubernetes resources as OCI cgroup resources', () => {

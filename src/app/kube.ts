@@ -1,0 +1,137 @@
+// Kubernetes YAML in and out of the engine: play (parse -> validate -> plan -> apply), down, and
+// waiting on what was played.
+import os from 'node:os';
+import { PeapodError } from '../../engine/errors.js';
+import type { ParsedDoc } from '../kube/parse.js';
+import type { Diagnostic } from '../kube/diagnostics.js';
+import { hasErrors } from '../kube/diagnostics.js';
+import type { Plan } from '../kube/plan.js';
+import { isRunning, neverStarted } from '../../engine/pod/status.js';
+import type { Opener } from './engine.js';
+
+/** A manifest's text and the name its diagnostics give it (a file, a URL, <stdin>). */
+export interface Source { text: string; name: string }
+
+export interface PlayKubeOptions {
+  start: boolean;
+  replace?: boolean;
+  validate: 'strict' | 'warn';
+  publish?: string[];
+  publishAll?: boolean;
+  network?: string;
+  userns?: string;
+  /** --configmap files (ConfigMaps only) */
+  configMaps?: Source[];
+  /** validate and plan, create nothing */
+  dryRun?: boolean;
+  /** return once every pod is ready or completed, failing after timeoutSeconds (default 300) */
+  waitReady?: boolean;
+  timeoutSeconds?: number;
+  /** every diagnostic (warnings too), told before anything is created or refused */
+  onDiagnostics: (diags: Diagnostic[]) => void;
+  /** a warning about the whole play (e.g. limits a rootless host cannot apply) */
+  onWarning: (text: string) => void;
+}
+
+export interface PlayKubeReport {
+  plan: Plan;
+  /** the pods made (none with dryRun), in the plan's order */
+  pods: Array<{ id: string; containers: string[]; initFailed?: string }>;
+}
+
+/** Reads every source; all diagnostics (all files, all documents) come back together. */
+async function load(sources: Source[], mode: 'strict' | 'warn', validate: boolean): Promise<{ docs: ParsedDoc[]; diags: Diagnostic[] }> {
+  const { parseManifests } = await import('../kube/parse.js');
+  const docs: ParsedDoc[] = [];
+  const diags: Diagnostic[] = [];
+  for (const s of sources) {
+    const r = parseManifests(s.text, s.name);
+    docs.push(...r.docs);
+    diags.push(...r.errors);
+  }
+  if (validate) {
+    const { validateDocs } = await import('../kube/validate.js');
+    diags.push(...validateDocs(docs, { mode }));
+  }
+  return { docs, diags };
+}
+
+/** Facts of this host that fieldRef and resourceFieldRef name. */
+function nodeFacts() {
+  const addr = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+  return { name: os.hostname(), hostIP: addr?.address ?? '127.0.0.1', cpus: os.cpus().length, memoryBytes: os.totalmem() };
+}
+
+/** `kube play`: nothing is created unless every source validates and plans. */
+export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptions): Promise<PlayKubeReport> {
+  const names = sources.map((s) => s.name).join(', ');
+  const { docs, diags } = await load(sources, o.validate, true);
+  let configMapDocs: ParsedDoc[] = [];
+  if (o.configMaps?.length) {
+    const cm = await load(o.configMaps, o.validate, true);
+    diags.push(...cm.diags);
+    for (const d of cm.docs) {
+      if (d.kind !== 'ConfigMap') {
+        const p = d.position(['kind']);
+        diags.push({ file: d.file, line: p.line, col: p.col, path: 'kind', message: `--configmap files hold ConfigMaps only, not ${d.kind}`, severity: 'error' });
+      }
+    }
+    configMapDocs = cm.docs;
+  }
+  if (hasErrors(diags)) {
+    o.onDiagnostics(diags);
+    const n = diags.filter((d) => d.severity === 'error').length;
+    throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${names}: nothing was created`);
+  }
+  const { planKube } = await import('../kube/plan.js');
+  const plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, configMapDocs, node: nodeFacts() });
+  o.onDiagnostics([...diags, ...plan.diagnostics]);
+  if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${names}: nothing was created`);
+  if (o.dryRun) return { plan, pods: [] };
+  if (o.userns === 'keep-id') for (const p of plan.pods) p.pod.userns = 'keep-id';
+  const engine = await open();
+  const asks = (r?: object) => !!r && Object.values(r).some((v) => v !== undefined);
+  const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
+  const notice = engine.rootlessLimitsNotice(limited);
+  if (notice) o.onWarning(notice);
+  const { playPlan, waitReady } = await import('../kube/apply.js');
+  const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace });
+  if (o.waitReady) await waitReady(engine, r.pods.map((p) => p.id), (o.timeoutSeconds ?? 300) * 1000);
+  return { plan, pods: r.pods };
+}
+
+export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }
+
+/** `kube down`: the pods (and Secrets, claims' volumes with force) the sources define. */
+export async function downKube(open: Opener, sources: Source[], o: { force?: boolean; onDiagnostics: (diags: Diagnostic[]) => void }): Promise<DownKubeReport> {
+  const { docs, diags } = await load(sources, 'warn', false);
+  if (hasErrors(diags)) {
+    o.onDiagnostics(diags);
+    throw new PeapodError('invalid', `cannot read ${sources.map((s) => s.name).join(', ')}`);
+  }
+  const { podNamesOf, configObjectsOf } = await import('../kube/plan.js');
+  const { downPods } = await import('../kube/apply.js');
+  return downPods(await open(), podNamesOf(docs), configObjectsOf(docs), o.force);
+}
+
+/**
+ * `kube play --wait`: returns once every app container of the pods has exited (an init failure
+ * counts as ended) or `signal` aborts; then the pods are removed, as Podman's `kube play --wait`.
+ */
+export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal): Promise<void> {
+  const engine = await open();
+  while (!signal.aborted) {
+    let running = false;
+    for (const id of podIds) {
+      const pod = await engine.pods.find(id);
+      if (!pod) continue;
+      const members = await engine.pods.members(pod);
+      if (members.some((c) => !c.spec.isInfra && (isRunning(c) || (neverStarted(c) && !engine.pods.initFailure(members))))) running = true;
+    }
+    if (!running) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  for (const id of podIds) {
+    if (await engine.pods.find(id)) await engine.pods.remove(id, { force: true });
+  }
+}
