@@ -75,11 +75,8 @@ export function registerImageCommands(program: Command): void {
     .option('-q, --quiet', 'suppress output')
     .action(async (refs: string[], o: { output?: string; format: 'docker-archive' | 'oci-archive' }, cmd: Command) => {
       if (!o.output && process.stdout.isTTY) throw new PeapodError('invalid', 'refusing to save to terminal. Use -o flag or redirect');
-      const engine = await getEngine(cmd);
-      const sources = [];
-      for (const r of refs) sources.push(await engine.images.exportSource(r));
-      const { saveArchive } = await import('../../engine/image/save.js');
-      await saveArchive(sources, o.output, o.format);
+      const { saveImages } = await import('../app/images.js');
+      await saveImages(() => getEngine(cmd), refs, o.output, o.format);
     });
   addSave(program.command('save').description('save images to an archive'));
   addSave(image.command('save').description('save images to an archive'));

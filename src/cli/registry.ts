@@ -258,12 +258,10 @@ interface PushFlags {
 }
 
 async function push(ref: string, dest: string | undefined, o: PushFlags, cmd: Command): Promise<void> {
-  const engine = await getEngine(cmd);
-  const src = await engine.images.exportSource(ref);
-  const { pushImage } = await import('../../engine/image/registry/push.js');
+  const { pushImage } = await import('../app/images.js');
   const say = !o.quiet && process.stderr.isTTY ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
   say?.('Getting image source signatures');
-  await pushImage(src, dest, {
+  await pushImage(() => getEngine(cmd), ref, dest, {
     tlsVerify: o.tlsVerify,
     authFile: o.authfile,
     certDir: o.certDir,
@@ -312,8 +310,8 @@ export function registerRegistryCommands(program: Command): void {
     .option('--cert-dir <dir>', 'directory with certificates for the registry')
     .option('--tls-verify [bool]', 'require HTTPS and verify certificates', parseBool('tls-verify'))
     .action(async (refs: string[], o: { signBy: string; signKeyFile?: string; directory?: string; authfile?: string; certDir?: string; tlsVerify?: boolean }) => {
-      const { signImage } = await import('../../engine/image/registry/push.js');
-      for (const r of refs) await signImage(r, { signBy: o.signBy, signKeyFile: o.signKeyFile, directory: o.directory, authFile: o.authfile, certDir: o.certDir, tlsVerify: o.tlsVerify });
+      const { signImages } = await import('../app/images.js');
+      await signImages(refs, { signBy: o.signBy, signKeyFile: o.signKeyFile, directory: o.directory, authFile: o.authfile, certDir: o.certDir, tlsVerify: o.tlsVerify });
     });
 
   program.command('login').description('log in to a registry')

@@ -19,9 +19,9 @@ export function registerTrustCommands(image: Command): void {
     .option('-n, --noheading', 'no heading in the table')
     .option('--policypath <file>', 'the policy file (default: the one pulls use)')
     .action(async (registry: string | undefined, o: { json?: boolean; raw?: boolean; noheading?: boolean; policypath?: string }) => {
-      const { rawPolicy, showTrust } = await import('../../engine/image/trust/manage.js');
+      const { rawTrustPolicy, showTrust } = await import('../app/images.js');
       if (o.raw) {
-        process.stdout.write(rawPolicy(o.policypath));
+        process.stdout.write(await rawTrustPolicy(o.policypath));
         return;
       }
       let rows = await showTrust(o.policypath);
@@ -35,7 +35,7 @@ export function registerTrustCommands(image: Command): void {
     .option('--policypath <file>', 'the policy file to change (default: the one pulls use)')
     .action(async (registry: string, o: { type: string; pubkeysfile?: string[]; policypath?: string }) => {
       if (!registry) throw new PeapodError('invalid', 'a registry scope is needed');
-      const { setTrust } = await import('../../engine/image/trust/manage.js');
+      const { setTrust } = await import('../app/images.js');
       await setTrust(registry, { type: o.type, pubkeysfile: o.pubkeysfile, policyPath: o.policypath });
     });
 }
