@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { PeapodError } from './errors.js';
 import { rootlessRuntimeDir, rootlessUid } from './rootless/userns.js';
 
@@ -45,6 +45,28 @@ export function defaultRoot(): string {
 export function defaultRunroot(): string {
   if (isRoot()) return '/run/peapod';
   return path.join(rootlessRuntimeDir(rootlessUid()!), 'peapod');
+}
+
+/**
+ * Host-wide state that every rootful peapod root on this host shares (bridge claims, the network
+ * lock): a root-owned 0700 directory on /run's tmpfs, never a world-writable one such as /run/lock,
+ * where any local user could plant symlinks or fake claims. Not under the default run root, which
+ * `system reset` removes. Made and checked on first use.
+ */
+export const HOST_STATE_DIR = '/run/peapod-host';
+
+export function hostStateDir(): string {
+  try {
+    mkdirSync(HOST_STATE_DIR, { mode: 0o700 });
+  } catch (err: any) {
+    if (err?.code !== 'EEXIST') throw new PeapodError('prerequisite', `creating ${HOST_STATE_DIR}: ${err.message}`);
+  }
+  const st = lstatSync(HOST_STATE_DIR);
+  if (!st.isDirectory() || st.uid !== 0) {
+    throw new PeapodError('state', `${HOST_STATE_DIR} is not a directory owned by root (a symlink, or made by uid ${st.uid}): refusing to keep host-wide claims there; remove it`);
+  }
+  if ((st.mode & 0o077) !== 0) chmodSync(HOST_STATE_DIR, 0o700);
+  return HOST_STATE_DIR;
 }
 
 export function findProgram(name: string, extra: string[] = []): string | undefined {

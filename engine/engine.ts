@@ -10,7 +10,7 @@ import { Networks, releaseBridge } from './network/networks.js';
 import { NetavarkBackend, netavarkConfigDir } from './network/netavark.js';
 import { PastaBackend } from './network/pasta.js';
 import { rootlessCgroups } from './rootless/spec.js';
-import { checkStoreOwner } from './state/owner.js';
+import { checkStoreOwner, ensurePrivateDir } from './state/owner.js';
 import { pauseDir, stopPauseIfIdle } from './rootless/userns.js';
 import type { NetworkBackend } from './network/backend.js';
 import { Secrets } from './volume/secrets.js';
@@ -50,6 +50,8 @@ export class Engine {
   static open(input: EngineConfigInput): Engine {
     const cfg = buildConfig(input);
     checkStoreOwner(cfg.root, cfg.rootlessUid);
+    ensurePrivateDir(cfg.root);
+    ensurePrivateDir(cfg.runroot);
     return new Engine(cfg);
   }
 

@@ -1,11 +1,11 @@
-import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { promises as fs, closeSync, constants as fsc, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runProgram } from '../spawn.js';
 import { PeapodError } from '../errors.js';
+import { hostStateDir } from '../config.js';
 import type { StateStore } from '../state/store.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkConfig, PortMapping } from './backend.js';
@@ -78,17 +78,25 @@ async function usedSubnets(): Promise<string[]> {
  * claimed in a host-wide directory (tmpfs: cleared by a reboot, when no bridge is up either), so
  * that two roots never pick the same bridge or subnet. A claim whose root no longer exists is stale.
  */
-export const CLAIMS_DIR = path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-bridges');
+function claimsDir(): string {
+  return path.join(hostStateDir(), 'bridges');
+}
 
 interface Claim { root: string; network: string; subnet: string }
+
+/** A claim file's content; O_NOFOLLOW: a symlink in its place is no claim. */
+function readClaimFile(file: string): string {
+  const fd = openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  try { return readFileSync(fd, 'utf8'); } finally { closeSync(fd); }
+}
 
 function readClaims(): Map<string, Claim> {
   const out = new Map<string, Claim>();
   let names: string[] = [];
-  try { names = readdirSync(CLAIMS_DIR); } catch { return out; }
+  try { names = readdirSync(claimsDir()); } catch { return out; }
   for (const n of names) {
     try {
-      const c = JSON.parse(readFileSync(path.join(CLAIMS_DIR, n), 'utf8')) as Claim;
+      const c = JSON.parse(readClaimFile(path.join(claimsDir(), n))) as Claim;
       if (existsSync(c.root)) out.set(n, c);
     } catch { /* being written, or broken: ignore */ }
   }
@@ -97,26 +105,27 @@ function readClaims(): Map<string, Claim> {
 
 /** Claims `bridge` for this root; false when a live claim of another root holds it. */
 export async function claimBridge(bridge: string, claim: Claim): Promise<boolean> {
-  await fs.mkdir(CLAIMS_DIR, { recursive: true });
-  const file = path.join(CLAIMS_DIR, bridge);
+  await fs.mkdir(claimsDir(), { recursive: true, mode: 0o700 });
+  const file = path.join(claimsDir(), bridge);
   const have = readClaims().get(bridge);
   if (have && (have.root !== claim.root || have.network !== claim.network)) return false;
+  const write = (excl: boolean) => fs.writeFile(file, JSON.stringify(claim), { flag: fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | (excl ? fsc.O_EXCL : fsc.O_TRUNC), mode: 0o600 });
   try {
-    await fs.writeFile(file, JSON.stringify(claim), { flag: have ? 'w' : 'wx' });
+    await write(!have);
     return true;
   } catch (err: any) {
     if (err?.code !== 'EEXIST') throw err;
     // someone claimed it between our read and write, or a stale claim is in the way
     const now = readClaims().get(bridge);
     if (now) return now.root === claim.root && now.network === claim.network;
-    await fs.writeFile(file, JSON.stringify(claim));
+    await write(false);
     return true;
   }
 }
 
 export async function releaseBridge(bridge: string, root: string): Promise<void> {
   const have = readClaims().get(bridge);
-  if (!have || have.root === root) await fs.rm(path.join(CLAIMS_DIR, bridge), { force: true });
+  if (!have || have.root === root) await fs.rm(path.join(claimsDir(), bridge), { force: true });
 }
 
 /** Who else holds this bridge (undefined: nobody, or this root). */

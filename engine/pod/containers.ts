@@ -17,6 +17,7 @@ import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { httpGetInNetns } from '../network/pasta.js';
 import { startEnv, type Secrets } from '../volume/secrets.js';
 import { volumeMountSources } from '../volume/mounts.js';
+import { releaseSubPaths } from '../volume/subpath.js';
 import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
 import { checkObjectName } from '../names.js';
@@ -57,6 +58,11 @@ export class Containers {
   /** A foreground `run --rm` is the one to remove its container: cleanup leaves it while `pid` runs. */
   async setWaiter(id: string, pid: number): Promise<ContainerRecord> {
     return this.store.updateContainer(id, (r) => { r.state.waiterPid = pid; });
+  }
+
+  /** Where a container's subPaths are staged (volume/subpath.ts); outside the bundle, which is removed recursively. */
+  subPathDir(id: string): string {
+    return path.join(this.cfg.runroot, 'subpaths', id);
   }
 
   exitFile(id: string): string {
@@ -171,7 +177,7 @@ export class Containers {
       pod,
       hostname,
       etcFiles: pod?.etcFiles ?? (await this.writeEtcFiles(p, hostname)),
-      volumeMounts: await volumeMountSources(rec, pod),
+      volumeMounts: await volumeMountSources(rec, pod, this.subPathDir(rec.id), (src, target) => this.launcher.bindHeld(src, target)),
       startEnv: await startEnv(this.secrets, rec, pod?.podIP),
       seccomp: seccompFor(rec.spec.security ?? {}, this.cfg.root),
       cgroupPath,
@@ -427,6 +433,7 @@ export class Containers {
 
   private async teardownRuntime(rec: ContainerRecord): Promise<void> {
     await this.launcher.release(rec.id, this.paths(rec.id), rec.state.cgroupPath);
+    await releaseSubPaths(this.subPathDir(rec.id));
   }
 
   /** Removes a container; a running one only with force (it is stopped first). */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runProgram } from '../spawn.js';
 import { PeapodError, stateError } from '../errors.js';
-import type { EngineConfig } from '../config.js';
+import { hostStateDir, type EngineConfig } from '../config.js';
 import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
 import type { StateStore } from '../state/store.js';
 import { newId } from '../state/store.js';
@@ -59,6 +59,8 @@ async function writeEtcFile(file: string, content: string): Promise<void> {
 }
 
 
+const FILE_VOLUMES = new Set(['configMap', 'secret', 'downwardAPI']);
+
 /**
  * Pods: an infra container creates the IPC, UTS (and PID) namespaces; the network namespace is a
  * persistent file made before any container, so that networking can be set up on it first.
@@ -66,7 +68,7 @@ async function writeEtcFile(file: string, content: string): Promise<void> {
  * the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf.
  */
 export class Pods {
-  private readonly networkLock: FileLock;
+  private networkLockOf?: FileLock;
   private readonly launcher: Launcher;
   private readonly checkedBridges = new Set<string>();
 
@@ -76,11 +78,17 @@ export class Pods {
     readonly secrets: Secrets, readonly volumes: Volumes,
   ) {
     this.launcher = containers.launcher;
-    // netavark setup/teardown and the removal of its idle chains must not interleave across
-    // processes, also of other peapod roots on this host: the iptables chains are the host's.
-    // Rootless (pasta) touches no host-wide state and cannot write /run/lock: a lock of its own.
-    this.networkLock = new FileLock(cfg.rootlessUid !== undefined ? path.join(cfg.runroot, 'network.lock')
-      : path.join(existsSync('/run/lock') ? '/run/lock' : os.tmpdir(), 'peapod-network.lock'));
+  }
+
+  /**
+   * netavark setup/teardown and the removal of its idle chains must not interleave across
+   * processes, also of other peapod roots on this host: the iptables chains are the host's. Rootless
+   * (pasta) touches no host-wide state: a lock of its own. Made on first use (the host-wide
+   * directory is checked then).
+   */
+  private get networkLock(): FileLock {
+    this.networkLockOf ??= new FileLock(this.cfg.rootlessUid !== undefined ? path.join(this.cfg.runroot, 'network.lock') : path.join(hostStateDir(), 'network.lock'));
+    return this.networkLockOf;
   }
 
   /** 'host', 'none', or the name of the bridge network the pod joins. */
@@ -366,9 +374,11 @@ export class Pods {
           { type: 'mount' },
           ...userNs(infra.state.pid),
         ],
+        podName: pod.name,
         podIP: res.podIP,
         volumes: res.volumes,
-        readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => v.type === 'persistentVolumeClaim' && v.readOnly).map((v) => v.name),
+        // configMap, secret and downwardAPI volumes are read-only in the container, as in Kubernetes: peapod rewrites them
+        readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => (v.type === 'persistentVolumeClaim' && v.readOnly) || FILE_VOLUMES.has(v.type)).map((v) => v.name),
       },
     };
   }

@@ -62,6 +62,8 @@ export interface Launcher {
   exec(id: string, opts: ExecOptions): Promise<number>;
   /** Releases what a container held: runtime state, rootfs mount, cgroup, bundle. Idempotent. */
   release(id: string, paths: ContainerPaths, cgroupPath?: string): Promise<void>;
+  /** Bind-mounts a held fd (/proc/<pid>/fd/N) onto target, without resolving it to a path again (a subPath). */
+  bindHeld(fdPath: string, target: string): Promise<void>;
 
   // ---- pods ----
   /** Makes the pod's network namespace file with its loopback up, unless it exists (keep-id: with its user namespace). */
@@ -107,7 +109,7 @@ export class HostLauncher implements Launcher {
   }
 
   async mountRootfs(layers: string[], p: ContainerPaths): Promise<void> {
-    await fs.mkdir(p.bundle, { recursive: true });
+    await fs.mkdir(p.bundle, { recursive: true, mode: 0o700 });
     await mountOverlay(layers, p.upper, p.work, p.merged);
   }
 
@@ -119,7 +121,8 @@ export class HostLauncher implements Launcher {
   }
 
   async create(l: ContainerLaunch): Promise<{ pid: number; conmonPid: number }> {
-    await writeFileAtomic(path.join(l.paths.bundle, 'config.json'), JSON.stringify(l.spec));
+    // 0600: it holds the env, secret values among them
+    await writeFileAtomic(path.join(l.paths.bundle, 'config.json'), JSON.stringify(l.spec), 0o600);
     return this.runtime.createWithConmon({ id: l.id, name: l.name, paths: l.paths, exitCommand: l.exitCommand });
   }
 
@@ -145,6 +148,12 @@ export class HostLauncher implements Launcher {
     if (cgroupPath) await removeCgroup(cgroupPath);
     await fs.rm(p.bundle, { recursive: true, force: true });
     await fs.rm(path.join(p.exitDir, id), { force: true });
+  }
+
+  async bindHeld(fdPath: string, target: string): Promise<void> {
+    // --no-canonicalize: mount(8) must not turn the magic link back into a path string
+    const r = await runProgram('mount', ['--no-canonicalize', '--bind', fdPath, target]);
+    if (r.exitCode !== 0) throw new PeapodError('runtime', r.stderr.trim() || `mount exited ${r.exitCode}`);
   }
 
   async makePodNetns(netnsPath: string, opts: { podName: string; keepId: boolean }): Promise<void> {

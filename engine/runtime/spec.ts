@@ -515,8 +515,10 @@ export interface PodContext {
   etcFiles: EtcFiles;
   /** host paths of the pod's volumes by name (PodSpec.volumes) */
   volumes?: Record<string, string>;
-  /** volumes mounted read-only whatever the mount says (persistentVolumeClaim readOnly) */
+  /** volumes mounted read-only whatever the mount says (persistentVolumeClaim readOnly, configMap, secret, downwardAPI) */
   readOnlyVolumes?: string[];
+  /** the pod's name, for messages */
+  podName?: string;
 }
 
 /** Host paths of the files bound over /etc/hosts, /etc/hostname and /etc/resolv.conf. */

@@ -1,9 +1,8 @@
 // The container user from a USER / --user / runAsUser spec and the image's own /etc/passwd and
 // /etc/group, as Podman resolves it (libpod generateSpec + runc's libcontainer/user GetExecUser).
 // The rootfs is untrusted: symlinks inside it are resolved as if it were "/" and never lead out.
-import { promises as fs, constants as fsc } from 'node:fs';
-import path from 'node:path';
 import { invalid, PeapodError } from '../errors.js';
+import { PathRefused, readFileInRoot } from './resolve.js';
 import type { ContainerSpec } from '../types.js';
 
 export interface ResolvedUser {
@@ -22,7 +21,6 @@ interface PasswdEntry { name: string; uid: number; gid: number; home: string }
 interface GroupEntry { name: string; gid: number; members: string[] }
 
 const MAX_ID = 2 ** 31 - 1; // runc's limit (32-bit compatibility)
-const MAX_SYMLINKS = 40;
 
 function parseId(s: string): number | undefined {
   if (!/^\d+$/.test(s)) return undefined;
@@ -31,64 +29,14 @@ function parseId(s: string): number | undefined {
   return n;
 }
 
-function errno(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-/**
- * The host path of `p` inside `root`, resolving every symlink on the way as if `root` were "/"
- * (absolute targets restart at root, ".." stops at root). Components past a missing one are kept as
- * they are. Like filepath-securejoin's SecureJoin, which Podman uses for the same purpose.
- */
-export async function resolveInRoot(root: string, p: string): Promise<string> {
-  const done: string[] = [];
-  const todo = p.split('/');
-  let links = 0;
-  let missing = false;
-  while (todo.length > 0) {
-    const c = todo.shift() as string;
-    if (c === '' || c === '.') continue;
-    if (c === '..') { done.pop(); continue; }
-    if (missing) { done.push(c); continue; }
-    const candidate = path.join(root, ...done, c);
-    let st;
-    try {
-      st = await fs.lstat(candidate);
-    } catch (err) {
-      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') {
-        missing = true;
-        done.push(c);
-        continue;
-      }
-      throw err;
-    }
-    if (!st.isSymbolicLink()) { done.push(c); continue; }
-    if (++links > MAX_SYMLINKS) throw invalid(`too many levels of symbolic links resolving ${p} in ${root}`);
-    const target = await fs.readlink(candidate);
-    if (target.startsWith('/')) done.length = 0;
-    todo.unshift(...target.split('/'));
-  }
-  return path.join(root, ...done);
-}
-
 /** Contents of a regular file at `p` inside `root`, or undefined when there is none. */
 async function readInRoot(root: string, p: string): Promise<string | undefined> {
-  const host = await resolveInRoot(root, p);
-  let fh;
   try {
-    // O_NOFOLLOW: the last component was resolved above; if it became a symlink since, refuse it.
-    fh = await fs.open(host, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    return readFileInRoot(root, p)?.toString('utf8');
   } catch (err) {
-    if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return undefined;
-    if (errno(err) === 'ELOOP') throw invalid(`${p} in the container is a symbolic link that changed while it was read`);
+    if (err instanceof PathRefused) throw invalid(`${p} in the container: ${err.reason}`);
+    if (err instanceof PeapodError) throw err;
     throw new PeapodError('internal', `reading ${p} of the container: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw invalid(`${p} in the container is not a regular file`);
-    return await fh.readFile('utf8');
-  } finally {
-    await fh.close();
   }
 }
 

@@ -2,7 +2,7 @@
 // the store directory marks it (<root>/owner.json), and any command of the other kind refuses it.
 // The default roots differ anyway (/var/lib/peapod, $XDG_DATA_HOME/peapod); the mark catches --root.
 
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync, mkdirSync, statSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { PeapodError } from '../errors.js';
 
@@ -32,4 +32,15 @@ export function checkStoreOwner(root: string, rootlessUid: number | undefined): 
     writeFileSync(tmp, JSON.stringify(me));
     renameSync(tmp, file);
   } catch { /* read-only or foreign store: the commands themselves report that */ }
+}
+
+/**
+ * --root and --runroot are 0700 whoever makes them first: they hold secrets (bundles' env, secret
+ * volumes), image files with setuid bits and the containers' root filesystems. One of ours found
+ * open to others is closed again.
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if ((st.mode & 0o077) !== 0 && st.uid === (process.getuid?.() ?? 0)) chmodSync(dir, 0o700);
 }

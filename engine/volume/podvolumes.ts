@@ -6,6 +6,7 @@ import type { PodRecord, PodVolume, VolumeFile } from '../types.js';
 import { isMountPoint } from '../runtime/mounts.js';
 import type { Secrets } from './secrets.js';
 import type { Volumes } from './volumes.js';
+import { writePayload, type PayloadFile } from './atomic-writer.js';
 
 export interface PodVolumeDirs {
   /** persistent, per pod: disk-backed emptyDirs */
@@ -61,14 +62,22 @@ async function hostPath(v: Extract<PodVolume, { type: 'hostPath' }>): Promise<st
   }
 }
 
-/** Writes the files of a configMap, secret or downwardAPI volume into a fresh tmpfs. */
-async function fileVolume(v: Extract<PodVolume, { type: 'configMap' | 'secret' | 'downwardAPI' }>, dir: string, secrets: Secrets, podIP: string | undefined): Promise<void> {
-  await mountTmpfs(dir, 'nosuid,nodev,noexec,mode=0755,size=16m');
+/**
+ * The files of a configMap, secret or downwardAPI volume (see atomic-writer.ts) on a tmpfs of their
+ * own: its root is 0700 (no other host user gets past it), the files live in its `data` directory,
+ * which is what containers mount (read-only), so a non-root container user can read them as in
+ * Kubernetes. Returns that directory.
+ */
+async function fileVolume(v: Extract<PodVolume, { type: 'configMap' | 'secret' | 'downwardAPI' }>, dir: string, secrets: Secrets, podIP: string | undefined, gid: number | undefined): Promise<string> {
+  await mountTmpfs(dir, 'nosuid,nodev,noexec,mode=0700,size=16m');
+  const data = path.join(dir, 'data');
+  await fs.mkdir(data, { mode: 0o755 }).catch((err) => { if (err?.code !== 'EEXIST') throw err; });
+  await fs.chmod(data, 0o755);
   let files: VolumeFile[] = v.files;
   if (v.type === 'secret') {
     const s = v.source ? await secrets.get(v.source) : undefined;
     if (!s) {
-      if (v.optional) return;
+      if (v.optional) return data;
       throw new PeapodError('not-found', `secret volume "${v.name}": secret "${v.source}" not found`);
     }
     // No items: every key of the secret as it is now.
@@ -80,26 +89,16 @@ async function fileVolume(v: Extract<PodVolume, { type: 'configMap' | 'secret' |
     }
     files = files.map((f) => ({ ...f, content: f.secretKey !== undefined ? s.data[f.secretKey] : f.content }));
   }
+  const payload = new Map<string, PayloadFile>();
   for (const f of files) {
     if (f.content === undefined && f.fieldPath === undefined) continue;
-    const rel = path.normalize(f.path);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new PeapodError('invalid', `volume "${v.name}": item path "${f.path}" must stay inside the volume`);
-    const target = path.join(dir, rel);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const data = f.fieldPath === 'status.podIP' ? Buffer.from(podIP ?? '') : Buffer.from(f.content ?? '', 'base64');
-    const mode = f.mode ?? v.defaultMode ?? 0o644;
-    // Every member start prepares the pod's volumes again while other members may be reading
-    // them: a file is replaced whole (written aside, renamed over), and only when it changed.
-    const same = await fs.readFile(target).then((old) => old.equals(data), () => false);
-    if (same) {
-      if (((await fs.stat(target)).mode & 0o7777) !== mode) await fs.chmod(target, mode);
-      continue;
-    }
-    const tmp = `${target}.peapod-tmp`;
-    await fs.writeFile(tmp, data, { mode });
-    await fs.chmod(tmp, mode);
-    await fs.rename(tmp, target);
+    const content = f.fieldPath === 'status.podIP' ? Buffer.from(podIP ?? '') : Buffer.from(f.content ?? '', 'base64');
+    payload.set(f.path, { data: content, mode: f.mode ?? v.defaultMode ?? 0o644 });
   }
+  // Every member start prepares the pod's volumes again while other members may read them: the
+  // payload is switched whole, and only when it changed.
+  writePayload(v.name, data, payload, gid);
+  return data;
 }
 
 /**
@@ -110,22 +109,14 @@ export async function preparePodVolumes(pod: PodRecord, dirs: PodVolumeDirs, sec
   const out: Record<string, string> = await prepare(pod, dirs, secrets, volumes, podIP);
   const g = pod.spec.fsGroup;
   if (g !== undefined) {
-    // fsGroup: the group owns every writable volume (setgid, so new files inherit it) and can read the files of the others.
+    // fsGroup: the group owns every writable volume (setgid, so new files inherit it); the file
+    // volumes were written with it already.
     for (const v of pod.spec.volumes ?? []) {
-      if (v.type === 'hostPath') continue;
+      if (v.type !== 'emptyDir' && v.type !== 'persistentVolumeClaim') continue;
       const dir = out[v.name];
-      if (v.type === 'emptyDir' || v.type === 'persistentVolumeClaim') {
-        const st = await fs.stat(dir);
-        await fs.chown(dir, st.uid, g);
-        await fs.chmod(dir, (st.mode & 0o777) | 0o2070);
-      } else {
-        for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
-          const p = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
-          const st = await fs.lstat(p);
-          await fs.lchown(p, st.uid, g);
-          if (!e.isSymbolicLink()) await fs.chmod(p, (st.mode & 0o7777) | (e.isDirectory() ? 0o2050 : 0o040));
-        }
-      }
+      const st = await fs.stat(dir);
+      await fs.chown(dir, st.uid, g);
+      await fs.chmod(dir, (st.mode & 0o777) | 0o2070);
     }
   }
   return out;
@@ -156,9 +147,7 @@ async function prepare(pod: PodRecord, dirs: PodVolumeDirs, secrets: Secrets, vo
         out[v.name] = volumes.dataDir(v.claimName);
         break;
       default: {
-        const dir = path.join(dirs.runDir, 'volumes', v.name);
-        await fileVolume(v, dir, secrets, podIP);
-        out[v.name] = dir;
+        out[v.name] = await fileVolume(v, path.join(dirs.runDir, 'volumes', v.name), secrets, podIP, pod.spec.fsGroup);
       }
     }
   }

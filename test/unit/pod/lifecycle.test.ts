@@ -57,6 +57,7 @@ class FakeLauncher implements Launcher {
   async execQuiet(): Promise<number> { return 0; }
   async exec(_id: string, _o: ExecOptions): Promise<number> { return 0; }
   async release(id: string): Promise<void> { this.calls.push(`release ${id}`); }
+  async bindHeld(_fdPath: string, target: string): Promise<void> { this.calls.push(`bind ${path.basename(target)}`); }
   async makePodNetns(netnsPath: string): Promise<void> { this.calls.push('netns'); await fs.mkdir(path.dirname(netnsPath), { recursive: true }); writeFileSync(netnsPath, ''); }
   async mountShm(dir: string): Promise<void> { this.calls.push('shm'); await fs.mkdir(dir, { recursive: true }); }
   async applyCgroupLimits(): Promise<void> { this.calls.push('pod cgroup limits'); }
@@ -127,10 +128,11 @@ describe('pod lifecycle against a fake launcher', () => {
     ]);
     expect(a.process.env).toContain('HOSTNAME=web');
     expect(a.linux.cgroupsPath).toBe(`/peapod-test/${pod.id}/${fake.specs.get('web-a')!.id}`);
-    // the subPath of the volumeMount is made inside the pod's volume
+    // the subPath of the volumeMount is made inside the pod's volume and mounted from its staging path
     const data = a.mounts.find((m) => m.destination === '/data')!;
-    expect(data.source.endsWith('/a')).toBe(true);
-    expect(existsSync(data.source)).toBe(true);
+    expect(data.source).toBe(path.join(containers.subPathDir(fake.specs.get('web-a')!.id), '0'));
+    expect(existsSync(path.join(dir, 'root', 'pods', pod.id, 'volumes', 'data', 'a'))).toBe(true);
+    expect(fake.calls).toContain('bind 0');
     expect(a.mounts.find((m) => m.destination === '/etc/hosts')!.source).toBe(path.join(pods.runDir(pod.id), 'hosts'));
 
     const members = await pods.members(pod);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { mergeEnv, parseGroup, parsePasswd, resolveInRoot, resolveUser, type ResolvedUser } from '../../../engine/runtime/user.js';
+import { mergeEnv, parseGroup, parsePasswd, resolveUser, type ResolvedUser } from '../../../engine/runtime/user.js';
+import { holdInRoot } from '../../../engine/runtime/resolve.js';
 import { PeapodError } from '../../../engine/errors.js';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/sh
@@ -110,19 +111,24 @@ describe('resolveUser', () => {
   });
 });
 
-describe('resolveInRoot', () => {
-  it('clamps .. and absolute links at the root', async () => {
-    expect(await resolveInRoot(linked, '/etc/passwd')).toBe(path.join(linked, 'etc/real/passwd'));
-    expect(await resolveInRoot(linked, '/etc/group')).toBe(path.join(linked, 'group'));
-    expect(await resolveInRoot(linked, '/../../etc/real/../real/passwd')).toBe(path.join(linked, 'etc/real/passwd'));
-    expect(await resolveInRoot(linked, '/missing/../x/y')).toBe(path.join(linked, 'x/y'));
+describe('holdInRoot (chroot mode, as for an image)', () => {
+  const held = (root: string, p: string) => {
+    const h = holdInRoot(root, p, { mode: 'chroot' });
+    h?.close();
+    return h?.hostPath;
+  };
+  it('clamps .. and absolute links at the root', () => {
+    expect(held(linked, '/etc/passwd')).toBe(path.join(linked, 'etc/real/passwd'));
+    expect(held(linked, '/etc/group')).toBe(path.join(linked, 'group'));
+    expect(held(linked, '/../../etc/real/../real/passwd')).toBe(path.join(linked, 'etc/real/passwd'));
+    expect(held(linked, '/missing/../etc')).toBeUndefined(); // as the kernel: a missing directory has no ".."
   });
 
   it('stops a symlink loop', async () => {
     const r = await makeRoot('loop');
     await symlink('/etc/b', path.join(r, 'etc/a'));
     await symlink('/etc/a', path.join(r, 'etc/b'));
-    await expect(resolveInRoot(r, '/etc/a')).rejects.toThrow(/too many levels of symbolic links/);
+    expect(() => holdInRoot(r, '/etc/a', { mode: 'chroot' })).toThrow(/too many levels of symbolic links/);
   });
 });
 
