@@ -17,6 +17,7 @@ import { Secrets } from './volume/secrets.js';
 import { Volumes } from './volume/volumes.js';
 import type { ImageRecord } from './types.js';
 import { unmount } from './runtime/mounts.js';
+import { policyPath } from './image/trust/policy.js';
 
 /** The engine library's entry point: one per CLI invocation. Knows nothing of YAML or the CLI. */
 export class Engine {
@@ -104,6 +105,7 @@ export class Engine {
         graphDriverName: 'overlay',
         stateRoot: this.cfg.root,
       },
+      registries: { signaturePolicy: signaturePolicyInfo() },
     };
   }
 
@@ -123,5 +125,15 @@ export class Engine {
     await fs.rm(this.cfg.runroot, { recursive: true, force: true });
     // Rootless: with nothing left, the pause process that holds the user namespace goes too.
     if (this.cfg.rootlessUid !== undefined) stopPauseIfIdle(pauseDir(this.cfg.rootlessUid));
+  }
+}
+
+/** Which containers-policy.json pulls obey (info): the file, or that none exists and every image is accepted. */
+function signaturePolicyInfo(): string {
+  try {
+    const p = policyPath();
+    return p.exists ? p.file : `none (${p.file} does not exist: every image is accepted)`;
+  } catch (err) {
+    return (err as Error).message;
   }
 }

@@ -21,6 +21,7 @@ import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { ExtractEvents, Header } from 'tar-stream';
 import { PeapodError } from '../errors.js';
+import { TarSplitter, writeTarSplit } from './tarsplit.js';
 import { HashingStream, exists, peek, run, sniffCompression, zstdDecoder, type Decoder } from './util.js';
 
 export interface UnpackResult {
@@ -38,6 +39,8 @@ export interface UnpackOptions {
    * place; throwing aborts (used to verify the digest of the compressed blob).
    */
   beforeCommit?: (result: UnpackResult) => void | Promise<void>;
+  /** Where to record the layer's tar-split (tarsplit.ts), written once the layer is verified. */
+  tarSplitFile?: string | ((diffId: string) => string);
 }
 
 // tar-stream's header with what its typings leave loose: the raw PAX records, and a null type
@@ -363,9 +366,10 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
     }
     const hasher = new HashingStream();
     const writer = new LayerWriter(tmp);
+    const splitter = new TarSplitter();
     const decoder: Decoder | undefined = compression === 'gzip' ? { stream: createGunzip(), done: Promise.resolve() }
       : compression === 'zstd' ? zstdDecoder() : undefined;
-    await extract(src, decoder, hasher, writer);
+    await extract(src, decoder, hasher, splitter, writer);
     // zstd runs as a child process: its exit status, not only the end of its output, says whether
     // the stream was complete and valid.
     await decoder?.done;
@@ -375,6 +379,9 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
       throw new PeapodError('invalid', `layer content does not match its diff ID: expected ${opts.expectedDiffId}, got ${result.diffId}`);
     }
     await opts.beforeCommit?.(result);
+    if (opts.tarSplitFile) {
+      await writeTarSplit(typeof opts.tarSplitFile === 'string' ? opts.tarSplitFile : opts.tarSplitFile(result.diffId), splitter.result());
+    }
     // Flush the new files before the rename publishes them: after a crash the layer directory
     // must be either absent or complete. syncfs(2) via sync -f: one call instead of fsync per file.
     await run('sync', ['-f', tmp]);
@@ -388,7 +395,7 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
 }
 
 /** Feed src (through the decoder when compressed, then the hasher) into a tar extractor, one entry at a time. */
-function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStream, writer: LayerWriter): Promise<void> {
+function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStream, splitter: TarSplitter, writer: LayerWriter): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // allowUnknownFormat: old (v7) tars without the ustar magic are still valid layers.
     const extractor = tarStream.extract({ allowUnknownFormat: true } as Parameters<typeof tarStream.extract>[0]);
@@ -402,6 +409,7 @@ function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStr
       src.destroy();
       gunzip?.destroy();
       hasher.destroy();
+      splitter.destroy();
       extractor.destroy();
       const e = err instanceof PeapodError ? err
         : isFsError(err) ? new PeapodError('internal', `unpacking layer: ${(err as Error).message}`, { cause: err })
@@ -421,11 +429,12 @@ function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStr
     });
     src.on('error', fail);
     hasher.on('error', fail);
+    splitter.on('error', fail);
     if (gunzip) {
       gunzip.on('error', fail);
-      src.pipe(gunzip).pipe(hasher).pipe(extractor);
+      src.pipe(gunzip).pipe(hasher).pipe(splitter).pipe(extractor);
     } else {
-      src.pipe(hasher).pipe(extractor);
+      src.pipe(hasher).pipe(splitter).pipe(extractor);
     }
   });
 }

@@ -34,6 +34,8 @@ import { MEDIA_TYPES, readArchive, type LayerSource } from './formats.js';
 // imported or pulled: commands that only run containers never load them.
 import type { PullContext, PullOptions, PulledImage } from './registry/pull.js';
 import { PullStaging } from './staging.js';
+import { layerTar, tarSplitPath } from './tarsplit.js';
+
 import { normalizeImageName, parseReference, shortNameMatches, splitName } from './reference.js';
 import { HashingStream, SHA256_HEX_RE, digestHex, exists, hostPlatform, pidAlive, sha256Digest, sha256Hex } from './util.js';
 
@@ -69,6 +71,16 @@ export interface ImageMatch {
   by: 'id' | 'name' | 'digest';
   /** The stored name that matched, when by === 'name'. */
   name?: string;
+}
+
+/** An image as save and push write it out (see ImageStore.exportSource). */
+export interface ExportSource {
+  image: ImageRecord;
+  /** The stored name the reference matched, if it matched a name. */
+  name?: string;
+  configBytes: Buffer;
+  /** Bottom first. `tar` yields the uncompressed layer tar (size bytes, sha256 = diffId). */
+  layers: Array<{ diffId: string; size: number; tar: () => Promise<AsyncIterable<Buffer>> }>;
 }
 
 interface LayerMeta {
@@ -239,6 +251,30 @@ export class ImageStore {
     return img.layers.map((d) => this.layerDir(digestHex(d, `image ${img.id}`))).reverse();
   }
 
+  /**
+   * What save and push write out: the config blob as stored (so the image ID stays) and each
+   * layer's tar reproduced from the unpacked layer (tarsplit.ts), checked against its diff ID.
+   */
+  async exportSource(ref: string): Promise<ExportSource> {
+    const match = findImage(ref, await this.readAll());
+    if (!match) throw notKnown(ref);
+    const img = match.image;
+    const configBytes = await fs.readFile(path.join(this.blobsDir, img.id)).catch(() => {
+      throw new PeapodError('not-found', `the config blob of image ${img.id} is missing from the store`);
+    });
+    if (sha256Hex(configBytes) !== img.id) throw new PeapodError('invalid', `the config blob of image ${img.id} does not match its digest`);
+    const layers = [];
+    for (const diffId of img.layers) {
+      const hex = digestHex(diffId, `image ${img.id}`);
+      const meta = await this.layerMeta(hex);
+      if (!meta) throw new PeapodError('not-found', `layer ${diffId} of image ${img.id} is missing from the store`);
+      const dir = this.layerDir(hex);
+      const split = tarSplitPath(this.root, hex);
+      layers.push({ diffId, size: meta.size, tar: async () => layerTar(dir, split, diffId) });
+    }
+    return { image: img, name: match.by === 'name' ? match.name : undefined, configBytes, layers };
+  }
+
   private async readAll(): Promise<ImageRecord[]> {
     let entries: string[];
     try {
@@ -336,7 +372,7 @@ export class ImageStore {
       const dir = path.join(scratch, 'layer');
       const input: Readable = tar === '-' ? process.stdin : createReadStream(tar);
       const { unpackLayer } = await import('./layer.js');
-      const layer = await unpackLayer(input, dir);
+      const layer = await unpackLayer(input, dir, { tarSplitFile: (diffId) => tarSplitPath(this.root, hexOf(diffId)) });
       const hex = digestHex(layer.diffId, shown);
       const staged = new Map<string, StagedLayer>([[hex, { dir, size: layer.size }]]);
       const created = new Date().toISOString();
@@ -427,6 +463,7 @@ export class ImageStore {
       images: () => this.readAll(),
       find: (ref, images) => findImage(ref, images)?.image,
       layerPresent: (hex) => exists(this.layerDir(hex)),
+      tarSplitFile: (hex) => tarSplitPath(this.root, hex),
       staging,
       scratch: async () => {
         await this.ensureDirs();
@@ -548,6 +585,7 @@ export class ImageStore {
       const { unpackLayer } = await import('./layer.js');
       const result = await unpackLayer(stream, dir, {
         expectedDiffId: src.diffId,
+        tarSplitFile: tarSplitPath(this.root, hex),
         beforeCommit: () => {
           if (!hasher || !src.blobDigest) return;
           const actual = hasher.digest();
@@ -686,6 +724,10 @@ export class ImageStore {
     for (const e of await list(this.blobsDir)) {
       if ((SHA256_HEX_RE.test(e) && !liveBlobs.has(e)) || e.endsWith('.tmp')) await fs.rm(path.join(this.blobsDir, e), { force: true });
     }
+    for (const e of await list(path.join(this.root, 'tar-split'))) {
+      const hex = /^([a-f0-9]{64})\.gz$/.exec(e)?.[1];
+      if ((hex && !liveLayers.has(hex) && !(await exists(this.layerDir(hex)))) || e.endsWith('.tmp')) await fs.rm(path.join(this.root, 'tar-split', e), { force: true });
+    }
     for (const e of await list(this.imagesDir)) {
       if (e.endsWith('.tmp')) await fs.rm(path.join(this.imagesDir, e), { force: true });
     }
@@ -704,6 +746,7 @@ export class ImageStore {
     const grave = path.join(this.layersDir, `.deleting-${hex}-${randomBytes(4).toString('hex')}`);
     await fs.rename(this.layerDir(hex), grave);
     await fs.rm(this.layerMetaPath(hex), { force: true });
+    await fs.rm(tarSplitPath(this.root, hex), { force: true });
     await fs.rm(grave, { recursive: true, force: true });
   }
 }

@@ -12,6 +12,8 @@ export interface CreateContainerOptions {
   /** the pod to add the container to */
   pod?: string;
   pull?: 'always' | 'missing' | 'never' | 'newer';
+  /** --signature-policy: the containers-policy.json for the pull instead of the default one. */
+  signaturePolicy?: string;
   /** argv that created it (generate systemd --new replays it) */
   createCommand?: string[];
   /** pull progress; quiet without it */
@@ -24,7 +26,7 @@ export async function createContainer(open: Opener, spec: ContainerSpec, o: Crea
   const engine = await open();
   // `localhost/...` names local images (imported, loaded): never fetched from a registry, as in play kube.
   const local = /^localhost\//.test(spec.image) && (o.pull ?? 'missing') === 'missing';
-  if (!local) await engine.images.pull(spec.image, { policy: o.pull ?? 'missing', interactive: !!o.interactive, progress: o.progress, quiet: !o.progress });
+  if (!local) await engine.images.pull(spec.image, { policy: o.pull ?? 'missing', signaturePolicy: o.signaturePolicy, interactive: !!o.interactive, progress: o.progress, quiet: !o.progress });
   const opts = { createCommand: o.createCommand };
   if (o.pod) {
     if (spec.hostname) throw new PeapodError('invalid', 'a container in a pod uses the pod\'s host name: --hostname cannot be combined with --pod');

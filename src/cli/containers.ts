@@ -40,7 +40,7 @@ function parseLabels(list: string[] = []): Record<string, string> | undefined {
 interface CreateFlags {
   name?: string; env?: string[]; workdir?: string; entrypoint?: string; user?: string; rm?: boolean;
   volume?: string[]; label?: string[]; hostname?: string; stopSignal?: string; stopTimeout?: number; detach?: boolean; pod?: string;
-  pull?: 'always' | 'missing' | 'never' | 'newer';
+  pull?: 'always' | 'missing' | 'never' | 'newer'; signaturePolicy?: string;
 }
 
 function addCreateFlags(cmd: Command): Command {
@@ -57,6 +57,7 @@ function addCreateFlags(cmd: Command): Command {
     .option('--stop-signal <sig>', 'signal to stop the container')
     .option('--stop-timeout <seconds>', 'seconds to wait before killing the container', int('stop-timeout'))
     .option('--pod <pod>', 'run the container in an existing pod')
+    .option('--signature-policy <file>', 'containers-policy.json to use for the pull instead of the default one')
     .addOption(new Option('--pull <policy>', 'pull the image: always, missing, never or newer').choices(['always', 'missing', 'never', 'newer']).default('missing'))
     .argument('<image>', 'image to run')
     .argument('[command...]', 'command and arguments')
@@ -91,7 +92,7 @@ async function createFromFlags(cmd: Command, spec: ContainerSpec, f: CreateFlags
   const { ProgressRenderer } = await import('./registry.js');
   const renderer = process.stderr.isTTY ? new ProgressRenderer() : undefined;
   try {
-    return await createContainer(() => getEngine(cmd), spec, { pod: f.pod, pull: f.pull, createCommand: process.argv.slice(1), progress: renderer?.handle, interactive: !!process.stdin.isTTY });
+    return await createContainer(() => getEngine(cmd), spec, { pod: f.pod, pull: f.pull, signaturePolicy: f.signaturePolicy, createCommand: process.argv.slice(1), progress: renderer?.handle, interactive: !!process.stdin.isTTY });
   } finally {
     renderer?.finish();
   }

@@ -1,9 +1,10 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { getEngine } from './context.js';
 import { printItems, printInspect, humanDuration, humanSize } from './format.js';
 import { imageListView, imageInspectView } from './views.js';
 import { PeapodError } from '../../engine/errors.js';
 
+import { registerTrustCommands } from './trust.js';
 import { collect } from './flags.js';
 
 function splitName(n: string): [string, string] {
@@ -57,6 +58,7 @@ async function loadImages(cmd: Command, o: { input: string; quiet?: boolean }): 
 
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('manage images');
+  registerTrustCommands(image);
   const addList = (c: Command) => c
     .option('--format <format>', 'json, or a Go template')
     .option('-q, --quiet', 'print only image IDs')
@@ -76,6 +78,20 @@ export function registerImageCommands(program: Command): void {
     .requiredOption('-i, --input <file>', 'archive to read')
     .option('-q, --quiet', 'suppress output')
     .action(async (o: { input: string; quiet?: boolean }, cmd: Command) => loadImages(cmd, o));
+
+  const addSave = (c: Command) => c
+    .argument('<images...>', 'images to save (several: a multi-image docker-archive)')
+    .option('-o, --output <file>', 'write to this file (default: stdout, which must be redirected)')
+    .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive']).default('docker-archive'))
+    .option('-m, --multi-image-archive', 'several images in one docker-archive (implied by several images)')
+    .option('-q, --quiet', 'suppress output')
+    .action(async (refs: string[], o: { output?: string; format: 'docker-archive' | 'oci-archive' }, cmd: Command) => {
+      if (!o.output && process.stdout.isTTY) throw new PeapodError('invalid', 'refusing to save to terminal. Use -o flag or redirect');
+      const { saveImages } = await import('../app/images.js');
+      await saveImages(() => getEngine(cmd), refs, o.output, o.format);
+    });
+  addSave(program.command('save').description('save images to an archive'));
+  addSave(image.command('save').description('save images to an archive'));
 
   const addImport = (c: Command) => c
     .argument('<file>', 'rootfs tarball, or - for stdin')

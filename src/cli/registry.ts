@@ -124,6 +124,7 @@ interface PullFlags {
   policy?: PullPolicy;
   retry?: string;
   retryDelay?: string;
+  signaturePolicy?: string;
 }
 
 async function pull(ref: string, o: PullFlags, cmd: Command): Promise<void> {
@@ -150,6 +151,7 @@ async function pull(ref: string, o: PullFlags, cmd: Command): Promise<void> {
     interactive: true,
     retries,
     retryDelayMs: o.retryDelay === undefined ? undefined : durationMs('retry-delay', o.retryDelay),
+    signaturePolicy: o.signaturePolicy,
   };
   try {
     const img = await engine.images.pull(ref, opts);
@@ -175,6 +177,7 @@ function addPull(c: Command): Command {
     .addOption(new Option('--policy <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer']).default('always'))
     .option('--retry <n>', 'attempts after a transient failure (default 3)')
     .option('--retry-delay <duration>', 'delay before the first retry, doubled each time (default 1s)')
+    .option('--signature-policy <file>', 'containers-policy.json to use instead of the default one')
     .action(async (ref: string, o: PullFlags, cmd: Command) => pull(ref, o, cmd));
 }
 
@@ -241,10 +244,75 @@ async function logoutCmd(registry: string | undefined, o: { all?: boolean; authf
   process.stdout.write(o.all ? 'Removed login credentials for all registries\n' : `Removed login credentials for ${r.registry}\n`);
 }
 
+interface PushFlags {
+  quiet?: boolean;
+  tlsVerify?: boolean;
+  authfile?: string;
+  certDir?: string;
+  creds?: string;
+  format?: 'oci' | 'v2s2';
+  digestfile?: string;
+  signBy?: string;
+  signKeyFile?: string;
+  signBySigstorePrivateKey?: string;
+}
+
+async function push(ref: string, dest: string | undefined, o: PushFlags, cmd: Command): Promise<void> {
+  const { pushImage } = await import('../app/images.js');
+  const say = !o.quiet && process.stderr.isTTY ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
+  say?.('Getting image source signatures');
+  await pushImage(() => getEngine(cmd), ref, dest, {
+    tlsVerify: o.tlsVerify,
+    authFile: o.authfile,
+    certDir: o.certDir,
+    auth: o.creds ? parseCreds(o.creds) : undefined,
+    format: o.format,
+    digestFile: o.digestfile,
+    signBy: o.signBy,
+    signKeyFile: o.signKeyFile,
+    signBySigstoreKey: o.signBySigstorePrivateKey,
+    progress: say && ((e) => {
+      if (e.type === 'blob') say(`Copying blob ${e.digest.slice(7, 19)} ${e.status === 'uploaded' ? 'done' : e.status === 'mounted' ? 'skipped: mounted from another repository' : 'skipped: already exists'}`);
+      else if (e.type === 'config') say(`Copying config ${e.digest.slice(7, 19)} done`);
+      else if (e.type === 'manifest') say('Writing manifest to image destination');
+      else say('Storing signatures');
+    }),
+  });
+}
+
 export function registerRegistryCommands(program: Command): void {
+  const addPush = (c: Command) => c
+    .argument('<image>', 'local image')
+    .argument('[destination]', 'docker://HOST/REPO[:TAG] or HOST/REPO[:TAG] (default: the image\'s name)')
+    .option('-q, --quiet', 'no progress output')
+    .option('--tls-verify [bool]', 'require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)', parseBool('tls-verify'))
+    .option('--authfile <file>', 'auth file to read credentials from')
+    .option('--cert-dir <dir>', 'directory with certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--creds <user:password>', 'credentials for the registry')
+    .addOption(new Option('-f, --format <format>', 'manifest type').choices(['oci', 'v2s2']))
+    .option('--digestfile <file>', 'write the digest of the pushed manifest to this file')
+    .option('--sign-by <fingerprint>', 'sign the image with this GPG key (simple signing, into the lookaside staging)')
+    .option('--sign-key-file <file>', 'the exported (armored, unprotected, mode 0600) secret key that --sign-by names')
+    .option('--sign-by-sigstore-private-key <file>', 'sign the image with this sigstore private key (PEM), attached in the registry')
+    .action(async (ref: string, dest: string | undefined, o: PushFlags, cmd: Command) => push(ref, dest, o, cmd));
+  addPush(program.command('push').description('push an image to a registry'));
+
   addPull(program.command('pull').description('pull an image from a registry'));
   const image = program.commands.find((c) => c.name() === 'image') ?? program.command('image').description('manage images');
   addPull(image.command('pull').description('pull an image from a registry'));
+  addPush(image.command('push').description('push an image to a registry'));
+  image.command('sign').description('sign images that are in a registry (GPG simple signing, into the lookaside staging)')
+    .argument('<images...>', 'docker://HOST/REPO:TAG (or HOST/REPO:TAG)')
+    .requiredOption('--sign-by <fingerprint>', 'the GPG key to sign with')
+    .option('--sign-key-file <file>', 'the exported (armored, unprotected, mode 0600) secret key that --sign-by names')
+    .option('-d, --directory <dir>', 'write the signatures under this directory instead of the lookaside staging')
+    .option('--authfile <file>', 'auth file to read credentials from')
+    .option('--cert-dir <dir>', 'directory with certificates for the registry')
+    .option('--tls-verify [bool]', 'require HTTPS and verify certificates', parseBool('tls-verify'))
+    .action(async (refs: string[], o: { signBy: string; signKeyFile?: string; directory?: string; authfile?: string; certDir?: string; tlsVerify?: boolean }) => {
+      const { signImages } = await import('../app/images.js');
+      await signImages(refs, { signBy: o.signBy, signKeyFile: o.signKeyFile, directory: o.directory, authFile: o.authfile, certDir: o.certDir, tlsVerify: o.tlsVerify });
+    });
 
   program.command('login').description('log in to a registry')
     .argument('<registry>', 'registry host[:port], or host/namespace')

@@ -197,13 +197,16 @@ export class RegistryClient {
   }
 
   /** One HTTP request, no redirects, no auth logic. Resolves with the response (body unread). */
-  private raw(url: URL, method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {
+  private raw(url: URL, method: string, headers: Record<string, string>, body?: string | Buffer | Readable, length?: number): Promise<http.IncomingMessage> {
     const isHttps = url.protocol === 'https:';
     const mod = isHttps ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, {
         method,
-        headers: { 'User-Agent': `peapod/${VERSION}`, ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) },
+        headers: {
+          'User-Agent': `peapod/${VERSION}`, ...headers,
+          ...(body !== undefined ? { 'Content-Length': String(typeof body === 'string' || Buffer.isBuffer(body) ? Buffer.byteLength(body) : length ?? 0) } : {}),
+        },
         agent: isHttps ? this.httpsAgent : this.httpAgent,
       }, (res) => {
         // Idle timeout while the body streams, too.
@@ -214,8 +217,55 @@ export class RegistryClient {
         req.destroy(Object.assign(new Error(`no answer within ${Math.round((this.opts.timeoutMs ?? 60_000) / 1000)} s`), { code: 'ETIMEDOUT' }));
       });
       req.on('error', (err) => reject(networkError(err, url.host, isHttps ? this.opts.tls : undefined)));
-      req.end(body);
+      if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) {
+        body.on('error', (err) => req.destroy(err));
+        body.pipe(req);
+      } else req.end(body);
     });
+  }
+
+  /** The registry's base URL (after ping): relative Location headers resolve against it. */
+  async baseUrl(): Promise<URL> {
+    await this.ping();
+    return new URL(`${this.base()}/v2/`);
+  }
+
+  /**
+   * A request with authentication for `scope` (push: "repository:R:pull,push"), any method, no
+   * redirects; a 401 is retried once with a fresh token. `body` is a factory so that the retry can
+   * send it again. Resolves with the response whatever its status (the caller reads it).
+   */
+  async send(method: string, target: string | URL, scope: string, headers: Record<string, string>, body?: { open(): string | Buffer | Readable; length: number }): Promise<http.IncomingMessage> {
+    await this.ping();
+    const url = typeof target === 'string' ? new URL(`${this.base()}/v2/${target}`) : target;
+    let auth = await this.authorization(scope);
+    for (let attempt = 0; ; attempt++) {
+      const sameHost = url.host === this.connect;
+      const res = await this.raw(url, method, { ...headers, ...(auth && sameHost ? { Authorization: auth } : {}) }, body?.open(), body?.length);
+      if (res.statusCode === 401 && sameHost && attempt === 0) {
+        res.resume();
+        const bearer = parseWwwAuthenticate(String(res.headers['www-authenticate'] ?? '')).find((c) => c.scheme === 'bearer');
+        if (bearer) {
+          this.challenge = bearer;
+          auth = await this.authorization(bearer.params.scope || scope, bearer, true);
+          continue;
+        }
+        throw this.authFailed(401);
+      }
+      if (res.statusCode === 401) {
+        res.resume();
+        throw this.authFailed(401);
+      }
+      return res;
+    }
+  }
+
+  /** Read an unexpected answer of `send` into a RegistryError. */
+  async failure(res: http.IncomingMessage, what: string): Promise<RegistryError> {
+    const body = await readAll(res, MAX_ERROR_BODY, 'an error answer', this.host).catch(() => Buffer.alloc(0));
+    const status = res.statusCode ?? 0;
+    if (status === 403) return new RegistryError('denied', `access denied (403) to ${what} on ${this.host}${describeBody(body)}`);
+    return new RegistryError('server', `registry ${this.host} answered ${status} ${res.statusMessage ?? ''} to ${what}`.replace(/\s+to/, ' to') + describeBody(body), { transient: status >= 500 || status === 429 });
   }
 
   /** Find the scheme (https, or http for insecure registries) and the authentication challenge. */

@@ -31,6 +31,7 @@ import { tlsMaterialFor } from './certs.js';
 import { RegistryClient, RegistryError } from './client.js';
 import { loadRegistriesConf, pullSources, type PullSource, type RegistriesConf } from './registries-conf.js';
 import { canPrompt, promptChoice, resolvePullCandidates } from './shortnames.js';
+import { loadPolicy, requirementsFor, type Policy, type ScopedRequirements } from '../trust/policy.js';
 
 export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
 
@@ -73,6 +74,8 @@ export interface PullOptions {
   concurrency?: number;
   /** registries.conf already loaded (tests); read from the usual files otherwise. */
   registriesConf?: RegistriesConf;
+  /** Like --signature-policy: the containers-policy.json that decides which images are accepted. */
+  signaturePolicy?: string;
 }
 
 /** What the store gives the pull: its images, its layers, the staging area and the commit. */
@@ -80,6 +83,8 @@ export interface PullContext {
   images(): Promise<ImageRecord[]>;
   find(ref: string, images: ImageRecord[]): ImageRecord | undefined;
   layerPresent(diffHex: string): Promise<boolean>;
+  /** Where the layer's tar-split is recorded (so that save and push can write the layer again). */
+  tarSplitFile(diffHex: string): string;
   staging: PullStaging;
   /** A new scratch directory of this process (on the store's filesystem). */
   scratch(): Promise<string>;
@@ -138,10 +143,11 @@ export async function pullImage(ref: string, opts: PullOptions, ctx: PullContext
     }
   }
 
+  const trust = loadPolicy(opts.signaturePolicy);
   const failures: Array<{ name: string; err: unknown }> = [];
   for (const name of candidates) {
     try {
-      return await withRetries(name, opts, emit, () => pullOne(name, conf, opts, ctx, emit));
+      return await withRetries(name, opts, emit, () => pullOne(name, conf, opts, ctx, emit, trust));
     } catch (err) {
       if (candidates.length === 1) throw err;
       failures.push({ name, err });
@@ -239,11 +245,16 @@ function verifyDigest(bytes: Buffer, expected: string, what: string, host: strin
   if (actual !== expected) throw new RegistryError('digest', `digest mismatch: ${what} from ${host} has digest ${actual}, expected ${expected}`);
 }
 
-async function pullOne(name: string, conf: RegistriesConf, opts: PullOptions, ctx: PullContext, emit: (e: PullProgress) => void): Promise<ImageRecord> {
+async function pullOne(name: string, conf: RegistriesConf, opts: PullOptions, ctx: PullContext, emit: (e: PullProgress) => void, trust: Policy): Promise<ImageRecord> {
   const { tag, digest } = splitName(name);
   let sources: PullSource[];
+  let scoped: ScopedRequirements;
   try {
     sources = sourcesFor(name, conf, opts);
+    scoped = requirementsFor(trust, name);
+    // A scope that rejects outright needs no registry to say so.
+    const rejects = scoped.requirements.filter((r) => r.type === 'reject');
+    if (rejects.length) await enforceTrust(name, { ...scoped, requirements: rejects }, trust, '', undefined, '');
   } catch (err) {
     throw prefixed(name, err);
   }
@@ -286,6 +297,8 @@ async function pullOne(name: string, conf: RegistriesConf, opts: PullOptions, ct
     else if (top.digest?.startsWith('sha256:') && top.digest !== topDigest) {
       throw new RegistryError('digest', `digest mismatch: manifest ${src.reference} has digest ${topDigest} but the registry says ${top.digest}`);
     }
+    // The signature policy, on the manifest the reference names, before anything else is fetched.
+    await enforceTrust(name, scoped, trust, topDigest, client, src.repository);
     let manifest = parseManifest(top.bytes, top.contentType, src.reference);
     let manifestBytes = top.bytes;
     let listBytes: Buffer | undefined;
@@ -353,6 +366,13 @@ async function pullOne(name: string, conf: RegistriesConf, opts: PullOptions, ct
   } finally {
     client.close();
   }
+}
+
+/** The policy's verdict; the verification code (and openpgp) is loaded only when signatures decide. */
+async function enforceTrust(name: string, scoped: ScopedRequirements, trust: Policy, manifestDigest: string, client: RegistryClient | undefined, repository: string): Promise<void> {
+  if (scoped.requirements.every((r) => r.type === 'insecureAcceptAnything')) return;
+  const { enforce } = await import('../trust/verify.js');
+  await enforce({ name, scoped, policyFile: trust.file ?? '(none)', manifestDigest, client: client!, repository });
 }
 
 /** "pulling NAME: cause" (once), keeping the code, the reason and whether it is transient. */
@@ -495,7 +515,7 @@ async function fetchLayer(client: RegistryClient, src: PullSource, job: LayerJob
   try {
     const dir = path.join(scratch, 'layer');
     const { unpackLayer } = await import('../layer.js');
-    const result = await unpackLayer(createReadStream(partial.file), dir, { expectedDiffId: job.diffId }).catch((err: unknown) => {
+    const result = await unpackLayer(createReadStream(partial.file), dir, { expectedDiffId: job.diffId, tarSplitFile: ctx.tarSplitFile(job.hex) }).catch((err: unknown) => {
       throw err instanceof PeapodError ? new PeapodError(err.code, `layer ${desc.digest}: ${err.message}`, { cause: err }) : err;
     });
     await ctx.staging.stageLayer(job.hex, job.diffId, result.size, dir);

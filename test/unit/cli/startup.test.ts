@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const HEAVY = ['execa', 'ajv', 'yaml', '@kubernetes/client-node', 'tar-stream', 'smol-toml'];
+const HEAVY = ['execa', 'ajv', 'yaml', '@kubernetes/client-node', 'tar-stream', 'smol-toml', 'openpgp'];
 
 /** Static, value imports of a TypeScript file (`import type` and dynamic import() are not loaded at start). */
 function staticImports(file: string): string[] {
