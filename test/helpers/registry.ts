@@ -167,7 +167,10 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     host, port, dir, storage, start, stop, kill,
     async push(layoutRef, name, p = {}) {
       const args = ['copy', '-q', ...tlsArgs, ...credArgs];
-      if (p.all) args.push('--all');
+      // A whole index is pushed byte for byte: without --preserve-digests skopeo may swap a layer for
+      // another compression of it that its host-wide blob-info cache (/var/lib/containers/cache)
+      // knows from an earlier push, which rewrites the manifests and their digests.
+      if (p.all) args.push('--all', '--preserve-digests');
       if (p.format) args.push('--format', p.format);
       await execa('skopeo', [...args, `oci:${layoutRef}`, `docker://${host}/${name}`], { env: { REGISTRY_AUTH_FILE: path.join(dir, 'skopeo-auth.json') } });
     },
