@@ -11,6 +11,7 @@
 // import.meta.url (validators, infra-image, bin) see the bundle's own URL.
 import { build, type Plugin } from 'esbuild';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,3 +55,17 @@ await build({
 writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');
 // validate.ts looks for the precompiled validators next to the module that holds it.
 cpSync(path.join(dist, 'src', 'kube', 'validators'), path.join(out, 'validators'), { recursive: true });
+
+// V8's code cache of the bundle, read by bin/peapod: made from a run of `--help`, which compiles
+// what every command needs (commander, the command tables); measured: the same gain (~18 ms per
+// command) as a cache made from `ps`. Made without extra Node flags: V8 rejects a cache made
+// under other flags. A failure here leaves no cache, never a broken build.
+{
+  const bin = path.join(dist, '..', 'bin', 'peapod');
+  const cache = path.join(out, 'main.js.cache');
+  const r = spawnSync(process.execPath, [bin, '--help'], { env: { ...process.env, PEAPOD_WRITE_CODE_CACHE: cache }, stdio: 'ignore' });
+  if (r.status !== 0) {
+    rmSync(cache, { force: true });
+    console.warn(`bundle: no code cache (peapod --help exited ${r.status ?? r.signal})`);
+  }
+}
