@@ -12,7 +12,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { PeapodError, type ErrorCode } from '../../errors.js';
-import { debug } from '../../log.js';
+import { debug, warn } from '../../log.js';
 import { VERSION } from '../../version.js';
 import type { Credentials } from './auth.js';
 import type { TlsMaterial } from './certs.js';
@@ -163,6 +163,8 @@ export class RegistryClient {
   private challenge: Challenge | undefined;
   private pinged = false;
   private readonly tokens = new Map<string, string>();
+  /** The plain-http token server the credentials were kept from, if any (for messages). */
+  private withheldFrom: string | undefined;
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent: http.Agent;
 
@@ -224,6 +226,15 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * Whether `url` is the registry itself: same scheme, host and port as the endpoint found by the
+   * ping. Credentials (Basic or a token) go nowhere else: a redirect to blob storage on another
+   * host, or to plain http on the same host, is followed without them.
+   */
+  isOwn(url: URL): boolean {
+    return url.origin === new URL(this.base()).origin;
+  }
+
   /** The registry's base URL (after ping): relative Location headers resolve against it. */
   async baseUrl(): Promise<URL> {
     await this.ping();
@@ -240,7 +251,7 @@ export class RegistryClient {
     const url = typeof target === 'string' ? new URL(`${this.base()}/v2/${target}`) : target;
     let auth = await this.authorization(scope);
     for (let attempt = 0; ; attempt++) {
-      const sameHost = url.host === this.connect;
+      const sameHost = this.isOwn(url);
       const res = await this.raw(url, method, { ...headers, ...(auth && sameHost ? { Authorization: auth } : {}) }, body?.open(), body?.length);
       if (res.statusCode === 401 && sameHost && attempt === 0) {
         res.resume();
@@ -320,6 +331,11 @@ export class RegistryClient {
 
   private authFailed(status: number, detail?: string): RegistryError {
     const creds = this.opts.credentials;
+    if (creds && this.withheldFrom) {
+      return new RegistryError('auth', `authentication required (${status}): the credentials were not sent, because ${this.host}'s token server ${this.withheldFrom} is plain http`, {
+        hint: `the registry should announce an https token realm; peapod never sends credentials to an http one for an https registry`,
+      });
+    }
     if (!creds) {
       return new RegistryError('auth', `authentication required (${status}): use peapod login or an imagePullSecret`, {
         hint: `peapod login ${this.host}`,
@@ -339,7 +355,16 @@ export class RegistryClient {
     } catch {
       throw new RegistryError('auth', `${this.host} sent a Bearer challenge with an invalid realm "${realm}"`);
     }
-    const creds = this.opts.credentials;
+    let creds = this.opts.credentials;
+    if (creds && url.protocol === 'http:' && this.scheme !== 'http') {
+      // A token realm over plain http would carry the password (or refresh token) in clear text
+      // to whoever is on the path; only an insecure (plain http) registry gets them that way.
+      if (this.withheldFrom !== url.origin) {
+        warn(`${this.host}: the token server ${url.origin} is plain http; not sending the credentials${this.opts.credentialSource ? ` from ${this.opts.credentialSource}` : ''} there, asking for an anonymous token`);
+      }
+      this.withheldFrom = url.origin;
+      creds = undefined;
+    }
     let res: http.IncomingMessage;
     if (creds && 'identityToken' in creds) {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'peapod', service: ch.params.service ?? '', scope });
@@ -379,7 +404,7 @@ export class RegistryClient {
     let retriedAuth = false;
     let url = new URL(`${this.base()}/v2/${path}`);
     for (let hop = 0; ; hop++) {
-      const sameHost = url.host === this.connect;
+      const sameHost = this.isOwn(url);
       const res = await this.raw(url, method, { ...headers, ...(auth && sameHost ? { Authorization: auth } : {}) });
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) return res;
@@ -458,6 +483,10 @@ export class RegistryClient {
     await this.ping();
     if (!this.challenge) return; // the registry needs no authentication: nothing to check
     if (this.challenge.scheme === 'bearer') {
+      const realm = this.challenge.params.realm ?? '';
+      if (/^http:/i.test(realm) && this.scheme !== 'http') {
+        throw new RegistryError('blocked', `${this.host}'s token server ${realm} is plain http: peapod does not send credentials there, so they cannot be checked`);
+      }
       await this.fetchToken(this.challenge, '');
       return;
     }
