@@ -1,11 +1,15 @@
 // A simulated reboot of one sandbox: what a real one does to peapod's world, without rebooting.
 // Every process of the sandbox (conmons, containers, pod monitors, exit commands) is killed with
 // SIGKILL, every mount under its run root goes, and the run root (tmpfs on a real host) is wiped.
-// The records under --root stay, still saying "running".
+// The records under --root stay, still saying "running". What a reboot clears of the host's
+// network (the pods' iptables rules, veths and bridge) is cleared first with netavark's teardown,
+// while the namespaces still exist, as the host would have it after booting.
 import { readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Sandbox } from './cli.js';
+import { NetavarkBackend, netavarkConfigDir, removeIdleNetavarkChains } from '../../engine/network/netavark.js';
+import type { PodNetworkState } from '../../engine/pod/pods.js';
 
 /** Pids in a cgroup directory and every cgroup below it. */
 function cgroupPids(dir: string): number[] {
@@ -40,6 +44,14 @@ const alive = (pid: number) => {
 };
 
 export async function simulateReboot(sb: Sandbox): Promise<void> {
+  const podsRun = path.join(sb.runroot, 'pods');
+  for (const id of existsSync(podsRun) ? readdirSync(podsRun) : []) {
+    const file = path.join(podsRun, id, 'network.json');
+    if (!existsSync(file)) continue;
+    const net = JSON.parse(readFileSync(file, 'utf8')) as PodNetworkState;
+    await new NetavarkBackend(netavarkConfigDir(sb.runroot)).teardown(net.request);
+  }
+  await removeIdleNetavarkChains();
   // kill until nothing is left (an exit command may start while the first round dies)
   for (let round = 0; round < 50; round++) {
     const pids = sandboxPids(sb).filter(alive);
