@@ -212,13 +212,14 @@ export async function kubePlay(ctx: Ctx): Promise<void> {
   }
   const engine = await ctx.open();
   const pods = [];
-  for (const p of report.pods) {
+  for (const [i, p] of report.pods.entries()) {
     const members = (await engine.pods.members(await engine.pods.get(p.id))).filter((c) => !c.spec.isInfra);
     pods.push({
       ID: p.id,
       Containers: members.filter((c) => !c.spec.init).map((c) => c.id),
       InitContainers: members.filter((c) => c.spec.init).map((c) => c.id),
-      Logs: logs, ContainerErrors: p.initFailed ? [p.initFailed] : [],
+      // the client prints them as they are, once: all go with the first pod
+      Logs: i === 0 ? logs.map((l) => `${l}\n`) : [], ContainerErrors: p.initFailed ? [p.initFailed] : [],
     });
   }
   sendJson(ctx.res, 200, { Pods: pods, Volumes: [], StopReport: [], RmReport: [], Secrets: [] });
