@@ -15,6 +15,8 @@ import { pauseDir, stopPauseIfIdle } from './rootless/userns.js';
 import type { NetworkBackend } from './network/backend.js';
 import { Secrets } from './volume/secrets.js';
 import { Volumes } from './volume/volumes.js';
+import { Services, namespaceOf } from './network/services.js';
+import { debug } from './log.js';
 import type { ImageRecord } from './types.js';
 import { unmount } from './runtime/mounts.js';
 import { policyPath } from './image/trust/policy.js';
@@ -28,6 +30,7 @@ export class Engine {
   readonly networks: Networks;
   readonly secrets: Secrets;
   readonly volumes: Volumes;
+  readonly services: Services;
   private backend?: NetworkBackend;
 
   private constructor(readonly cfg: EngineConfig) {
@@ -39,6 +42,12 @@ export class Engine {
     // The backend is made on first use: commands that never touch a network need no netavark.
     this.volumes = new Volumes(this.store);
     this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= this.newBackend()), this.secrets, this.volumes);
+    this.services = new Services(cfg, this.store, () => this.pods);
+    // Endpoints follow the pods: every start, stop, removal (and the monitor's readiness verdicts,
+    // conmon's exit command) brings the Services' rules and names up to date. Never fatal to the
+    // pod operation that triggered it: the next sync repairs.
+    this.pods.endpointsChanged = () => this.services.sync().catch((err) => debug(`syncing services: ${(err as Error).message}`));
+    this.pods.serviceEnvFor = async (pod) => (pod.spec.enableServiceLinks === false ? [] : this.services.envFor(namespaceOf(pod)));
   }
 
   /** pasta for a rootless peapod (no bridge without root), netavark otherwise. */
@@ -117,6 +126,7 @@ export class Engine {
     for (const c of await this.store.listContainers()) {
       await this.containers.remove(c.id, { force: true, timeout: 0, ofPod: true }).catch(() => undefined);
     }
+    await this.services.removeAll().catch((err) => debug(`removing services: ${(err as Error).message}`));
     for (const n of (await this.networks.list()).filter((x) => x.driver === 'bridge')) await releaseBridge(n.networkInterface, this.cfg.root);
     // Anything still mounted under the run root (a crashed start) is unmounted before deletion.
     const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.cfg.runroot + '/'));

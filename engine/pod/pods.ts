@@ -71,6 +71,10 @@ export class Pods {
   private networkLockOf?: FileLock;
   private readonly launcher: Launcher;
   private readonly checkedBridges = new Set<string>();
+  /** Set by the engine: brings Services' endpoints up to date after a pod changed (never throws). */
+  endpointsChanged?: () => Promise<void>;
+  /** Set by the engine: the Service variables of a container of this pod starting now. */
+  serviceEnvFor?: (pod: PodRecord) => Promise<string[]>;
 
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
@@ -324,7 +328,9 @@ export class Pods {
     if (!rec.spec.pod) return this.containers.start(rec.id);
     const pod = await this.store.mustGetPod(rec.spec.pod);
     if (rec.spec.isInfra) return (await this.prepare(pod)).infra;
-    return this.startMember(pod, await this.prepare(pod), rec);
+    const started = await this.startMember(pod, await this.prepare(pod), rec);
+    await this.endpointsChanged?.();
+    return started;
   }
 
   /**
@@ -377,6 +383,7 @@ export class Pods {
         ],
         podName: pod.name,
         podIP: res.podIP,
+        serviceEnv: (await this.serviceEnvFor?.(pod)) ?? undefined,
         volumes: res.volumes,
         // configMap, secret and downwardAPI volumes are read-only in the container, as in Kubernetes: peapod rewrites them
         readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => (v.type === 'persistentVolumeClaim' && v.readOnly) || FILE_VOLUMES.has(v.type)).map((v) => v.name),
@@ -559,6 +566,7 @@ export class Pods {
         errors.push({ container: c, error: err as Error });
       }
     }));
+    await this.endpointsChanged?.();
     return { pod, errors };
   }
 
@@ -576,6 +584,7 @@ export class Pods {
     ]);
     if (infra.status === 'rejected') throw infra.reason;
     await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
+    await this.endpointsChanged?.();
     return pod;
   }
 
@@ -602,6 +611,7 @@ export class Pods {
     await this.releaseResources(pod);
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
+    await this.endpointsChanged?.();
     debug(`removed pod ${pod.name}`);
     return pod;
   }

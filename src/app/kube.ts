@@ -104,7 +104,7 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   return { plan, pods: r.pods };
 }
 
-export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }
+export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[]; services: string[] }
 
 /** `kube down`: the pods (and Secrets, claims' volumes with force) the sources define. */
 export async function downKube(open: Opener, sources: Source[], o: { force?: boolean; onDiagnostics: (diags: Diagnostic[]) => void }): Promise<DownKubeReport> {
@@ -113,9 +113,9 @@ export async function downKube(open: Opener, sources: Source[], o: { force?: boo
     o.onDiagnostics(diags);
     throw new PeapodError('invalid', `cannot read ${sources.map((s) => s.name).join(', ')}`);
   }
-  const { podNamesOf, configObjectsOf } = await import('../kube/plan.js');
+  const { podNamesOf, configObjectsOf, servicesOf } = await import('../kube/plan.js');
   const { downPods } = await import('../kube/apply.js');
-  return downPods(await open(), podNamesOf(docs), configObjectsOf(docs), o.force);
+  return downPods(await open(), podNamesOf(docs), { ...configObjectsOf(docs), services: servicesOf(docs) }, o.force);
 }
 
 /**

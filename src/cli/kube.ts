@@ -129,6 +129,7 @@ async function down(files: string[], o: { force?: boolean }, cmd: Command): Prom
   if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;
   if (r.secrets.length) out += `Secrets removed:\n${r.secrets.join('\n')}\n`;
   if (r.volumes.length) out += `Volumes removed:\n${r.volumes.join('\n')}\n`;
+  if (r.services.length) out += `Services removed:\n${r.services.join('\n')}\n`;
   process.stdout.write(out);
 }
 
