@@ -98,6 +98,10 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) o.onWarning(notice);
+  if (engine.cfg.rootlessUid !== undefined && plan.services.length) {
+    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports, nothing more`);
+    plan.services = [];
+  }
   const { playPlan, waitReady } = await import('../kube/apply.js');
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: o.pullProgress });
   if (o.waitReady) await waitReady(engine, r.pods.map((p) => p.id), (o.timeoutSeconds ?? 300) * 1000);
