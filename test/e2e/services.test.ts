@@ -155,7 +155,7 @@ spec:
 
 /** n HTTP requests from the client pod to url; the bodies (host names of the replicas that answered). */
 async function requests(ctr: string, url: string, n: number): Promise<string[]> {
-  const r = await sb.run(['exec', ctr, 'sh', '-c', `for i in $(seq ${n}); do wget -q -T 2 -O - ${url} || echo FAILED; done`]);
+  const r = await sb.run(['exec', ctr, 'sh', '-c', `for i in $(seq ${n}); do wget -q -O - ${url} || echo FAILED; done`]);
   return String(r.stdout).split('\n').filter(Boolean);
 }
 
