@@ -3,7 +3,7 @@
 // host-wide; its rules (service-rules.ts) and names (aardvark-dns entries) are derived state that
 // `sync` rebuilds from the records and the pods' readiness whenever either changes (play/apply,
 // pod start/stop/rm, conmon's exit command, the pod monitor's readiness verdicts, down, reset).
-import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { PeapodError } from '../errors.js';
@@ -245,7 +245,8 @@ export class Services {
     const [allPods, allContainers] = await Promise.all([this.store.listPods(), pods.containers.list()]);
     const facts = await Promise.all(allPods.filter((p) => !p.spec.hostNetwork).map(async (p) => {
       const members = pods.membersOf(p, allContainers);
-      return { pod: p, ns: namespaceOf(p), ip: (await pods.networkState(p))?.status.ip, ready: podReady(pods, p, members), members };
+      const terminating = existsSync(pods.terminatingFile(p.id));
+      return { pod: p, ns: namespaceOf(p), ip: (await pods.networkState(p))?.status.ip, ready: !terminating && podReady(pods, p, members), members };
     }));
     return recs.map((r) => {
       const sel = Object.entries(r.spec.selector);

@@ -133,6 +133,11 @@ export class Pods {
     return path.join(this.cfg.runroot, 'pods', id);
   }
 
+  /** Present while the pod is being stopped (removed with its run dir): no Service's endpoint then. */
+  terminatingFile(id: string): string {
+    return path.join(this.runDir(id), 'terminating');
+  }
+
   /** The pid file of the pod's monitor (`<pid> <start time>`). */
   monitorFile(id: string): string {
     return path.join(this.runDir(id), 'monitor.pid');
@@ -348,6 +353,8 @@ export class Pods {
    * its network, /dev/shm, the /etc files, the volumes, and the infra container running.
    */
   private async prepare(pod: PodRecord): Promise<PreparedPod> {
+    // a start after a stop that did not finish: the pod may serve again
+    await fs.rm(this.terminatingFile(pod.id), { force: true });
     const res = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const hostNet = !!pod.spec.hostNetwork;
@@ -574,6 +581,12 @@ export class Pods {
   async stop(ref: string, timeout?: number): Promise<PodRecord> {
     const pod = await this.get(ref);
     await this.stopMonitor(pod);
+    // A pod being stopped leaves its Services first, as a terminating pod leaves its endpoints,
+    // so that no new connection reaches it during its grace period.
+    if (existsSync(this.runDir(pod.id))) {
+      await fs.writeFile(this.terminatingFile(pod.id), '').catch(() => undefined);
+      await this.endpointsChanged?.();
+    }
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
     // With the members stopped nothing uses the network: its teardown (netavark, ~200 ms) runs
