@@ -3,6 +3,7 @@ import path from 'node:path';
 import { buildConfig, cgroupLayout, type EngineConfig, type EngineConfigInput } from './config.js';
 import { PeapodError } from './errors.js';
 import { StateStore } from './state/store.js';
+import { RecordStore } from './state/records.js';
 import { ImageStore } from './image/store.js';
 import { Containers } from './pod/containers.js';
 import { Pods } from './pod/pods.js';
@@ -32,6 +33,11 @@ export class Engine {
   readonly volumes: Volumes;
   readonly services: Services;
   private backend?: NetworkBackend;
+
+  /** Named records a use case keeps between commands (`kind` is the folder under the root). */
+  records<T>(kind: string): RecordStore<T> {
+    return new RecordStore<T>(this.cfg.root, kind);
+  }
 
   private constructor(readonly cfg: EngineConfig) {
     this.store = new StateStore(cfg.root);

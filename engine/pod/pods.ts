@@ -5,7 +5,7 @@ import path from 'node:path';
 import { runProgram } from '../spawn.js';
 import { PeapodError, stateError } from '../errors.js';
 import { hostStateDir, type EngineConfig } from '../config.js';
-import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
+import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus, PodVolume } from '../types.js';
 import type { StateStore } from '../state/store.js';
 import { newId } from '../state/store.js';
 import type { ImageStore } from '../image/store.js';
@@ -28,7 +28,7 @@ import { checkKeepId, keepIdUser, rootlessCgroups } from '../rootless/spec.js';
 import { podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
-import { preparePodVolumes } from '../volume/podvolumes.js';
+import { preparePodVolumes, refreshFileVolumes } from '../volume/podvolumes.js';
 import { checkObjectName, DNS1123_SUBDOMAIN } from '../names.js';
 
 /** What a pod's members share, made once per start (Pods.prepare). */
@@ -232,6 +232,31 @@ export class Pods {
     // keep-id: the container runs as the user (same uid and gid as on the host) unless it says otherwise
     const user = pod.spec.userns === 'keep-id' && spec.user === undefined ? keepIdUser(this.cfg) : spec.user;
     return this.containers.create({ ...spec, user, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
+  }
+
+  /**
+   * Gives a pod new contents for its configMap, secret and downwardAPI volumes (the same volumes,
+   * by name and type) and new annotations; while it runs, the files change in place (atomically,
+   * no container restarts), as the kubelet does for a changed ConfigMap. Returns the volumes rewritten.
+   */
+  async updateFileVolumes(ref: string, volumes: PodVolume[], annotations?: Record<string, string>): Promise<string[]> {
+    const pod = await this.get(ref);
+    const have = pod.spec.volumes ?? [];
+    const fileType = (t: string) => t === 'configMap' || t === 'secret' || t === 'downwardAPI';
+    const sameShape = have.length === volumes.length && have.every((v, i) => {
+      const w = volumes[i];
+      if (v.name !== w.name || v.type !== w.type) return false;
+      return fileType(v.type) || JSON.stringify(v) === JSON.stringify(w);
+    });
+    if (!sameShape) throw new PeapodError('invalid', `pod ${pod.name}: only the files of configMap, secret and downwardAPI volumes change in place`);
+    return this.store.podLock(pod.id).with(async () => {
+      const fresh = await this.get(pod.id);
+      fresh.spec.volumes = volumes;
+      if (annotations) fresh.spec.annotations = annotations;
+      await this.store.savePod(fresh);
+      const net = this.networkMode(fresh) === 'host' ? undefined : await this.networkState(fresh);
+      return refreshFileVolumes(fresh, this.runDir(fresh.id), this.secrets, net?.status.ip);
+    });
   }
 
   async get(ref: string): Promise<PodRecord> {

@@ -80,8 +80,17 @@ async function pullImages(engine: Engine, plan: Plan, problems: string[], opts: 
 
 /** Checks made before anything is created: images present, pod names free (or --replace). */
 async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PodRecord[]> {
+  const problems = await checkImages(engine, plan, opts);
+  return checkNames(engine, plan, opts, problems);
+}
+
+/**
+ * Pulls the plan's images (by their pull policy) and checks that every container has a command;
+ * returns the problems found (nothing is created here).
+ */
+export async function checkImages(engine: Engine, plan: Plan, opts: Pick<PlayOptions, 'pullProgress'>): Promise<string[]> {
   const problems: string[] = [];
-  const found = await pullImages(engine, plan, problems, opts);
+  const found = await pullImages(engine, plan, problems, opts as PlayOptions);
   // A container whose image gives no command and that sets none cannot start: say so before creating anything.
   for (const p of plan.pods) {
     for (const c of p.containers) {
@@ -94,6 +103,11 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
       }
     }
   }
+  return problems;
+}
+
+/** Checks made before anything is created: images present, pod names free (or --replace). */
+async function checkNames(engine: Engine, plan: Plan, opts: PlayOptions, problems: string[]): Promise<PodRecord[]> {
   const existing: PodRecord[] = [];
   // Every record read once for all planned pods (not once per pod and name: a play of 10 pods read
   // hundreds of state files here); creation checks the names again under the state lock.
@@ -131,7 +145,7 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
   return existing;
 }
 
-async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, created: string[]): Promise<PlayReport['pods'][number]> {
+export async function createPod(engine: Engine, p: PlannedPod, opts: Pick<PlayOptions, 'start'>, created: string[]): Promise<PlayReport['pods'][number]> {
   const pod = await engine.pods.create(p.pod, { deferred: p.deferred });
   created.push(pod.id);
   // Init containers are made one after the other, so that their order is the order they run in.
@@ -152,7 +166,7 @@ async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, creat
 }
 
 /** Secrets and claimed volumes of the play, before any pod: returns how to undo what was made. */
-async function applyConfig(engine: Engine, plan: Plan, opts: PlayOptions): Promise<() => Promise<void>> {
+export async function applyConfig(engine: Engine, plan: Plan, opts: PlayOptions): Promise<() => Promise<void>> {
   const madeSecrets: string[] = [];
   const madeVolumes: string[] = [];
   for (const s of plan.secrets) {
@@ -262,7 +276,7 @@ export async function waitReady(engine: Engine, podIds: string[], timeoutMs: num
   }
 }
 
-function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods']['members']>>): string {
+export function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods']['members']>>): string {
   const out: string[] = [];
   for (const c of members) {
     if (c.spec.isInfra || c.spec.init === 'init' || isReady(c)) continue;

@@ -143,7 +143,7 @@ const WORKLOAD_COMMON = { apiVersion: true, kind: true, metadata: METADATA, stat
 
 const SUPPORT: Record<string, Support> = {
   Pod: { ...WORKLOAD_COMMON, spec: POD_SPEC },
-  Deployment: { ...WORKLOAD_COMMON, spec: { replicas: true, selector: true, template: TEMPLATE, strategy: 'n/a', revisionHistoryLimit: 'n/a', progressDeadlineSeconds: 'n/a', minReadySeconds: 'n/a', paused: 'n/a' } },
+  Deployment: { ...WORKLOAD_COMMON, spec: { replicas: true, selector: true, template: TEMPLATE, strategy: true, revisionHistoryLimit: true, progressDeadlineSeconds: true, minReadySeconds: true, paused: 'n/a' } },
   DaemonSet: { ...WORKLOAD_COMMON, spec: { selector: true, template: TEMPLATE, updateStrategy: 'n/a', revisionHistoryLimit: 'n/a', minReadySeconds: 'n/a' } },
   Job: { ...WORKLOAD_COMMON, spec: { template: TEMPLATE, completions: true, parallelism: true, backoffLimit: true, selector: 'n/a', manualSelector: 'n/a', ttlSecondsAfterFinished: 'n/a', activeDeadlineSeconds: 'n/a', completionMode: true, backoffLimitPerIndex: true, suspend: 'n/a' } },
   ConfigMap: { ...WORKLOAD_COMMON, data: true, binaryData: true, immutable: true },
