@@ -49,6 +49,8 @@ export interface ServiceSpec {
   affinitySeconds?: number;
   publishNotReadyAddresses?: boolean;
   labels?: Record<string, string>;
+  /** the kube apply set that owns it (apply changes and prunes only its own) */
+  applySet?: string;
   /** where it came from (kube down, generate kube) */
   kube?: { file?: string; object?: unknown };
 }

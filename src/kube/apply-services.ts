@@ -4,6 +4,8 @@
 // with the engine's sync.
 import type { Engine } from '../../engine/engine.js';
 import type { Plan } from './plan.js';
+import type { PlannedService } from './services.js';
+import type { ServiceSpec } from '../../engine/network/services.js';
 
 /** Problems that keep the play from starting: a Service that exists already (without replace). */
 export async function preflightServices(engine: Engine, plan: Plan, replace: boolean): Promise<string[]> {
@@ -48,4 +50,57 @@ export async function downServices(engine: Engine, keys: string[]): Promise<stri
   }
   await engine.services.sync();
   return removed;
+}
+
+/** A Service's spec as apply compares it (where it came from aside). */
+const comparable = (s: ServiceSpec) => JSON.stringify({ ...s, kube: undefined, applySet: undefined });
+
+/** Services of the files that clash with Services made by play or another set. */
+export async function applySetServiceConflicts(engine: Engine, services: PlannedService[], set: string): Promise<string[]> {
+  const have = await engine.services.list();
+  const out: string[] = [];
+  for (const s of services) {
+    const h = have.find((x) => x.spec.name === s.spec.name && x.spec.namespace === s.spec.namespace);
+    if (h && h.spec.applySet !== set) out.push(`service ${s.spec.name} (of apply set "${set}") already exists, made by ${h.spec.applySet ? `apply set "${h.spec.applySet}"` : 'play kube'}`);
+  }
+  return out;
+}
+
+/**
+ * kube apply's Services: created or updated (a changed spec keeps its VIP when it still fits) before
+ * the pods; `undo` restores them if the apply fails while creating; `prune` removes the set's
+ * Services gone from the files. One line per Service through `say`.
+ */
+export async function applySetServices(engine: Engine, services: PlannedService[], set: string, say: (l: string) => void): Promise<{ undo: () => Promise<void>; prune: () => Promise<void> }> {
+  const have = await engine.services.list();
+  const undo: Array<() => Promise<void>> = [];
+  const rollback = async () => {
+    for (const u of undo.reverse()) await u().catch(() => undefined);
+    await engine.services.sync().catch(() => undefined);
+  };
+  try {
+    for (const s of services) {
+      const spec = { ...s.spec, applySet: set };
+      const h = have.find((x) => x.spec.name === spec.name && x.spec.namespace === spec.namespace);
+      if (h && comparable(h.spec) === comparable(spec)) { say(`service/${spec.name} unchanged`); continue; }
+      const r = await engine.services.create(spec, { replace: true });
+      if (h) undo.push(async () => { await engine.services.create(h.spec, { replace: true }); });
+      else undo.push(async () => { await engine.services.remove(r.id); });
+      say(`service/${spec.name} ${h ? 'configured' : 'created'}`);
+    }
+  } catch (err) {
+    await rollback();
+    throw err;
+  }
+  return {
+    undo: rollback,
+    prune: async () => {
+      for (const h of await engine.services.list()) {
+        if (h.spec.applySet !== set || services.some((s) => s.spec.name === h.spec.name && s.spec.namespace === h.spec.namespace)) continue;
+        await engine.services.remove(h.id);
+        say(`service/${h.spec.name} pruned`);
+      }
+      await engine.services.sync();
+    },
+  };
 }

@@ -377,6 +377,58 @@ spec:
     expect(await iptables()).toBe(before);
   }, 120_000);
 
+  it('kube apply creates, updates (keeping the VIP) and prunes Services; a play\'s Service is a conflict', async () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: applied
+  labels: {app: applied}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: httpd
+      image: localhost/bb:latest
+      command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+      ports: [{name: http, containerPort: 8080}]
+`;
+    const svc = (port: number) => `apiVersion: v1
+kind: Service
+metadata:
+  name: applied
+spec:
+  selector: {app: applied}
+  ports:
+    - {port: ${port}, targetPort: http}
+`;
+    const f = manifest('applied', `${pod}---\n${svc(80)}`);
+    expect(String((await sb.ok(['kube', 'apply', f])).stdout)).toContain('service/applied created');
+    const [s1] = await json(['service', 'inspect', 'applied']);
+    await until(async () => (await json(['service', 'inspect', 'applied']))[0].Endpoints.length, (n) => n === 1);
+    expect((await (await fetch(`http://${s1.ClusterIP}:80/`, { signal: AbortSignal.timeout(3000) })).text()).trim()).toBe('applied');
+    writeFileSync(f, `${pod}---\n${svc(81)}`);
+    const again = String((await sb.ok(['kube', 'apply', f])).stdout);
+    expect(again).toContain('service/applied configured');
+    expect(again).toContain('pod/applied unchanged');
+    const [s2] = await json(['service', 'inspect', 'applied']);
+    expect(s2.ClusterIP).toBe(s1.ClusterIP);
+    expect(s2.Ports).toBe('81/TCP->http');
+    expect((await (await fetch(`http://${s1.ClusterIP}:81/`, { signal: AbortSignal.timeout(3000) })).text()).trim()).toBe('applied');
+    expect(String((await sb.ok(['kube', 'apply', f])).stdout)).toContain('service/applied unchanged');
+    // a play's Service of the same name is not the set's to change
+    const other = manifest('played', svc(90).replace('name: applied', 'name: played'));
+    await sb.ok(['play', 'kube', other]);
+    writeFileSync(f, `${pod}---\n${svc(81)}---\n${svc(90).replace('name: applied', 'name: played')}`);
+    const clash = await sb.run(['kube', 'apply', f]);
+    expect(String(clash.stderr)).toContain('service played (of apply set "applied") already exists, made by play kube');
+    await sb.ok(['kube', 'down', other]);
+    // gone from the files: pruned
+    writeFileSync(f, pod);
+    expect(String((await sb.ok(['kube', 'apply', f])).stdout)).toContain('service/applied pruned');
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+    expect(claims()).toEqual([]);
+    await sb.ok(['kube', 'down', f]);
+  }, 120_000);
+
   it('crash then reset: the rules, names and claims of a root are gone', async () => {
     const before = await iptables();
     const box = sandbox('peapod-svc3');
