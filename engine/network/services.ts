@@ -63,7 +63,7 @@ export interface ServiceRecord {
   created: string;
 }
 
-export interface Endpoint { pod: string; podId: string; ip: string; ready: boolean; ports: Record<string, number> }
+export interface Endpoint { pod: string; podId: string; ip: string; ready: boolean; ports: Record<string, number>; hostname?: string; subdomain?: string }
 
 export interface ServiceView extends ServiceRecord { endpoints: Endpoint[] }
 
@@ -257,7 +257,10 @@ export class Services {
         for (const f of facts) {
           if (f.ns !== r.spec.namespace || !f.ip || !sel.every(([k, v]) => f.pod.spec.labels?.[k] === v)) continue;
           if (!f.ready && !r.spec.publishNotReadyAddresses) continue;
-          endpoints.push({ pod: f.pod.name, podId: f.pod.id, ip: f.ip, ready: f.ready, ports: targetPorts(r.spec, f.members) });
+          endpoints.push({
+            pod: f.pod.name, podId: f.pod.id, ip: f.ip, ready: f.ready, ports: targetPorts(r.spec, f.members),
+            ...(f.pod.spec.subdomain ? { hostname: f.pod.spec.hostname ?? f.pod.name, subdomain: f.pod.spec.subdomain } : {}),
+          });
         }
       }
       endpoints.sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip));
@@ -334,7 +337,16 @@ export class Services {
     for (const v of views) {
       const names = serviceNames(v.spec).join(',');
       if (v.clusterIP !== 'None') entries.push(`${DNS_ID}${shortHash(key(v.spec))} ${v.clusterIP}  ${names}`);
-      else for (const e of v.endpoints) entries.push(`${DNS_ID}${shortHash(`${key(v.spec)}\0${e.ip}`)} ${e.ip}  ${names}`);
+      else {
+        for (const e of v.endpoints) {
+          entries.push(`${DNS_ID}${shortHash(`${key(v.spec)}\0${e.ip}`)} ${e.ip}  ${names}`);
+          // a pod with hostname and subdomain = this headless Service: HOSTNAME.SUBDOMAIN.NS.svc.cluster.local
+          if (e.subdomain === v.spec.name && e.hostname && DNS1123_LABEL.test(e.hostname)) {
+            const own = serviceNames(v.spec).map((n) => `${e.hostname}.${n}`).join(',');
+            entries.push(`${DNS_ID}${shortHash(`${key(v.spec)}\0${e.ip}\0host`)} ${e.ip}  ${own}`);
+          }
+        }
+      }
     }
     const networks = new Set((await this.pods().networks.list()).map((n) => netavarkName(n)));
     let changed = false;

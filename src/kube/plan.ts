@@ -127,7 +127,7 @@ const POD_SPEC: Support = {
   nodeSelector: 'n/a', affinity: 'n/a', tolerations: 'n/a', nodeName: 'n/a', schedulerName: 'n/a',
   priority: 'n/a', priorityClassName: 'n/a', preemptionPolicy: 'n/a', topologySpreadConstraints: 'n/a',
   serviceAccountName: 'n/a', serviceAccount: 'n/a', automountServiceAccountToken: 'n/a',
-  enableServiceLinks: true, runtimeClassName: 'n/a', subdomain: 'n/a', readinessGates: 'n/a',
+  enableServiceLinks: true, runtimeClassName: 'n/a', subdomain: true, readinessGates: 'n/a',
   imagePullSecrets: true,
   resources: { limits: true, requests: true },
 };
@@ -257,6 +257,7 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     fsGroup: spec.securityContext?.fsGroup,
     resources: planResources(spec),
     ...(spec.enableServiceLinks === false ? { enableServiceLinks: false } : {}),
+    ...(typeof spec.subdomain === 'string' && spec.subdomain ? { subdomain: spec.subdomain } : {}),
   };
   if (pod.fsGroup === undefined) delete pod.fsGroup;
   if (pod.resources === undefined) delete pod.resources;

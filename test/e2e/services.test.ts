@@ -99,6 +99,7 @@ spec:
       labels: {app: web}
     spec:
       terminationGracePeriodSeconds: 1
+      subdomain: web-headless
       containers:
         - name: httpd
           image: localhost/bbudp:latest
@@ -226,6 +227,9 @@ describe('services', () => {
     const answers = [...ns.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]);
     expect(answers.sort(), ns).toEqual([...ips].sort());
     expect(String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web.default'])).stdout)).toContain(web.ClusterIP);
+    // a pod with subdomain = a headless Service: HOSTNAME.SUBDOMAIN.NS.svc.cluster.local
+    const own = String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web-pod-2.web-headless.default.svc.cluster.local'])).stdout);
+    expect([...own.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1])).toEqual([ips[2]]);
 
     // UDP through the VIP
     const udp = svcs.find((s: any) => s.Name === 'web-udp');
