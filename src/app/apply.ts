@@ -423,7 +423,8 @@ async function setOf(engine: Engine, name: string, set?: string): Promise<{ set:
   const sets = set ? [set] : await store.list();
   const found: Array<{ set: string; record: ApplySetRecord }> = [];
   for (const s of sets) {
-    const record = await readRecord(engine, s);
+    // Looking through every set: a damaged record of some other set is not this Deployment's problem.
+    const record = set ? await readRecord(engine, s) : await readRecord(engine, s).catch(() => undefined);
     if (record?.deployments[name]) found.push({ set: s, record });
   }
   if (!found.length) throw new PeapodError('not-found', `no Deployment ${name} in ${set ? `apply set "${set}"` : 'any apply set'}: only Deployments made by kube apply have rollouts`);
