@@ -7,7 +7,7 @@ import { runProgram } from '../spawn.js';
 import { PeapodError } from '../errors.js';
 import { hostStateDir } from '../config.js';
 import type { StateStore } from '../state/store.js';
-import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import { namedRecord, readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkConfig, PortMapping } from './backend.js';
 import { pastaNetwork } from './pasta.js';
 import { checkObjectName, OBJECT_NAME } from '../names.js';
@@ -189,14 +189,14 @@ export class Networks {
     } catch (err: any) {
       if (err?.code !== 'ENOENT') throw err;
     }
-    const all = await Promise.all(names.map((n) => readJson<NetworkConfig>(this.file(n))));
+    const all = await Promise.all(names.map((n) => readJson<NetworkConfig>(this.file(n), namedRecord)));
     return all.filter((n): n is NetworkConfig => !!n).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async get(name: string): Promise<NetworkConfig | undefined> {
     if (this.rootless) return name === DEFAULT_NETWORK ? pastaNetwork(DEFAULT_NETWORK) : undefined;
     if (!OBJECT_NAME.test(name)) return undefined;
-    const n = await readJson<NetworkConfig>(this.file(name));
+    const n = await readJson<NetworkConfig>(this.file(name), namedRecord);
     if (n) return n;
     if (name === DEFAULT_NETWORK) return this.create({ name: DEFAULT_NETWORK, dnsEnabled: true });
     const byId = (await this.list()).filter((x) => x.id.startsWith(name));
@@ -218,7 +218,7 @@ export class Networks {
     checkObjectName('network', opts.name);
     if (['host', 'none', 'bridge', 'private', 'slirp4netns', 'pasta'].includes(opts.name)) throw new PeapodError('invalid', `"${opts.name}" is a reserved network name`);
     return this.store.lock.with(async () => {
-      const existing = await readJson<NetworkConfig>(this.file(opts.name));
+      const existing = await readJson<NetworkConfig>(this.file(opts.name), namedRecord);
       if (existing) {
         if (opts.name === DEFAULT_NETWORK) return existing;
         throw new PeapodError('exists', `network name ${opts.name} already used: network already exists`);

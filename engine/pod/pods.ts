@@ -1,4 +1,4 @@
-import { promises as fs, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../state/atomic.js';
 import { readHostResolvConf } from './containers.js';
 import { canKill, canRemove, hasEnded, isReady, isRunning, neverStarted, podStatus } from './status.js';
 import { debug } from '../log.js';
+import { pausePoint } from '../debug.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
@@ -202,6 +203,7 @@ export class Pods {
       const used = await this.store.nameInUse(spec.name);
       if (used) throw new PeapodError('exists', `the pod name "${spec.name}" is already in use by ${used === 'pod' ? 'another pod' : 'a container'}: remove it or choose another name`);
       await this.store.savePod(pod);
+      pausePoint('pod-record');
       try {
         const infra = await this.containers.create({
           name: `${id.slice(0, 12)}-infra`, image: infraImage.id, pod: id, isInfra: true,
@@ -427,9 +429,11 @@ export class Pods {
       let net: PodNetworkState | undefined;
       if (mode !== 'host') {
         await this.launcher.makePodNetns(pod.netnsPath, { podName: pod.name, keepId: pod.spec.userns === 'keep-id' });
+        pausePoint('netns');
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
       await this.launcher.mountShm(path.join(dir, 'shm'), pod.name);
+      pausePoint('shm');
       // Pod-level resources bound the pod's cgroup, so all its containers together.
       // (Rootless without a delegated cgroup: not applied, as play kube says.)
       if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await this.launcher.applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
@@ -447,6 +451,7 @@ export class Pods {
       await writeEtcFile(files.resolvConf, this.resolvFor(pod, hostResolv, net));
       const podIP = mode === 'host' ? undefined : net?.status.ip;
       const volumes = await preparePodVolumes(pod, { persistDir: this.store.podDir(pod.id), runDir: dir }, this.secrets, this.volumes, podIP);
+      pausePoint('volumes');
       return { files, hostname, volumes, podIP };
     });
   }
@@ -482,9 +487,20 @@ export class Pods {
     const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
     const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
     const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };
-    const status = await this.networkLock.with(() => this.backend().setup(request));
+    // The request is on disk before netavark changes anything (network-setup.json), and stays
+    // until network.json says what was set up: a command killed in between leaves a request that
+    // the next teardown (down, rm, reset) undoes, never iptables rules nobody knows of.
+    const pending = this.pendingNetworkFile(pod.id);
+    const status = await this.networkLock.with(async () => {
+      await writeJsonAtomic(pending, { request });
+      pausePoint('network-setup');
+      const st = await this.backend().setup(request);
+      pausePoint('network-setup-done');
+      return st;
+    });
     const state = { request, status };
     await writeJsonAtomic(path.join(this.runDir(pod.id), 'network.json'), state);
+    await fs.rm(pending, { force: true });
     debug(`pod ${pod.name} has address ${status.ip} on ${network.name}`);
     return state;
   }
@@ -517,22 +533,73 @@ export class Pods {
    * for releaseResources to raise once everything else is released.
    */
   private async teardownNetwork(pod: PodRecord): Promise<unknown> {
-    return this.store.podLock(pod.id).with(async () => {
-      const net = await this.networkState(pod);
-      if (!net) return undefined;
+    return this.teardownNetworkOf(pod.id);
+  }
+
+  /** The request of a network setup that was started and has not said what it set up (yet). */
+  private pendingNetworkFile(podId: string): string {
+    return path.join(this.runDir(podId), 'network-setup.json');
+  }
+
+  /**
+   * Network teardown of a pod by ID (its record may be gone: system reset's orphans). Uses
+   * network.json, else the request of a setup that was interrupted (network-setup.json), whose
+   * teardown errors are ignored (netavark may have done nothing, or half of it).
+   */
+  private async teardownNetworkOf(podId: string): Promise<unknown> {
+    return this.store.podLock(podId).with(async () => {
+      const done = await readJson<PodNetworkState>(path.join(this.runDir(podId), 'network.json'), (v) => (v.request ? undefined : 'no request'));
+      const pending = done ? undefined : (await readJson<{ request: PodNetworkRequest }>(this.pendingNetworkFile(podId), (v) => (v.request ? undefined : 'no request')))?.request;
+      const request = done?.request ?? pending;
       try {
-        await this.networkLock.with(async () => {
-          await this.backend().teardown(net.request);
-          if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
-            await removeIdleNetavarkChains();
-          }
-        });
-        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        if (request) {
+          await this.networkLock.with(async () => {
+            try {
+              await this.backend().teardown(request);
+            } catch (err) {
+              if (!pending) throw err;
+              debug(`teardown of the interrupted network setup of pod ${request.podName}: ${(err as Error).message}`);
+            }
+            if (this.cfg.rootlessUid === undefined && !this.otherPodsNetworked(podId)) await removeIdleNetavarkChains();
+          });
+        }
+        await fs.rm(path.join(this.runDir(podId), 'network.json'), { force: true });
+        await fs.rm(this.pendingNetworkFile(podId), { force: true });
         return undefined;
       } catch (err) {
         return err;
       }
     });
+  }
+
+  /** Whether a pod of this run root other than `except` has a network set up (or being set up). */
+  private otherPodsNetworked(except: string): boolean {
+    let ids: string[] = [];
+    try { ids = readdirSync(path.join(this.cfg.runroot, 'pods')); } catch { /* none */ }
+    return ids.some((id) => id !== except && (existsSync(path.join(this.runDir(id), 'network.json')) || existsSync(this.pendingNetworkFile(id))));
+  }
+
+  /**
+   * What pods whose record is gone left in the run root (system reset): their monitor ended, their
+   * network torn down (from network.json or an interrupted setup's request), their mounts and
+   * namespace files released. Returns the failures, one line each; the rest is done regardless.
+   */
+  async releaseOrphans(): Promise<string[]> {
+    const failures: string[] = [];
+    let ids: string[] = [];
+    try { ids = readdirSync(path.join(this.cfg.runroot, 'pods')); } catch { /* none */ }
+    for (const id of ids) {
+      const [pid, start] = readText(this.monitorFile(id)).split(' ');
+      if (Number(pid) > 0 && procStartTime(Number(pid)) === start) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+      const err = await this.teardownNetworkOf(id);
+      if (err) failures.push(`network of pod ${id}: ${(err as Error).message ?? String(err)}`);
+      try {
+        await this.launcher.releasePodMounts(this.runDir(id) + '/', []);
+      } catch (e) {
+        failures.push(`mounts of pod ${id}: ${(e as Error).message}`);
+      }
+    }
+    return failures;
   }
 
   /**

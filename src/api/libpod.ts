@@ -253,3 +253,115 @@ export async function generateKube(ctx: Ctx): Promise<void> {
   const text = await generate(ctx.open, names, { type: type as 'pod', replicas: qInt(q, 'replicas'), service: qBool(q, 'service'), includeSecrets: false });
   sendText(ctx.res, 200, text, 'text/vnd.yaml');
 }
+
+/** `logs` (libpod): always the multiplexed stream, as Podman's client reads it. */
+export async function containerLogs(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const { responseSink, streamLogs } = await import('./streams.js');
+  const engine = await ctx.open();
+  await engine.containers.get(ctx.params.name); // 404 before the stream starts
+  const tailText = q.get('tail');
+  const sink = responseSink(ctx);
+  await streamLogs(ctx.open, ctx.params.name, sink, {
+    stdout: qBool(q, 'stdout'), stderr: qBool(q, 'stderr'), follow: qBool(q, 'follow'), timestamps: qBool(q, 'timestamps'),
+    tail: tailText && tailText !== 'all' && Number(tailText) >= 0 ? Number(tailText) : undefined,
+  });
+  sink.end();
+}
+
+/** exec create: a session of this service; POST /exec/{id}/start runs it. */
+export async function execCreate(ctx: Ctx): Promise<void> {
+  const { readJson } = await import('./http.js');
+  const { createExec } = await import('./streams.js');
+  const s = await createExec(ctx.open, ctx.params.name, await readJson(ctx.req));
+  sendJson(ctx.res, 201, { Id: s.id });
+}
+
+/** exec start: the connection is hijacked and carries the session's output (multiplexed unless a terminal). */
+export async function execStart(ctx: Ctx): Promise<void> {
+  const { readJson } = await import('./http.js');
+  const { getExec, hijack, runExec } = await import('./streams.js');
+  const body = await readJson(ctx.req);
+  const s = getExec(ctx.params.id);
+  if (s.running || s.exitCode !== undefined) throw new ApiError(409, `exec session ${s.id} has already run`, 'exec session state improper');
+  if (body.Detach) {
+    const sink = { write: () => undefined, end: () => undefined, closed: () => true };
+    void runExec(ctx.open, s, sink).catch(() => undefined);
+    ctx.res.writeHead(200); ctx.res.end();
+    return;
+  }
+  const sink = hijack(ctx);
+  await runExec(ctx.open, s, sink, ctx.hijack?.socket);
+  sink.end();
+}
+
+export async function execInspect(ctx: Ctx): Promise<void> {
+  const { getExec, execInspectView } = await import('./streams.js');
+  sendJson(ctx.res, 200, execInspectView(getExec(ctx.params.id)));
+}
+
+/** No terminal is ever allocated for an exec here: a resize has nothing to do. */
+export async function execResize(ctx: Ctx): Promise<void> {
+  const { getExec } = await import('./streams.js');
+  getExec(ctx.params.id);
+  ctx.res.writeHead(201); ctx.res.end();
+}
+
+/** container create (a subset of Podman's SpecGenerator: name, image, command, entrypoint, env, work_dir, user, labels, remove, pod, hostname). */
+export async function containerCreate(ctx: Ctx): Promise<void> {
+  const { readJson } = await import('./http.js');
+  const b = await readJson(ctx.req);
+  if (typeof b.image !== 'string' || !b.image) throw new ApiError(400, 'container create: image is required', 'invalid argument');
+  const { createContainer } = await import('../app/containers.js');
+  const rec = await createContainer(ctx.open, {
+    name: typeof b.name === 'string' ? b.name : '',
+    image: b.image,
+    cmd: Array.isArray(b.command) && b.command.length ? b.command : undefined,
+    entrypoint: Array.isArray(b.entrypoint) ? b.entrypoint : undefined,
+    env: b.env && typeof b.env === 'object' ? Object.entries(b.env as Record<string, string>).map(([k, v]) => `${k}=${v}`) : undefined,
+    workingDir: b.work_dir || undefined, user: b.user || undefined, hostname: b.pod ? undefined : b.hostname || undefined,
+    labels: b.labels ?? undefined, autoRemove: !!b.remove,
+  }, { pod: b.pod || undefined, pull: 'missing' });
+  sendJson(ctx.res, 201, { Id: rec.id, Warnings: [] });
+}
+
+export async function containerStart(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  if (isRunning(await engine.containers.get(ctx.params.name))) { ctx.res.writeHead(304); ctx.res.end(); return; }
+  const { startContainer } = await import('../app/containers.js');
+  await startContainer(ctx.open, ctx.params.name);
+  ctx.res.writeHead(204); ctx.res.end();
+}
+
+export async function containerStop(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const c = await engine.containers.get(ctx.params.name);
+  if (!isRunning(c)) { ctx.res.writeHead(304); ctx.res.end(); return; }
+  await engine.containers.stop(c.id, qInt(ctx.url.searchParams, 'timeout') ?? qInt(ctx.url.searchParams, 't'));
+  ctx.res.writeHead(204); ctx.res.end();
+}
+
+export async function containerKill(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const c = await engine.containers.get(ctx.params.name);
+  if (!isRunning(c)) throw new PeapodError('state', `can only kill running containers. ${c.id} is in state ${c.state.status}: container state improper`);
+  await engine.containers.kill(c.id, ctx.url.searchParams.get('signal') || 'KILL');
+  ctx.res.writeHead(204); ctx.res.end();
+}
+
+export async function containerWait(ctx: Ctx): Promise<void> {
+  const { waitFor } = await import('./streams.js');
+  const conds = ctx.url.searchParams.getAll('condition');
+  const cond = conds.includes('removed') ? 'removed' : conds.some((c) => c === 'running') ? 'next-exit' : 'not-running';
+  await (await ctx.open()).containers.get(ctx.params.name);
+  const code = await waitFor(ctx.open, ctx.params.name, cond, () => ctx.res.destroyed);
+  sendJson(ctx.res, 200, code);
+}
+
+export async function containerDelete(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const { removeContainers } = await import('../app/bulk.js');
+  const r = await removeContainers(await ctx.open(), [ctx.params.name], { force: qBool(q, 'force'), ignore: qBool(q, 'ignore'), timeout: qInt(q, 'timeout') });
+  if (r.errors.length) throw r.errors[0];
+  sendJson(ctx.res, 200, r.done.map((Id) => ({ Id, Err: null })));
+}

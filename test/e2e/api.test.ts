@@ -221,3 +221,97 @@ describe('a client that goes away mid play', () => {
     expect((await e2e.json(['ps', '--format', 'json'])).length).toBe(3);
   });
 });
+
+describe('podman --remote logs and exec', () => {
+  it('logs shows a container\'s output, exec runs in it with its exit code', async () => {
+    const file = e2e.manifest('talk', `apiVersion: v1
+kind: Pod
+metadata:
+  name: talk
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+    - name: c
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "echo hello out; echo hello err >&2; sleep 1000"]
+`);
+    expect((await podman(['kube', 'play', file])).exitCode).toBe(0);
+    await until(async () => String((await podman(['logs', 'talk-c'])).stdout), (s) => s.includes('hello out'));
+    const logs = await podman(['logs', 'talk-c']);
+    expect(String(logs.stdout)).toBe('hello out');
+    expect(String(logs.stderr)).toBe('hello err');
+    const ex = await podman(['exec', 'talk-c', 'sh', '-c', 'echo in-container $HOSTNAME; echo to-err >&2; exit 4']);
+    expect(String(ex.stdout)).toBe('in-container talk');
+    expect(String(ex.stderr)).toBe('to-err');
+    expect(ex.exitCode).toBe(4);
+    expect((await podman(['kube', 'down', file])).exitCode).toBe(0);
+  });
+});
+
+describe('docker CLI (DOCKER_HOST)', () => {
+  const docker = (args: string[]) => execa('docker', args, { reject: false, env: { DOCKER_HOST: svc.url, DOCKER_CONFIG: path.join(e2e.sb.dir, 'docker-config') }, stdin: 'ignore' });
+
+  it('version, info, images', async () => {
+    const v = await docker(['version', '--format', '{{.Server.APIVersion}}']);
+    expect(String(v.stderr)).toBe('');
+    expect(String(v.stdout)).toBe('1.41');
+    const images = await e2e.json(['images', '--format', 'json']);
+    expect(String((await docker(['info', '--format', '{{.Images}} {{.Driver}}'])).stdout)).toBe(`${images.length} overlay`);
+    // busybox, and the infra image once a pod was played
+    expect(String((await docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout).split('\n')).toContain('localhost/busybox:latest');
+  });
+
+  it('run --rm prints the output and passes the exit code through; the container is gone after', async () => {
+    const r = await docker(['run', '--rm', 'localhost/busybox', 'echo', 'hi']);
+    expect(String(r.stderr)).toBe('');
+    expect(String(r.stdout)).toBe('hi');
+    expect(r.exitCode).toBe(0);
+    const f = await docker(['run', '--rm', 'localhost/busybox', 'sh', '-c', 'echo oops >&2; exit 7']);
+    expect(String(f.stderr)).toBe('oops');
+    expect(f.exitCode).toBe(7);
+    expect(await until(async () => e2e.json(['ps', '-a', '--format', 'json']), (l: any[]) => l.length === 0)).toEqual([]);
+  });
+
+  it('run -d, ps, exec, logs, ps -a, rm -f', async () => {
+    const id = String((await docker(['run', '-d', '--name', 'web', 'localhost/busybox', 'sh', '-c', 'echo started; sleep 1000'])).stdout).trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect((await e2e.json(['ps', '--format', 'json'])).map((c: any) => [c.Id, c.Names[0], c.State])).toEqual([[id, 'web', 'running']]);
+    expect(String((await docker(['ps', '--format', '{{.ID}} {{.Names}} {{.Image}}'])).stdout)).toBe(`${id.slice(0, 12)} web localhost/busybox:latest`);
+    const ex = await docker(['exec', 'web', 'sh', '-c', 'echo from-exec; exit 3']);
+    expect(String(ex.stdout)).toBe('from-exec');
+    expect(ex.exitCode).toBe(3);
+    await until(async () => String((await docker(['logs', 'web'])).stdout), (s) => s.includes('started'));
+    expect(String((await docker(['logs', 'web'])).stdout)).toBe('started');
+    expect(String((await docker(['ps', '-a', '--format', '{{.Names}} {{.State}}'])).stdout)).toBe('web running');
+    const rm = await docker(['rm', '-f', 'web']);
+    expect(String(rm.stderr)).toBe('');
+    expect(String(rm.stdout)).toBe('web');
+    expect(await e2e.json(['ps', '-a', '--format', 'json'])).toEqual([]);
+    const gone = await docker(['logs', 'web']);
+    expect(gone.exitCode).not.toBe(0);
+    expect(String(gone.stderr)).toMatch(/No such container|no container/i);
+  });
+});
+
+describe('docker-py (python3-docker)', () => {
+  it('containers.run, list, logs, remove', async () => {
+    const script = `
+import docker, time
+c = docker.DockerClient(base_url=${JSON.stringify(svc.url)})
+print(c.containers.run('localhost/busybox:latest', 'echo hi-from-py', remove=True).decode().strip())
+d = c.containers.run('localhost/busybox:latest', ['sh', '-c', 'echo bg; sleep 1000'], detach=True, name='py-bg')
+print([x.name for x in c.containers.list()])
+for i in range(100):
+    l = d.logs().decode()
+    if 'bg' in l: break
+    time.sleep(0.1)
+print(l.strip())
+d.remove(force=True)
+print(len(c.containers.list(all=True)))
+`;
+    const r = await execa('python3', ['-c', script], { reject: false });
+    expect(String(r.stderr)).toBe('');
+    expect(String(r.stdout).split('\n')).toEqual(['hi-from-py', "['py-bg']", 'bg', '0']);
+    expect(await e2e.json(['ps', '-a', '--format', 'json'])).toEqual([]);
+  });
+});
