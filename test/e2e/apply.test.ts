@@ -185,6 +185,10 @@ describe('kube apply: adversarial', () => {
     writeFileSync(rec, '{"version": 1, "name": "other", "objects": 5}');
     const bad = await e2e.sb.run(['kube', 'apply', f]);
     expect(String(bad.stderr)).toMatch(/the record of apply set "mine" is damaged/);
+    writeFileSync(rec, '{not json');
+    const bad2 = await e2e.sb.run(['kube', 'apply', f]);
+    expect(String(bad2.stderr)).toMatch(/the applysets record .*mine\.json is damaged/);
+    expect(await podNames()).toEqual(['own2', 'victim']);
     // A set name that would leave the records' directory.
     const esc = await e2e.sb.run(['kube', 'apply', '--applyset', '../../etc/x', f]);
     expect(esc.exitCode).toBe(125);
