@@ -16,10 +16,11 @@ import { pauseDir, stopPauseIfIdle } from './rootless/userns.js';
 import type { NetworkBackend } from './network/backend.js';
 import { Secrets } from './volume/secrets.js';
 import { Volumes } from './volume/volumes.js';
+import { Services, namespaceOf } from './network/services.js';
 import type { ContainerRecord, ImageRecord, PodRecord } from './types.js';
 import { cgroupRoots, removeCgroup, unmount } from './runtime/mounts.js';
 import { runProgram } from './spawn.js';
-import { warn } from './log.js';
+import { debug, warn } from './log.js';
 import { policyPath } from './image/trust/policy.js';
 
 /** The engine library's entry point: one per CLI invocation. Knows nothing of YAML or the CLI. */
@@ -31,6 +32,7 @@ export class Engine {
   readonly networks: Networks;
   readonly secrets: Secrets;
   readonly volumes: Volumes;
+  readonly services: Services;
   private backend?: NetworkBackend;
 
   /** Named records a use case keeps between commands (`kind` is the folder under the root). */
@@ -47,6 +49,12 @@ export class Engine {
     // The backend is made on first use: commands that never touch a network need no netavark.
     this.volumes = new Volumes(this.store);
     this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= this.newBackend()), this.secrets, this.volumes);
+    this.services = new Services(cfg, this.store, () => this.pods);
+    // Endpoints follow the pods: every start, stop, removal (and the monitor's readiness verdicts,
+    // conmon's exit command) brings the Services' rules and names up to date. Never fatal to the
+    // pod operation that triggered it: the next sync repairs.
+    this.pods.endpointsChanged = () => this.services.sync().catch((err) => debug(`syncing services: ${(err as Error).message}`));
+    this.pods.serviceEnvFor = async (pod) => (pod.spec.enableServiceLinks === false ? [] : this.services.envFor(namespaceOf(pod)));
   }
 
   /** pasta for a rootless peapod (no bridge without root), netavark otherwise. */
@@ -154,6 +162,8 @@ export class Engine {
     await step('releasing pods without a record', () => this.pods.releaseOrphans());
     await step('unmounting', () => unmountUnder([this.cfg.runroot, this.cfg.root]));
     await step('removing cgroups', () => removeOrphanCgroups(this.cfg.cgroupParent, ids, cgroups));
+    // Services: rules found by the root's chain names, names by their entry prefix, claims by root
+    await step('removing services', () => this.services.removeAll());
     await step('releasing bridges', async () => {
       for (const n of (await this.networks.list()).filter((x) => x.driver === 'bridge')) await releaseBridge(n.networkInterface, this.cfg.root);
     });

@@ -183,7 +183,7 @@ export class Containers {
       hostname,
       etcFiles: pod?.etcFiles ?? (await this.writeEtcFiles(p, hostname)),
       volumeMounts: await volumeMountSources(rec, pod, this.subPathDir(rec.id), (src, target) => this.launcher.bindHeld(src, target)),
-      startEnv: await startEnv(this.secrets, rec, pod?.podIP),
+      startEnv: withServiceEnv(await startEnv(this.secrets, rec, pod?.podIP), pod?.serviceEnv),
       seccomp: seccompFor(rec.spec.security ?? {}, this.cfg.root),
       cgroupPath,
       host: this.launcher.hostFacts(),
@@ -513,4 +513,9 @@ const NOUN = ['pea', 'pod', 'bean', 'lentil', 'sprout', 'vine', 'seed', 'shoot',
 function randomName(): string {
   const pick = (a: string[]) => a[Math.floor(Math.random() * a.length)];
   return `${pick(ADJ)}_${pick(NOUN)}_${Math.floor(Math.random() * 10000)}`;
+}
+
+/** Service variables come first: the container's own env overrides them, as the kubelet's. */
+function withServiceEnv(env: { before: string[]; after: string[] }, serviceEnv?: string[]): { before: string[]; after: string[] } {
+  return serviceEnv?.length ? { before: [...serviceEnv, ...env.before], after: env.after } : env;
 }

@@ -72,6 +72,10 @@ export class Pods {
   private networkLockOf?: FileLock;
   private readonly launcher: Launcher;
   private readonly checkedBridges = new Set<string>();
+  /** Set by the engine: brings Services' endpoints up to date after a pod changed (never throws). */
+  endpointsChanged?: () => Promise<void>;
+  /** Set by the engine: the Service variables of a container of this pod starting now. */
+  serviceEnvFor?: (pod: PodRecord) => Promise<string[]>;
 
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
@@ -128,6 +132,11 @@ export class Pods {
 
   runDir(id: string): string {
     return path.join(this.cfg.runroot, 'pods', id);
+  }
+
+  /** Present while the pod is being stopped (removed with its run dir): no Service's endpoint then. */
+  terminatingFile(id: string): string {
+    return path.join(this.runDir(id), 'terminating');
   }
 
   /** The pid file of the pod's monitor (`<pid> <start time>`). */
@@ -351,7 +360,9 @@ export class Pods {
     if (!rec.spec.pod) return this.containers.start(rec.id);
     const pod = await this.store.mustGetPod(rec.spec.pod);
     if (rec.spec.isInfra) return (await this.prepare(pod)).infra;
-    return this.startMember(pod, await this.prepare(pod), rec);
+    const started = await this.startMember(pod, await this.prepare(pod), rec);
+    await this.endpointsChanged?.();
+    return started;
   }
 
   /**
@@ -369,6 +380,8 @@ export class Pods {
    * its network, /dev/shm, the /etc files, the volumes, and the infra container running.
    */
   private async prepare(pod: PodRecord): Promise<PreparedPod> {
+    // a start after a stop that did not finish: the pod may serve again
+    await fs.rm(this.terminatingFile(pod.id), { force: true });
     const res = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const hostNet = !!pod.spec.hostNetwork;
@@ -404,6 +417,7 @@ export class Pods {
         ],
         podName: pod.name,
         podIP: res.podIP,
+        serviceEnv: (await this.serviceEnvFor?.(pod)) ?? undefined,
         volumes: res.volumes,
         // configMap, secret and downwardAPI volumes are read-only in the container, as in Kubernetes: peapod rewrites them
         readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => (v.type === 'persistentVolumeClaim' && v.readOnly) || FILE_VOLUMES.has(v.type)).map((v) => v.name),
@@ -651,6 +665,7 @@ export class Pods {
         errors.push({ container: c, error: err as Error });
       }
     }));
+    await this.endpointsChanged?.();
     return { pod, errors };
   }
 
@@ -658,6 +673,12 @@ export class Pods {
   async stop(ref: string, timeout?: number): Promise<PodRecord> {
     const pod = await this.get(ref);
     await this.stopMonitor(pod);
+    // A pod being stopped leaves its Services first, as a terminating pod leaves its endpoints,
+    // so that no new connection reaches it during its grace period.
+    if (existsSync(this.runDir(pod.id))) {
+      await fs.writeFile(this.terminatingFile(pod.id), '').catch(() => undefined);
+      await this.endpointsChanged?.();
+    }
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
     // With the members stopped nothing uses the network: its teardown (netavark, ~200 ms) runs
@@ -668,6 +689,7 @@ export class Pods {
     ]);
     if (infra.status === 'rejected') throw infra.reason;
     await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
+    await this.endpointsChanged?.();
     return pod;
   }
 
@@ -694,6 +716,7 @@ export class Pods {
     await this.releaseResources(pod);
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
+    await this.endpointsChanged?.();
     debug(`removed pod ${pod.name}`);
     return pod;
   }
