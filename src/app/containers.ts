@@ -28,8 +28,17 @@ export async function createContainer(open: Opener, spec: ContainerSpec, o: Crea
   const local = /^localhost\//.test(spec.image) && (o.pull ?? 'missing') === 'missing';
   if (!local) await engine.images.pull(spec.image, { policy: o.pull ?? 'missing', signaturePolicy: o.signaturePolicy, interactive: !!o.interactive, progress: o.progress, quiet: !o.progress });
   const opts = { createCommand: o.createCommand };
+  if (o.pod?.startsWith('new:')) {
+    // Podman's --pod new:NAME: a new pod of that name, which takes the container's --hostname
+    const { createPod } = await import('./pods.js');
+    const pod = await createPod(open, { name: o.pod.slice(4), hostname: spec.hostname });
+    return engine.pods.addContainer(pod.id, { ...spec, hostname: undefined }, opts);
+  }
   if (o.pod) {
-    if (spec.hostname) throw new PeapodError('invalid', 'a container in a pod uses the pod\'s host name: --hostname cannot be combined with --pod');
+    const pod = await engine.pods.get(o.pod);
+    if (spec.hostname && engine.pods.sharedNamespaces(pod).includes('uts')) {
+      throw new PeapodError('invalid', 'invalid config provided: cannot set hostname when joining the pod UTS namespace: invalid configuration');
+    }
     return engine.pods.addContainer(o.pod, spec, opts);
   }
   return engine.containers.create(spec, opts);
@@ -121,6 +130,7 @@ export async function cleanupContainer(open: Opener, id: string): Promise<void> 
   const rec = await engine.containers.find(id);
   if (!rec) return;
   await engine.containers.cleanup(id);
+  if (rec.spec.pod) await engine.pods.applyExitPolicy(rec.spec.pod);
   await engine.pods.superviseRestart(id);
   if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
 }

@@ -176,7 +176,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: ContainerI
     HostConfig: {
       AutoRemove: !!c.spec.autoRemove,
       Binds: (c.spec.volumes ?? []).map((v) => `${v.source}:${v.destination}:${v.readOnly ? 'ro' : 'rw'},rprivate,rbind`),
-      RestartPolicy: { Name: c.spec.restartPolicy ?? '', MaximumRetryCount: 0 },
+      RestartPolicy: { Name: c.spec.restart?.split(':')[0] ?? c.spec.restartPolicy ?? '', MaximumRetryCount: c.spec.restart ? c.spec.restartLimit ?? 0 : 0 },
       LogConfig: { Type: 'k8s-file', Config: null, Path: engine.containers.paths(c.id).logPath, Tag: '', Size: '0B' },
     },
   };
