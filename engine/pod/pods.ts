@@ -622,8 +622,9 @@ export class Pods {
     const pod = await this.get(ref);
     const members = await this.members(pod);
     const running = members.filter((c) => !canRemove(c));
-    if (running.length && !opts.force) {
-      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
+    // Only the infra running (its containers have ended) is no reason to refuse, as in Podman.
+    if (running.some((c) => !c.spec.isInfra) && !opts.force) {
+      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ')}): stop it first or use --force`);
     }
     if (running.length) await this.stop(pod.id, opts.timeout);
     else await this.stopMonitor(pod);

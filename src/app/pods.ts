@@ -42,13 +42,14 @@ export function parseShare(v: string): string[] {
 /**
  * The infra image a pod gets (--infra-image, else the configured one): pulled when missing, a
  * failure worded as Podman's ("initializing source docker://REF: ..."). Undefined: the built-in one.
+ * The name is kept (the infra container's ImageName).
  */
 async function infraImageId(engine: Engine, ref = engine.cfg.infraImage): Promise<string | undefined> {
   if (!ref) return undefined;
-  const have = await engine.images.get(ref);
-  if (have) return have.id;
+  if (await engine.images.get(ref)) return ref;
   try {
-    return (await engine.images.pull(ref, { policy: 'missing', quiet: true })).id;
+    await engine.images.pull(ref, { policy: 'missing', quiet: true });
+    return ref;
   } catch (err) {
     const msg = (err as Error).message.replace(/^pulling \S+: /, '');
     throw new PeapodError(err instanceof PeapodError ? err.code : 'not-found', `initializing source docker://${ref}: ${msg}`);
@@ -138,10 +139,18 @@ export async function podProcesses(open: Opener, ref: string): Promise<Array<{ c
   const members = (await engine.pods.members(pod)).filter(isRunning);
   if (!members.length) throw new PeapodError('state', `pod ${pod.name} is not running`);
   const { cgroupRoots } = await import('../../engine/runtime/mounts.js');
-  return processesOf(pod, members, cgroupRoots());
+  const { readFileInRoot } = await import('../../engine/runtime/resolve.js');
+  const { parsePasswd } = await import('../../engine/runtime/user.js');
+  // USER as the container's /etc/passwd names it (Podman's top), read without following its links out
+  const passwd = new Map(members.map((c) => {
+    let text: string | undefined;
+    try { text = readFileInRoot(engine.containers.paths(c.id).merged, '/etc/passwd', 1 << 20)?.toString('utf8'); } catch { /* not a file */ }
+    return [c.id, parsePasswd(text)];
+  }));
+  return processesOf(pod, members, cgroupRoots(), (c) => passwd.get(c.id) ?? []);
 }
 
-function processesOf(pod: PodRecord, members: ContainerRecord[], roots: string[]) {
+function processesOf(pod: PodRecord, members: ContainerRecord[], roots: string[], names: (c: ContainerRecord) => Array<{ name: string; uid: number }>) {
   const rows = [];
   const pidsRoot = roots.find((r) => /\/(pids|unified)$/.test(r) || r === '/sys/fs/cgroup') ?? '/sys/fs/cgroup/pids';
   const boot = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
@@ -155,7 +164,8 @@ function processesOf(pod: PodRecord, members: ContainerRecord[], roots: string[]
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const uid = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? '?';
+        const uidNum = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? '?';
+        const uid = names(c).find((u) => String(u.uid) === uidNum)?.name ?? uidNum;
         const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
         rows.push({ container: c.name, uid, pid, ppid: f[1], elapsedMs: (boot - Number(f[19]) / hz) * 1000, command });
       } catch { /* exited meanwhile */ }
