@@ -3,7 +3,9 @@
 // An archive is indexed once (names, data offsets, sizes); members are then read directly from
 // the file by offset, so a layer is read exactly once more when it is unpacked, never copied.
 // A compressed archive is first decompressed into a scratch file: tar members cannot be reached
-// by offset inside a gzip stream.
+// by offset inside a gzip stream. That decompression is bounded like a layer's (size and ratio,
+// PEAPOD_MAX_LAYER_SIZE and PEAPOD_MAX_LAYER_RATIO): a gzip bomb stops with a clear error and the
+// scratch file goes with the caller's scratch directory.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
@@ -14,7 +16,7 @@ import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { PeapodError } from '../errors.js';
-import { peek, sniffCompression } from './util.js';
+import { CountingStream, DecompressionLimit, decompressionLimits, peek, sniffCompression } from './util.js';
 
 interface Member {
   name: string;
@@ -62,13 +64,18 @@ export class TarArchive {
         throw err;
       }
     }
+    const limits = decompressionLimits();
     const { head, stream } = await peek(createReadStream(file), 6);
     const compression = sniffCompression(head);
     if (compression === 'gzip') {
       const plain = path.join(scratchDir, `archive-${randomBytes(4).toString('hex')}.tar`);
+      const counter = new CountingStream();
+      const limiter = new DecompressionLimit(limits, shown, () => counter.bytes);
       try {
-        await pipeline(stream, createGunzip(), createWriteStream(plain, { mode: 0o600 }));
+        await pipeline(stream, counter, createGunzip(), limiter, createWriteStream(plain, { mode: 0o600 }));
       } catch (err) {
+        await fs.rm(plain, { force: true });
+        if (err instanceof PeapodError) throw err;
         throw new PeapodError('invalid', `${shown}: corrupt gzip data: ${(err as Error).message}`, { cause: err });
       }
       file = plain;

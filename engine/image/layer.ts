@@ -8,7 +8,10 @@
 //     does not cross a symlink;
 //   - relative symlink targets must not climb above the layer root (absolute ones are fine: the
 //     runtime resolves them inside the container's root);
-//   - device nodes are refused; the only ones created are overlayfs whiteouts, by us.
+//   - device nodes are refused; the only ones created are overlayfs whiteouts, by us; a whiteout
+//     that names no file (".wh.", ".wh..", ".wh...") is a malformed layer;
+//   - the uncompressed stream is bounded in size and in its ratio to the compressed one
+//     (decompression bombs; util.ts DecompressionLimit).
 // Work happens in a temporary directory next to `dest` that is renamed into place only when the
 // whole layer is unpacked and verified, so a partial layer is never visible; on any failure the
 // temporary directory is removed.
@@ -22,7 +25,10 @@ import tarStream from 'tar-stream';
 import type { ExtractEvents, Header } from 'tar-stream';
 import { PeapodError } from '../errors.js';
 import { TarSplitter, writeTarSplit } from './tarsplit.js';
-import { HashingStream, exists, peek, run, sniffCompression, zstdDecoder, type Decoder } from './util.js';
+import {
+  CountingStream, DecompressionLimit, HashingStream, decompressionLimits, exists, peek, run, sniffCompression, zstdDecoder,
+  type Decoder, type DecompressionLimits,
+} from './util.js';
 
 export interface UnpackResult {
   /** "sha256:<hex>" of the uncompressed tar stream (the layer's diff ID). */
@@ -41,6 +47,8 @@ export interface UnpackOptions {
   beforeCommit?: (result: UnpackResult) => void | Promise<void>;
   /** Where to record the layer's tar-split (tarsplit.ts), written once the layer is verified. */
   tarSplitFile?: string | ((diffId: string) => string);
+  /** Decompression bounds; default from PEAPOD_MAX_LAYER_SIZE and PEAPOD_MAX_LAYER_RATIO. */
+  limits?: DecompressionLimits;
 }
 
 // tar-stream's header with what its typings leave loose: the raw PAX records, and a null type
@@ -197,7 +205,8 @@ class LayerWriter {
       }
       if (base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return; // other AUFS metadata: meaningless here
       const hidden = base.slice(WHITEOUT_PREFIX.length);
-      if (hidden === '.' || hidden === '..') throw unsafe(entry, 'whiteout names an invalid file');
+      // ".wh." alone would white out the parent directory itself (at the top: the layer root).
+      if (hidden === '' || hidden === '.' || hidden === '..') throw malformed(entry, 'whiteout names no file (malformed layer)');
       await this.ensureDirs(parentParts, entry);
       const hiddenRel = [...parentParts, hidden].join('/');
       await this.clear(hiddenRel, false);
@@ -353,6 +362,7 @@ function headerMeta(h: TarHeader): DirMeta {
  */
 export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const target = path.resolve(dest);
+  const limits = opts.limits ?? decompressionLimits();
   if (await exists(target)) throw new PeapodError('exists', `layer directory ${target} already exists`);
   await fs.mkdir(path.dirname(target), { recursive: true });
   const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -369,7 +379,9 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
     const splitter = new TarSplitter();
     const decoder: Decoder | undefined = compression === 'gzip' ? { stream: createGunzip(), done: Promise.resolve() }
       : compression === 'zstd' ? zstdDecoder() : undefined;
-    await extract(src, decoder, hasher, splitter, writer);
+    const counter = decoder ? new CountingStream() : undefined;
+    const limiter = new DecompressionLimit(limits, 'layer', counter && (() => counter.bytes));
+    await extract(src, decoder, counter, limiter, hasher, splitter, writer);
     // zstd runs as a child process: its exit status, not only the end of its output, says whether
     // the stream was complete and valid.
     await decoder?.done;
@@ -395,7 +407,10 @@ export async function unpackLayer(stream: Readable, dest: string, opts: UnpackOp
 }
 
 /** Feed src (through the decoder when compressed, then the hasher) into a tar extractor, one entry at a time. */
-function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStream, splitter: TarSplitter, writer: LayerWriter): Promise<void> {
+function extract(
+  src: Readable, decoder: Decoder | undefined, counter: CountingStream | undefined, limiter: DecompressionLimit,
+  hasher: HashingStream, splitter: TarSplitter, writer: LayerWriter,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // allowUnknownFormat: old (v7) tars without the ustar magic are still valid layers.
     const extractor = tarStream.extract({ allowUnknownFormat: true } as Parameters<typeof tarStream.extract>[0]);
@@ -408,6 +423,8 @@ function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStr
       src.unpipe();
       src.destroy();
       gunzip?.destroy();
+      counter?.destroy();
+      limiter.destroy();
       hasher.destroy();
       splitter.destroy();
       extractor.destroy();
@@ -428,13 +445,15 @@ function extract(src: Readable, decoder: Decoder | undefined, hasher: HashingStr
       void current.then(() => { if (!failed) resolve(); }, fail);
     });
     src.on('error', fail);
+    limiter.on('error', fail);
     hasher.on('error', fail);
     splitter.on('error', fail);
-    if (gunzip) {
+    if (gunzip && counter) {
       gunzip.on('error', fail);
-      src.pipe(gunzip).pipe(hasher).pipe(splitter).pipe(extractor);
+      counter.on('error', fail);
+      src.pipe(counter).pipe(gunzip).pipe(limiter).pipe(hasher).pipe(splitter).pipe(extractor);
     } else {
-      src.pipe(hasher).pipe(splitter).pipe(extractor);
+      src.pipe(limiter).pipe(hasher).pipe(splitter).pipe(extractor);
     }
   });
 }

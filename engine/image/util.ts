@@ -42,6 +42,103 @@ export class HashingStream extends Transform {
   }
 }
 
+/** A pass-through stream that only counts what flows through it (the compressed side of a decoder). */
+export class CountingStream extends Transform {
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/** Bounds on what a compressed layer or archive may expand to (decompression bombs). */
+export interface DecompressionLimits {
+  /** Most uncompressed bytes accepted (PEAPOD_MAX_LAYER_SIZE). */
+  maxSize: number;
+  /** Most uncompressed bytes per compressed byte (PEAPOD_MAX_LAYER_RATIO), checked past RATIO_FLOOR. */
+  maxRatio: number;
+}
+
+export const DEFAULT_MAX_LAYER_SIZE = 32 * 1024 ** 3;
+export const DEFAULT_MAX_LAYER_RATIO = 1000;
+/** The ratio is only looked at past this many uncompressed bytes: a small layer of zeros is fine. */
+export const RATIO_FLOOR = 64 * 1024 * 1024;
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** "1048576", "512k", "64M", "32GiB", "1g" -> bytes (binary units); undefined when malformed. */
+export function parseByteSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const n = Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A byte count for messages: "32 GiB", "1.5 MiB", "512 bytes". */
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [['TiB', 1024 ** 4], ['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (n >= size) return `${Number((n / size).toFixed(1))} ${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+/** The decompression limits from PEAPOD_MAX_LAYER_SIZE and PEAPOD_MAX_LAYER_RATIO (a malformed value is an error). */
+export function decompressionLimits(env: NodeJS.ProcessEnv = process.env): DecompressionLimits {
+  let maxSize = DEFAULT_MAX_LAYER_SIZE;
+  let maxRatio = DEFAULT_MAX_LAYER_RATIO;
+  const size = env.PEAPOD_MAX_LAYER_SIZE;
+  if (size !== undefined && size !== '') {
+    const n = parseByteSize(size);
+    if (n === undefined) throw new PeapodError('invalid', `PEAPOD_MAX_LAYER_SIZE="${size}": expected a size in bytes such as 34359738368, 512M or 32G`);
+    maxSize = n;
+  }
+  const ratio = env.PEAPOD_MAX_LAYER_RATIO;
+  if (ratio !== undefined && ratio !== '') {
+    const n = Number(ratio);
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(ratio) || !(n >= 1)) throw new PeapodError('invalid', `PEAPOD_MAX_LAYER_RATIO="${ratio}": expected a number of at least 1, such as 1000`);
+    maxRatio = n;
+  }
+  return { maxSize, maxRatio };
+}
+
+/**
+ * A pass-through stream on the uncompressed side of a decoder that fails (PeapodError 'invalid')
+ * as soon as more than `limits.maxSize` bytes came out, or, past RATIO_FLOOR, more than
+ * `limits.maxRatio` times what went in (`compressed()`, the bytes read so far from the compressed
+ * side; undefined for an uncompressed input, where only the size counts). `what` starts the
+ * message ("layer", "x.tar.gz": "<what> too large: ...").
+ */
+export class DecompressionLimit extends Transform {
+  bytes = 0;
+
+  constructor(
+    private readonly limits: DecompressionLimits,
+    private readonly what: string,
+    private readonly compressed?: () => number,
+  ) {
+    super();
+  }
+
+  /** Why `bytes` uncompressed bytes (from `compressedBytes`) break the limits, or undefined. */
+  static check(limits: DecompressionLimits, what: string, bytes: number, compressedBytes?: number): string | undefined {
+    if (bytes > limits.maxSize) {
+      return `${what} too large: more than ${formatBytes(limits.maxSize)} uncompressed, the limit (PEAPOD_MAX_LAYER_SIZE; raise it to accept this)`;
+    }
+    if (compressedBytes !== undefined && bytes > RATIO_FLOOR && bytes > limits.maxRatio * Math.max(compressedBytes, 1)) {
+      return `${what} too large: it expands more than ${limits.maxRatio} times, the limit (${formatBytes(bytes)} from ${formatBytes(compressedBytes)} compressed so far: a decompression bomb?) (PEAPOD_MAX_LAYER_RATIO; raise it to accept this)`;
+    }
+    return undefined;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    const why = DecompressionLimit.check(this.limits, this.what, this.bytes, this.compressed?.());
+    if (why) { cb(new PeapodError('invalid', why)); return; }
+    cb(null, chunk);
+  }
+}
+
 /**
  * Read the first `n` bytes of a stream without consuming them: returns those bytes and a stream
  * that yields the whole content (the original one with the bytes pushed back, or a fresh one when

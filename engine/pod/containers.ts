@@ -24,6 +24,9 @@ import { checkObjectName } from '../names.js';
 
 export type { PodContext } from '../runtime/spec.js';
 
+/** The reason of a container whose run ended with the host (reboot, run root wiped), not by an exit of its own. */
+export const HOST_RESTARTED = 'HostRestarted';
+
 
 /**
  * Container lifecycle: create, start, stop, kill, remove, cleanup after exit, wait. Knows nothing
@@ -349,8 +352,12 @@ export class Containers {
       if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
       if (mayHaveExited(r)) {
         const exit = readExitFile(this.exitFile(id));
+        // No exit recorded and the run's state gone with the host (another boot, or the run root
+        // (tmpfs) wiped): the host restarted under the container. It is shown as exited for that
+        // reason, never as running; no restart policy waits on it (nothing supervises it any more).
+        const hostRestarted = exit === undefined && (r.state.bootId !== bootId() || !existsSync(this.paths(id).bundle));
         r.state.status = 'exited';
-        r.state.exitCode = exit ?? (r.state.bootId !== bootId() ? 255 : 137);
+        r.state.exitCode = exit ?? (hostRestarted ? 255 : 137);
         r.state.oomKilled = existsSync(path.join(this.paths(id).persistDir, 'oom'));
         r.state.finishedAt = new Date().toISOString();
         r.state.pid = 0;
@@ -358,10 +365,10 @@ export class Containers {
         r.state.ready = false;
         r.state.probeMessage = undefined;
         r.state.lastTermination = {
-          reason: r.state.oomKilled ? 'OOMKilled' : r.state.exitCode === 0 ? 'Completed' : 'Error',
+          reason: hostRestarted ? HOST_RESTARTED : r.state.oomKilled ? 'OOMKilled' : r.state.exitCode === 0 ? 'Completed' : 'Error',
           exitCode: r.state.exitCode,
           finishedAt: r.state.finishedAt,
-          message: r.state.killReason,
+          message: hostRestarted ? 'host restarted: the container\'s runtime state is gone (another boot, or the run root was wiped)' : r.state.killReason,
         };
         r.state.killReason = undefined;
         await this.store.saveContainer(r);
@@ -383,6 +390,7 @@ export class Containers {
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
     if (rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
+    if (rec.state.lastTermination?.reason === HOST_RESTARTED) return undefined;
     // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
     const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');
     if (!(policy === 'Always' || (policy === 'OnFailure' && (rec.state.exitCode !== 0 || probeKilled)))) return undefined;

@@ -274,7 +274,7 @@ export class Pods {
     if (this.initFailure(members)) reason = 'Init:Error';
     else {
       const reasons = apps.map((c) => this.containers.reason(c)).filter(Boolean);
-      reason = ['CrashLoopBackOff', 'OOMKilled', 'Error', 'CreateContainerError'].find((r) => reasons.includes(r)) ?? '';
+      reason = ['CrashLoopBackOff', 'OOMKilled', 'Error', 'CreateContainerError', 'HostRestarted'].find((r) => reasons.includes(r)) ?? '';
       if (!reason && apps.length && reasons.length === apps.length && reasons.every((r) => r === 'Completed')) reason = 'Completed';
     }
     return { ready, total: apps.length, restarts, reason };

@@ -58,14 +58,25 @@ export function readProfile(file: string, hint?: string): Obj {
   }
 }
 
-/** linux.seccomp for a securityContext's seccompProfile (none: no filter, as Kubernetes' Unconfined default). */
+let defaultProfile: Obj | undefined;
+
+/** containers-common's default profile, read once per process. */
+function runtimeDefault(): Obj {
+  defaultProfile ??= readProfile(RUNTIME_DEFAULT_PROFILE, 'apt-get install golang-github-containers-common (scripts/setup.sh installs it)');
+  return defaultProfile;
+}
+
+/**
+ * linux.seccomp for a securityContext's seccompProfile. Every container gets containers-common's
+ * default profile (RuntimeDefault), as under Podman, unless it says Unconfined or is privileged
+ * (Podman's --privileged drops the filter too); Localhost loads <root>/seccomp/<localhostProfile>.
+ * A missing default profile is an error: never a silently unconfined container.
+ */
 export function seccompFor(sec: NonNullable<ContainerSpec['security']>, root: string): unknown {
-  const s = sec.seccomp;
-  if (!s || s.type === 'Unconfined' || sec.privileged) return undefined;
+  const s = sec.seccomp ?? { type: 'RuntimeDefault' as const };
+  if (s.type === 'Unconfined' || sec.privileged) return undefined;
   const caps = mergeCapabilities(DEFAULT_CAPABILITIES, sec.capAdd, sec.capDrop);
-  if (s.type === 'RuntimeDefault') {
-    return toOciSeccomp(readProfile(RUNTIME_DEFAULT_PROFILE, 'apt-get install golang-github-containers-common'), caps);
-  }
+  if (s.type !== 'Localhost') return toOciSeccomp(runtimeDefault(), caps);
   const name = s.localhostProfile ?? '';
   if (!name || name.split('/').includes('..') || path.isAbsolute(name)) throw new PeapodError('invalid', `seccomp localhostProfile "${name}" must be a relative path without ".."`);
   return toOciSeccomp(readProfile(path.join(root, 'seccomp', name), `put the profile under ${path.join(root, 'seccomp')}`), caps);

@@ -40,7 +40,7 @@ function parseLabels(list: string[] = []): Record<string, string> | undefined {
 interface CreateFlags {
   name?: string; env?: string[]; workdir?: string; entrypoint?: string; user?: string; rm?: boolean;
   volume?: string[]; label?: string[]; hostname?: string; stopSignal?: string; stopTimeout?: number; detach?: boolean; pod?: string;
-  pull?: 'always' | 'missing' | 'never' | 'newer'; signaturePolicy?: string;
+  pull?: 'always' | 'missing' | 'never' | 'newer'; signaturePolicy?: string; securityOpt?: string[]; privileged?: boolean;
   tty?: boolean; interactive?: boolean; restart?: string; systemd?: string;
 }
 
@@ -63,6 +63,8 @@ function addCreateFlags(cmd: Command): Command {
     .option('--restart <policy>', 'restart policy: no, always, on-failure[:N] or unless-stopped')
     .addOption(new Option('--systemd <mode>', 'systemd mode: always sets container_uuid (the first 32 characters of the ID), as Podman').choices(['true', 'false', 'always']))
     .option('--signature-policy <file>', 'containers-policy.json to use for the pull instead of the default one')
+    .option('--security-opt <opt>', 'seccomp=unconfined, no-new-privileges, label=disable (as Podman)', collect)
+    .option('--privileged', 'all capabilities, no seccomp filter, no masked paths, every device (see SECURITY.md)')
     .addOption(new Option('--pull <policy>', 'pull the image: always, missing, never or newer').choices(['always', 'missing', 'never', 'newer']).default('missing'))
     .argument('<image>', 'image to run')
     .argument('[command...]', 'command and arguments')
@@ -89,6 +91,7 @@ function specFromFlags(image: string, command: string[], f: CreateFlags): Contai
     autoRemove: !!f.rm,
     stopSignal: f.stopSignal,
     stopTimeout: f.stopTimeout,
+    security: securityFromFlags(f),
     ...(f.restart !== undefined ? restartSpec(f.restart) : {}),
     ...(f.systemd === 'always' ? { systemd: 'always' as const } : {}),
   };
@@ -100,6 +103,19 @@ function restartSpec(v: string): Pick<ContainerSpec, 'restart' | 'restartPolicy'
   if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) throw new PeapodError('invalid', `invalid restart policy "${v}": use no, always, on-failure[:N] or unless-stopped`);
   const policy = m[1] === 'no' ? 'Never' : m[1] === 'on-failure' ? 'OnFailure' : 'Always';
   return { restart: v, restartPolicy: policy, ...(m[2] !== undefined ? { restartLimit: Number(m[2]) } : {}) };
+}
+
+/** Podman's --security-opt values peapod knows, and --privileged; anything else is an error naming it. */
+function securityFromFlags(f: CreateFlags): ContainerSpec['security'] {
+  const sec: NonNullable<ContainerSpec['security']> = {};
+  for (const opt of f.securityOpt ?? []) {
+    if (opt === 'seccomp=unconfined') sec.seccomp = { type: 'Unconfined' };
+    else if (opt === 'no-new-privileges' || opt === 'no-new-privileges=true') sec.allowPrivilegeEscalation = false;
+    else if (opt === 'label=disable' || opt === 'label:disable') continue; // no SELinux labels here
+    else throw new PeapodError('invalid', `--security-opt ${opt}: not supported (peapod takes seccomp=unconfined, no-new-privileges, label=disable; a custom seccomp profile goes under <root>/seccomp, named by a pod's seccompProfile Localhost)`);
+  }
+  if (f.privileged) sec.privileged = true;
+  return Object.keys(sec).length ? sec : undefined;
 }
 
 async function createFromFlags(cmd: Command, spec: ContainerSpec, f: CreateFlags) {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -17,8 +18,12 @@ let engine: Engine | undefined;
 
 /** argv that re-runs this CLI (used for conmon's exit command). */
 export function selfCommand(): string[] {
-  const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
-  return [process.execPath, main];
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // from the bundle, through bin/peapod, which loads it with its code cache (exit commands, the
+  // probe monitor and the rootless re-run start the CLI often)
+  const bin = path.resolve(here, '..', '..', 'bin', 'peapod');
+  if (path.basename(here) === 'bundle' && existsSync(bin)) return [process.execPath, bin];
+  return [process.execPath, path.resolve(here, 'main.js')];
 }
 
 export function globals(cmd: Command): GlobalOpts {

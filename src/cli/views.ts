@@ -10,10 +10,10 @@ import { hasEnded, isReady, isRunning, neverStarted } from '../../engine/pod/sta
 const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : -62135596800);
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
-/** Podman's STATUS text; a probed container's health and a CrashLoopBackOff/OOMKilled reason are appended. */
+/** Podman's STATUS text; a probed container's health and a CrashLoopBackOff/OOMKilled/HostRestarted reason are appended. */
 export function containerStatusText(c: ContainerRecord, now = Date.now(), reason = ''): string {
   if (isRunning(c)) return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago${probeSuffix(c)}`;
-  if (hasEnded(c)) return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : ''}`;
+  if (hasEnded(c)) return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : reason === 'HostRestarted' ? ' (host restarted)' : ''}`;
   if (neverStarted(c)) return 'Created';
   return c.state.status;
 }

@@ -237,7 +237,7 @@ export function containerNewUnit(x: ContainerNewUnitInput, c: UnitCommon): Gener
 
 const GLOBAL_VALUE_FLAGS = new Set(['--root', '--runroot', '--runtime', '--infra-image', '--log-level']);
 const CREATE_VALUE_FLAGS = new Set(['-e', '--env', '-w', '--workdir', '--entrypoint', '-u', '--user', '-v', '--volume', '-l', '--label',
-  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod', '--restart', '--systemd', '--pull', '--signature-policy']);
+  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod', '--restart', '--systemd', '--pull', '--signature-policy', '--security-opt']);
 
 /**
  * What follows `run` in a container's create command, without -d and --name (the unit adds its

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PeapodError } from '../../../engine/errors.js';
 import { unpackLayer } from '../../../engine/image/layer.js';
+import { RATIO_FLOOR, decompressionLimits, formatBytes, parseByteSize } from '../../../engine/image/util.js';
+import { gzipSync } from 'node:zlib';
 import { makeTar, streamOf, type FixtureEntry } from './tar-fixtures.js';
 
 let work: string;
@@ -261,5 +263,68 @@ describe('unpackLayer converts whiteouts to overlayfs format', () => {
     expect(xattr(path.join(dest, 'var/cache'))).toBe('y');
     expect(xattr(path.join(dest, 'opq-implicit'))).toBe('y');
     expect(await fs.readdir(path.join(dest, 'var/cache'))).toEqual(['new']);
+  });
+});
+
+describe('unpackLayer refuses a whiteout that names no file', () => {
+  // ".wh." alone would make the parent directory itself (at the top, the layer root) a whiteout.
+  for (const name of ['.wh.', 'etc/.wh.', '.wh..', 'etc/.wh..', '.wh...', 'etc/.wh...']) {
+    it(`"${name}" is a malformed layer`, async () => {
+      await expectRejected([{ name: 'etc/', type: 'directory' }, { name: 'etc/keep', body: 'k' }, { name, body: '' }],
+        'invalid', new RegExp(`^layer entry "${name.replace(/\./g, '\\.')}": whiteout names no file \\(malformed layer\\)$`));
+    });
+  }
+});
+
+describe('unpackLayer bounds decompression (bombs)', () => {
+  /** Unpack `data` with `limits`, expecting PeapodError('invalid') matching `message` and nothing left. */
+  async function expectBomb(data: Buffer, limits: { maxSize: number; maxRatio: number }, message: RegExp): Promise<void> {
+    const err = await unpackLayer(streamOf(data, 64 * 1024), dest, { limits }).then(() => undefined, (e: unknown) => e);
+    expect(err, 'the layer should have been refused').toBeInstanceOf(PeapodError);
+    expect((err as PeapodError).code).toBe('invalid');
+    expect((err as PeapodError).message).toMatch(message);
+    expect(await fs.readdir(path.dirname(dest))).toEqual([]);
+    expect(await fs.readdir(work)).toEqual(['layers', 'outside']);
+  }
+
+  it('an uncompressed size above the limit, gzip or plain tar', async () => {
+    const tar = await makeTar([{ name: 'zeros', body: '\0'.repeat(3 * 1024 * 1024) }]);
+    const limits = { maxSize: 1024 * 1024, maxRatio: 1000 };
+    const msg = /^layer too large: more than 1 MiB uncompressed, the limit \(PEAPOD_MAX_LAYER_SIZE; raise it to accept this\)$/;
+    await expectBomb(gzipSync(tar), limits, msg);
+    await expectBomb(tar, limits, msg);
+  });
+
+  it('a ratio above the limit once past 64 MiB, but not a small layer of zeros', async () => {
+    const small = gzipSync(await makeTar([{ name: 'zeros', body: Buffer.alloc(8 * 1024 * 1024).toString('latin1') }]), { level: 9 });
+    // 8 MiB of zeros compress far beyond 10:1, but stay under the 64 MiB floor: accepted.
+    expect((8 * 1024 * 1024) / small.length).toBeGreaterThan(10);
+    const ok = await unpackLayer(streamOf(small), dest, { limits: { maxSize: 1024 ** 3, maxRatio: 10 } });
+    expect(ok.size).toBeGreaterThan(8 * 1024 * 1024);
+    await fs.rm(dest, { recursive: true });
+    const big = gzipSync(await makeTar([{ name: 'zeros', body: Buffer.alloc(RATIO_FLOOR + 1024 * 1024).toString('latin1') }]), { level: 9 });
+    await expectBomb(big, { maxSize: 1024 ** 3, maxRatio: 10 }, /^layer too large: it expands more than 10 times, the limit \(.* compressed so far: a decompression bomb\?\) \(PEAPOD_MAX_LAYER_RATIO; raise it to accept this\)$/);
+  });
+});
+
+describe('decompression limits from the environment', () => {
+  it('defaults: 32 GiB and 1000:1', () => {
+    expect(decompressionLimits({})).toEqual({ maxSize: 32 * 1024 ** 3, maxRatio: 1000 });
+  });
+
+  it('PEAPOD_MAX_LAYER_SIZE takes bytes or binary units; PEAPOD_MAX_LAYER_RATIO a number', () => {
+    expect(decompressionLimits({ PEAPOD_MAX_LAYER_SIZE: '1048576', PEAPOD_MAX_LAYER_RATIO: '50' })).toEqual({ maxSize: 1048576, maxRatio: 50 });
+    expect(parseByteSize('512k')).toBe(512 * 1024);
+    expect(parseByteSize('64M')).toBe(64 * 1024 ** 2);
+    expect(parseByteSize('32GiB')).toBe(32 * 1024 ** 3);
+    expect(parseByteSize('1.5g')).toBe(1.5 * 1024 ** 3);
+    for (const bad of ['', 'x', '-1', '0', '10 apples']) expect(parseByteSize(bad)).toBeUndefined();
+    expect(formatBytes(32 * 1024 ** 3)).toBe('32 GiB');
+    expect(formatBytes(1536 * 1024)).toBe('1.5 MiB');
+  });
+
+  it('a malformed value is an error naming the variable', () => {
+    expect(() => decompressionLimits({ PEAPOD_MAX_LAYER_SIZE: 'lots' })).toThrow(/PEAPOD_MAX_LAYER_SIZE="lots"/);
+    expect(() => decompressionLimits({ PEAPOD_MAX_LAYER_RATIO: '0' })).toThrow(/PEAPOD_MAX_LAYER_RATIO="0"/);
   });
 });
