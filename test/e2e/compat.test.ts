@@ -203,7 +203,9 @@ describe('Podman\'s pod and container flags', () => {
   it('version --format and info -f \'\' (an empty template prints nothing); the infra image answers to Podman\'s pause name', async () => {
     const v = (await e2e.out(['version', '--format', '{{.Server.Version}}-{{.Server.Built}}'])).trim();
     expect(v).toMatch(/^\d+\.\d+\.\d+-0$/);
-    expect(await e2e.out(['--log-level', 'warning', '--cgroup-manager=cgroupfs', 'info', '-f', ''])).toBe('\n');
+    const info = await e2e.sb.ok(['--log-level', 'warning', '--cgroup-manager=cgroupfs', 'info', '-f', '']);
+    // (execa strips the one newline)
+    expect([String(info.stdout), String(info.stderr)]).toEqual(['', '']);
     await e2e.sb.ok(['pod', 'create', '--name', 'pausename']);
     await e2e.sb.ok(['image', 'exists', `localhost/podman-pause:${v}`]);
     // --noout: nothing on stdout
@@ -255,7 +257,7 @@ describe('Podman\'s pod and container flags', () => {
     await e2e.sb.ok(['pod', 'rm', 'np']);
     expect((await e2e.out(['run', '--rm', '--pod', 'new:np', bb, 'hostname'])).trim()).toBe('np');
     await e2e.sb.ok(['pod', 'rm', 'np']);
-    const ctr = (await e2e.out(['create', '--pod', 'new:dep', bb])).trim();
+    const ctr = (await e2e.out(['create', '--pod', 'new:dep', bb, 'true'])).trim();
     const infra = (await e2e.json(['pod', 'inspect', 'dep'])).InfraContainerID;
     const refused = await e2e.sb.run(['container', 'rm', '--force', infra]);
     expect(refused.exitCode).toBe(125);
@@ -284,7 +286,7 @@ describe('Podman\'s pod and container flags', () => {
     await e2e.sb.ok(['pod', 'create', '--name', 'tplpod']);
     expect(String((await e2e.sb.run(['generate', 'systemd', '--new', '--template', 'tplpod'])).stderr)).toBe('Error: --template is not supported for pods');
     // unless-stopped is always for systemd
-    await e2e.sb.ok(['create', '--restart=unless-stopped', '--name', 'us', bb]);
+    await e2e.sb.ok(['create', '--restart=unless-stopped', '--name', 'us', bb, 'true']);
     expect(await e2e.out(['generate', 'systemd', '--new', 'us'])).toMatch(/^Restart=always$/m);
     const uuid = (await e2e.out(['run', '--systemd=always', '--name', 'sd', bb, 'sh', '-c', 'echo $container_uuid'])).trim();
     expect(uuid).toBe(((await e2e.json(['container', 'inspect', 'sd']))[0].Id as string).slice(0, 32));
