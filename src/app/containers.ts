@@ -21,8 +21,26 @@ export interface CreateContainerOptions {
   interactive?: boolean;
 }
 
+/**
+ * Podman's auto-update label `io.containers.autoupdate=registry` (or `image`) needs an image that a
+ * registry can be asked about: the docker transport and a fully qualified name. Checked at create,
+ * with Podman's messages.
+ */
+export function checkAutoUpdate(spec: Pick<ContainerSpec, 'labels' | 'image'>): void {
+  const policy = spec.labels?.['io.containers.autoupdate'];
+  if (policy !== 'registry' && policy !== 'image') return;
+  const transport = /^(docker-archive|oci-archive|oci|dir|containers-storage|docker-daemon|docker):/.exec(spec.image)?.[1];
+  if (transport && transport !== 'docker') throw new PeapodError('invalid', `auto updates require the docker image transport but image is of transport "${transport}"`);
+  const ref = spec.image.replace(/^docker:\/\//, '');
+  const first = ref.split('/')[0];
+  if (!ref.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost')) {
+    throw new PeapodError('invalid', `short name: auto updates require fully-qualified image reference: "${ref}"`);
+  }
+}
+
 /** `create`/`run`: pulls the image unless it is here (Podman's implicit pull), then creates. */
 export async function createContainer(open: Opener, spec: ContainerSpec, o: CreateContainerOptions): Promise<ContainerRecord> {
+  checkAutoUpdate(spec);
   const engine = await open();
   // `localhost/...` names local images (imported, loaded): never fetched from a registry, as in play kube.
   const local = /^localhost\//.test(spec.image) && (o.pull ?? 'missing') === 'missing';

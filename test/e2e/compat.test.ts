@@ -292,6 +292,16 @@ describe('Podman\'s pod and container flags', () => {
     expect(uuid).toBe(((await e2e.json(['container', 'inspect', 'sd']))[0].Id as string).slice(0, 32));
   });
 
+  it('the auto-update label needs a fully qualified image of the docker transport (Podman\'s messages)', async () => {
+    await e2e.sb.ok(['tag', bb, 'shortname:latest']);
+    const short = await e2e.sb.run(['create', '--label', 'io.containers.autoupdate=registry', 'shortname:latest', 'true']);
+    expect(String(short.stderr)).toBe('Error: short name: auto updates require fully-qualified image reference: "shortname:latest"');
+    const archive = await e2e.sb.run(['create', '--label', 'io.containers.autoupdate=registry', 'docker-archive:/nonexistent.tar', 'true']);
+    expect(String(archive.stderr)).toBe('Error: auto updates require the docker image transport but image is of transport "docker-archive"');
+    await e2e.sb.ok(['create', '--label', 'io.containers.autoupdate=registry', bb, 'true']);
+    await e2e.sb.ok(['create', '--label', 'io.containers.autoupdate=local', 'shortname:latest', 'true']);
+  });
+
   it('a standalone container with --restart=on-failure is restarted by its exit command', async () => {
     await e2e.sb.ok(['run', '-d', '--restart=on-failure:1', '--name', 'again', bb, 'sh', '-c', 'echo ran; exit 3'], { env: { PEAPOD_RESTART_BACKOFF_MS: '100' } });
     const logs = await until(() => e2e.out(['logs', 'again']), (s) => s.split('ran').length - 1 >= 2);
