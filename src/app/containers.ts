@@ -91,7 +91,11 @@ export async function runAttached(open: Opener, id: string, o: { autoRemove: boo
   return code;
 }
 
-export interface ExecOptions { args: string[]; env?: string[]; cwd?: string; user?: string }
+export interface ExecOptions {
+  args: string[]; env?: string[]; cwd?: string; user?: string;
+  /** streams instead of the caller's stdio (the API's exec sessions) */
+  io?: import('../../engine/runtime/launcher.js').ExecIO;
+}
 
 /** `exec`: runs a command in a running container, attached; its exit code. A user name is looked up in the container's /etc/passwd. */
 export async function execIn(open: Opener, ref: string, o: ExecOptions): Promise<number> {
@@ -104,7 +108,7 @@ export async function execIn(open: Opener, ref: string, o: ExecOptions): Promise
     const u = await resolveUser(engine.containers.paths(rec.id).merged, o.user);
     user = `${u.uid}:${u.gid}`;
   }
-  return engine.containers.exec(rec.id, { args: o.args, env: o.env, cwd: o.cwd, user });
+  return engine.containers.exec(rec.id, { args: o.args, env: o.env, cwd: o.cwd, user, io: o.io });
 }
 
 export interface LogsOptions { follow?: boolean; tail?: number; timestamps?: boolean; write?: LogOptions['write'] }
@@ -148,6 +152,8 @@ export async function cleanupContainer(open: Opener, id: string): Promise<void> 
   const rec = await engine.containers.find(id);
   if (!rec) return;
   await engine.containers.cleanup(id);
+  // A pod member that ended is no endpoint of a Service any more (until its restart).
+  if (rec.spec.pod) await engine.services.sync().catch(() => undefined);
   if (rec.spec.pod) await engine.pods.applyExitPolicy(rec.spec.pod);
   await engine.pods.superviseRestart(id);
   if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);

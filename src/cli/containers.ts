@@ -7,7 +7,7 @@ import type { Engine } from '../../engine/engine.js';
 import { getEngine, setExit } from './context.js';
 import { isRunning } from '../../engine/pod/status.js';
 import { printItems, printInspect, humanDuration } from './format.js';
-import { psView, psTemplateView, inspectView, imageInspectView } from './views.js';
+import { psView, psTemplateView, inspectView, imageInspectView } from '../app/views.js';
 import { collect, int } from './flags.js';
 
 

@@ -1,9 +1,8 @@
 import { Option, type Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import type { ContainerRecord, PodRecord } from '../../engine/types.js';
-import type { Engine } from '../../engine/engine.js';
+import type { PodRecord } from '../../engine/types.js';
 import { getEngine } from './context.js';
-import { isReady } from '../../engine/pod/status.js';
+import { podPsView, podInspectView } from '../app/views.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
 import { collect, int } from './flags.js';
@@ -11,69 +10,6 @@ import { collect, int } from './flags.js';
 function labelsOf(list: string[] = []): Record<string, string> | undefined {
   if (!list.length) return undefined;
   return Object.fromEntries(list.map((l) => { const i = l.indexOf('='); return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)]; }));
-}
-
-/** `pod ps --format json` entry (Podman's ListPodsReport); `known` are the pod's members when the caller has them. */
-export async function podPsView(engine: Engine, pod: PodRecord, known?: ContainerRecord[]) {
-  const members = known ?? (await engine.pods.members(pod));
-  const r = engine.pods.readiness(members);
-  return {
-    Cgroup: engine.cfg.cgroupParent,
-    Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
-    Created: pod.created,
-    Id: pod.id,
-    InfraId: pod.infraId,
-    Name: pod.name,
-    Namespace: '',
-    Networks: engine.pods.networkMode(pod) === 'host' ? [] : [engine.pods.networkMode(pod)],
-    Status: await engine.pods.status(pod, members),
-    Labels: pod.spec.labels ?? {},
-    // beyond Podman 4.3: kubectl's READY, RESTARTS and status reason
-    Ready: `${r.ready}/${r.total}`,
-    Restarts: r.restarts,
-    Reason: r.reason,
-  };
-}
-
-/** `pod inspect` (Podman's InspectPodData). */
-export async function podInspectView(engine: Engine, pod: PodRecord) {
-  const members = await engine.pods.members(pod);
-  const infra = members.find((c) => c.id === pod.infraId);
-  const net = await engine.pods.networkState(pod);
-  const mode = engine.pods.networkMode(pod);
-  const r = engine.pods.readiness(members);
-  const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of pod.spec.publish ?? []) (portBindings[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
-  return {
-    Id: pod.id,
-    Name: pod.name,
-    Namespace: '',
-    Created: pod.created,
-    CreateCommand: [],
-    ExitPolicy: pod.spec.exitPolicy ?? 'continue',
-    State: await engine.pods.status(pod, members),
-    Hostname: engine.pods.hostnameOf(pod),
-    Labels: pod.spec.labels ?? {},
-    CreateCgroup: true,
-    CgroupParent: engine.cfg.cgroupParent,
-    CgroupPath: pod.cgroupParent,
-    CreateInfra: true,
-    InfraContainerID: pod.infraId,
-    InfraConfig: {
-      PortBindings: portBindings, HostNetwork: mode === 'host', StaticIP: net?.status.ip ?? '', StaticMAC: '', NoManageResolvConf: false,
-      DNSServer: pod.spec.dnsConfig?.nameservers ?? null, DNSSearch: pod.spec.dnsConfig?.searches ?? null, DNSOption: null, NoManageHosts: false,
-      HostAdd: pod.spec.hostAliases?.flatMap((a) => a.hostnames.map((h) => `${h}:${a.ip}`)) ?? null,
-      Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: pod.spec.userns ?? 'host',
-    },
-    SharedNamespaces: engine.pods.sharedNamespaces(pod),
-    NumContainers: members.length,
-    Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status, Ready: isReady(c), RestartCount: c.state.restartCount, Reason: engine.containers.reason(c) })),
-    InfraState: infra?.state.status ?? '',
-    StatusReason: engine.pods.initFailure(members)?.reason ?? '',
-    Ready: `${r.ready}/${r.total}`,
-    Restarts: r.restarts,
-    Reason: r.reason,
-  };
 }
 
 async function eachPod(refs: string[], fn: (ref: string) => Promise<string | void>): Promise<void> {

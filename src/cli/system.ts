@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
-import { getEngine, globals } from './context.js';
+import { engineOpener, getEngine, globals } from './context.js';
 import { VERSION } from './version.js';
 import { PeapodError } from '../../engine/errors.js';
-import { findProgram, cgroupLayout, chooseRuntime } from '../../engine/config.js';
+import { findProgram, cgroupLayout, chooseRuntime, defaultRunroot } from '../../engine/config.js';
 import { renderTemplate } from './format.js';
 import { freeSubIdStart, subIdRanges } from '../../engine/rootless/userns.js';
 import { unprivilegedPortStart } from '../../engine/network/unprivileged.js';
@@ -101,6 +101,21 @@ export function registerSystemCommands(program: Command): void {
         if (!/^y(es)?$/i.test(answer)) return;
       }
       await engine.systemReset();
+    });
+
+  system.command('service').description('serve the libpod and Docker APIs on a socket until idle (podman system service)')
+    .option('-t, --time <seconds>', 'seconds without a request before the service exits (0: never)', '5')
+    .argument('[uri]', 'unix:///path/to.sock (default: unix://<run dir>/peapod.sock) or tcp://host:port (no authentication)')
+    .action(async (uri: string | undefined, o: { time: string }, cmd: Command) => {
+      if (!/^\d+$/.test(o.time)) throw new PeapodError('invalid', `--time: "${o.time}" is not a number of seconds`);
+      // the server's code loads only for this command (the bundle evaluates it at this import)
+      const { serve } = await import('../api/server.js');
+      await serve({
+        uri: uri ?? `unix://${defaultRunroot()}/peapod.sock`,
+        idleSeconds: Number(o.time),
+        openEngine: engineOpener(cmd),
+        onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+      });
     });
 
   const doctor = async (_o: unknown, cmd: Command) => {
