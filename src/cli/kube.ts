@@ -48,7 +48,7 @@ interface PlayFlags {
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, { force: o.force }, cmd);
-  const { playKube, waitForPods } = await import('../app/kube.js');
+  const { playKube, servePods } = await import('../app/kube.js');
   const open = () => getEngine(cmd);
   const renderer = await pullRenderer(!!o.quiet);
   let r;
@@ -65,7 +65,7 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
-    return untilSignal((signal) => waitForPods(open, r.pods.map((p) => p.id), signal));
+    return untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
   }
   if (o.quiet) return;
   process.stdout.write(r.pods.map((p) => `Pod:\n${p.id}\n${p.containers.length ? `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n` : ''}\n`).join(''));
@@ -153,7 +153,7 @@ function addPlay(c: Command): Command {
     .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', collect)
     .option('--dry-run', 'validate and print what would be created, create nothing')
-    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')
+    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C/SIGTERM, take the pods down; under a Type=notify unit, tell systemd READY=1 once every pod is ready')
     .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
     .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', (v: string) => durationMs('timeout', v) / 1000)
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
@@ -185,16 +185,19 @@ async function applySetName(args: string[], given?: string): Promise<string> {
   return n;
 }
 
-interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean }
+interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean }
 
 async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void> {
   const { applyKube } = await import('../app/apply.js');
   const set = await applySetName(args, o.applyset);
   const open = () => getEngine(cmd);
-  const say = (l: string) => { if (!o.quiet) process.stdout.write(`${l}\n`); };
+  let runs = 0;
+  // --watch: after the first apply, only what changed is told (an editor's save of an unchanged file says nothing)
+  const say = (l: string) => { if (!o.quiet && !(runs > 1 && / unchanged$/.test(l))) process.stdout.write(`${l}\n`); };
   const once = async () => {
+    runs++;
     const files = await expandSources(args);
-    await applyKube(open, await readAll(files), { set, validate: o.validate, onDiagnostics: (d) => report(d, files), onAction: say });
+    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, onDiagnostics: (d) => report(d, files), onAction: say });
     return files;
   };
   if (!o.watch) return void (await once());
@@ -230,7 +233,7 @@ async function watchLoop(args: string[], once: () => Promise<string[]>, say: (l:
   };
   const schedule = () => {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(run, 300);
+    timer = setTimeout(run, 150);
   };
   run();
   await new Promise<void>((resolve) => {
@@ -298,6 +301,7 @@ export function registerKubeCommands(program: Command): void {
     .option('--watch', 'stay in the foreground and apply again when a file changes')
     .option('--down-on-exit', 'with --watch: take the pods down on Ctrl-C')
     .option('-q, --quiet', 'print nothing on success')
+    .option('--force', 'replace the pods of a Job whose template changed')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: ApplyFlags, cmd: Command) => apply(files, o, cmd));
   kube.command('diff').description('what kube apply would do (exit 0: nothing, 1: changes, >1: error)')
