@@ -168,6 +168,36 @@ describe('kube apply: Deployments', () => {
   }, 120_000);
 });
 
+describe('kube apply: Jobs', () => {
+  it('a completed Job that did not change is not run again; a changed template is refused unless --force', async () => {
+    const job = (msg: string) => `apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: app
+          image: localhost/busybox:latest
+          command: ["echo", "${msg}"]
+`;
+    const f = manifest('jobs', job('a'));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const done = await until(containers, (m) => [...m.values()].some((c) => c.started > 0), 100);
+    await until(async () => (await json(['ps', '-a', '--format', 'json'])).filter((c: any) => c.Names[0] === 'once-pod-0-app' && c.State === 'exited').length, (n) => n === 1, 100);
+    expect(String((await e2e.sb.ok(['kube', 'apply', f])).stdout)).toMatch(/job\/once unchanged/);
+    expect(await containers()).toEqual(done);
+    manifest('jobs', job('b'));
+    const r = await e2e.sb.run(['kube', 'apply', f]);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toMatch(/Job once: the pod template changed, and a Job's template cannot change .*--force/);
+    expect(await containers()).toEqual(done);
+    expect(String((await e2e.sb.ok(['kube', 'apply', '--force', f])).stdout)).toMatch(/job\/once replaced/);
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 60_000);
+});
+
 describe('kube apply: adversarial', () => {
   it('a tampered record or a crafted set name cannot make apply delete or write what is not the set\'s', async () => {
     await e2e.sb.ok(['pod', 'create', '--name', 'victim']);
