@@ -11,7 +11,7 @@ fi
 
 PACKAGES=(runc crun conmon netavark aardvark-dns passt iptables iproute2 uidmap busybox-static
   catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps zstd apache2-utils openssl systemd
-  golang-github-containers-common)
+  golang-github-containers-common podman python3-docker)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -26,6 +26,16 @@ fi
 # docker-registry's Debian service is not wanted: tests start their own on 127.0.0.1.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+
+# The docker CLI, a client of `peapod system service` in the tests: the client binary only, taken
+# out of Debian's docker.io package (installing that package would start dockerd, which rewrites
+# the iptables FORWARD policy and adds docker0).
+if ! command -v docker >/dev/null 2>&1; then
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download docker.io >/dev/null 2>&1 && dpkg -x docker.io_*.deb x)
+  install -m 0755 "$tmp/x/usr/bin/docker" /usr/local/bin/docker
+  rm -rf "$tmp"
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

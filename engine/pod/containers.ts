@@ -12,6 +12,7 @@ import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
 import { resolveContainerUser } from '../runtime/user.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { seccompFor } from '../runtime/seccomp.js';
+import { pausePoint } from '../debug.js';
 import { debug } from '../log.js';
 import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { httpGetInNetns } from '../network/pasta.js';
@@ -23,6 +24,9 @@ import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, may
 import { checkObjectName } from '../names.js';
 
 export type { PodContext } from '../runtime/spec.js';
+
+/** The reason of a container whose run ended with the host (reboot, run root wiped), not by an exit of its own. */
+export const HOST_RESTARTED = 'HostRestarted';
 
 
 /**
@@ -163,6 +167,7 @@ export class Containers {
     const image = await this.images.resolve(rec.imageId);
     await fs.rm(this.exitFile(rec.id), { force: true });
     await this.launcher.mountRootfs(this.images.layerPaths(image), p);
+    pausePoint(rec.spec.isInfra ? 'infra-rootfs' : 'rootfs');
     const imgCfg = image.config.config ?? {};
     const hostname = rec.spec.hostname ?? rec.id.slice(0, 12);
     const cgroupPath = path.posix.join(pod?.cgroupParent ?? this.cfg.cgroupParent, rec.id);
@@ -178,7 +183,7 @@ export class Containers {
       hostname,
       etcFiles: pod?.etcFiles ?? (await this.writeEtcFiles(p, hostname)),
       volumeMounts: await volumeMountSources(rec, pod, this.subPathDir(rec.id), (src, target) => this.launcher.bindHeld(src, target)),
-      startEnv: await startEnv(this.secrets, rec, pod?.podIP),
+      startEnv: withServiceEnv(await startEnv(this.secrets, rec, pod?.podIP), pod?.serviceEnv),
       seccomp: seccompFor(rec.spec.security ?? {}, this.cfg.root),
       cgroupPath,
       host: this.launcher.hostFacts(),
@@ -195,6 +200,7 @@ export class Containers {
       spec,
       exitCommand: exitCommand(stopMarker, [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id]),
     });
+    pausePoint(rec.spec.isInfra ? 'infra-created' : 'created');
     rec.state = {
       ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
       oomKilled: false, bootId: bootId(), stopRequested: false, podIP: pod?.podIP, stopMarker,
@@ -202,6 +208,7 @@ export class Containers {
     };
     await this.store.saveContainer(rec);
     await this.launcher.start(rec.id);
+    pausePoint(rec.spec.isInfra ? 'infra-started' : 'started');
   }
 
   /** A standalone container's own /etc/hosts, /etc/hostname and /etc/resolv.conf. */
@@ -349,8 +356,12 @@ export class Containers {
       if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
       if (mayHaveExited(r)) {
         const exit = readExitFile(this.exitFile(id));
+        // No exit recorded and the run's state gone with the host (another boot, or the run root
+        // (tmpfs) wiped): the host restarted under the container. It is shown as exited for that
+        // reason, never as running; no restart policy waits on it (nothing supervises it any more).
+        const hostRestarted = exit === undefined && (r.state.bootId !== bootId() || !existsSync(this.paths(id).bundle));
         r.state.status = 'exited';
-        r.state.exitCode = exit ?? (r.state.bootId !== bootId() ? 255 : 137);
+        r.state.exitCode = exit ?? (hostRestarted ? 255 : 137);
         r.state.oomKilled = existsSync(path.join(this.paths(id).persistDir, 'oom'));
         r.state.finishedAt = new Date().toISOString();
         r.state.pid = 0;
@@ -358,10 +369,10 @@ export class Containers {
         r.state.ready = false;
         r.state.probeMessage = undefined;
         r.state.lastTermination = {
-          reason: r.state.oomKilled ? 'OOMKilled' : r.state.exitCode === 0 ? 'Completed' : 'Error',
+          reason: hostRestarted ? HOST_RESTARTED : r.state.oomKilled ? 'OOMKilled' : r.state.exitCode === 0 ? 'Completed' : 'Error',
           exitCode: r.state.exitCode,
           finishedAt: r.state.finishedAt,
-          message: r.state.killReason,
+          message: hostRestarted ? 'host restarted: the container\'s runtime state is gone (another boot, or the run root was wiped)' : r.state.killReason,
         };
         r.state.killReason = undefined;
         await this.store.saveContainer(r);
@@ -382,7 +393,8 @@ export class Containers {
    */
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
-    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
+    if (rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
+    if (rec.state.lastTermination?.reason === HOST_RESTARTED) return undefined;
     // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
     const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');
     if (!(policy === 'Always' || (policy === 'OnFailure' && (rec.state.exitCode !== 0 || probeKilled)))) return undefined;
@@ -501,4 +513,9 @@ const NOUN = ['pea', 'pod', 'bean', 'lentil', 'sprout', 'vine', 'seed', 'shoot',
 function randomName(): string {
   const pick = (a: string[]) => a[Math.floor(Math.random() * a.length)];
   return `${pick(ADJ)}_${pick(NOUN)}_${Math.floor(Math.random() * 10000)}`;
+}
+
+/** Service variables come first: the container's own env overrides them, as the kubelet's. */
+function withServiceEnv(env: { before: string[]; after: string[] }, serviceEnv?: string[]): { before: string[]; after: string[] } {
+  return serviceEnv?.length ? { before: [...serviceEnv, ...env.before], after: env.after } : env;
 }

@@ -1,11 +1,11 @@
-import { promises as fs, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { runProgram } from '../spawn.js';
 import { PeapodError, stateError } from '../errors.js';
 import { hostStateDir, type EngineConfig } from '../config.js';
-import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus } from '../types.js';
+import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus, PodVolume } from '../types.js';
 import type { StateStore } from '../state/store.js';
 import { newId } from '../state/store.js';
 import type { ImageStore } from '../image/store.js';
@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../state/atomic.js';
 import { readHostResolvConf } from './containers.js';
 import { canKill, canRemove, hasEnded, isReady, isRunning, neverStarted, podStatus } from './status.js';
 import { debug } from '../log.js';
+import { pausePoint } from '../debug.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
@@ -28,7 +29,7 @@ import { checkKeepId, keepIdUser, rootlessCgroups } from '../rootless/spec.js';
 import { podUsernsPath } from '../rootless/podns.js';
 import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
-import { preparePodVolumes } from '../volume/podvolumes.js';
+import { preparePodVolumes, refreshFileVolumes } from '../volume/podvolumes.js';
 import { checkObjectName, DNS1123_SUBDOMAIN } from '../names.js';
 
 /** What a pod's members share, made once per start (Pods.prepare). */
@@ -71,6 +72,10 @@ export class Pods {
   private networkLockOf?: FileLock;
   private readonly launcher: Launcher;
   private readonly checkedBridges = new Set<string>();
+  /** Set by the engine: brings Services' endpoints up to date after a pod changed (never throws). */
+  endpointsChanged?: () => Promise<void>;
+  /** Set by the engine: the Service variables of a container of this pod starting now. */
+  serviceEnvFor?: (pod: PodRecord) => Promise<string[]>;
 
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
@@ -127,6 +132,11 @@ export class Pods {
 
   runDir(id: string): string {
     return path.join(this.cfg.runroot, 'pods', id);
+  }
+
+  /** Present while the pod is being stopped (removed with its run dir): no Service's endpoint then. */
+  terminatingFile(id: string): string {
+    return path.join(this.runDir(id), 'terminating');
   }
 
   /** The pid file of the pod's monitor (`<pid> <start time>`). */
@@ -202,6 +212,7 @@ export class Pods {
       const used = await this.store.nameInUse(spec.name);
       if (used) throw new PeapodError('exists', `the pod name "${spec.name}" is already in use by ${used === 'pod' ? 'another pod' : 'a container'}: remove it or choose another name`);
       await this.store.savePod(pod);
+      pausePoint('pod-record');
       try {
         const infra = await this.containers.create({
           name: `${id.slice(0, 12)}-infra`, image: infraImage.id, pod: id, isInfra: true,
@@ -223,6 +234,31 @@ export class Pods {
     // keep-id: the container runs as the user (same uid and gid as on the host) unless it says otherwise
     const user = pod.spec.userns === 'keep-id' && spec.user === undefined ? keepIdUser(this.cfg) : spec.user;
     return this.containers.create({ ...spec, user, pod: pod.id, stopTimeout: spec.stopTimeout ?? pod.spec.terminationGracePeriodSeconds }, opts);
+  }
+
+  /**
+   * Gives a pod new contents for its configMap, secret and downwardAPI volumes (the same volumes,
+   * by name and type) and new annotations; while it runs, the files change in place (atomically,
+   * no container restarts), as the kubelet does for a changed ConfigMap. Returns the volumes rewritten.
+   */
+  async updateFileVolumes(ref: string, volumes: PodVolume[], annotations?: Record<string, string>): Promise<string[]> {
+    const pod = await this.get(ref);
+    const have = pod.spec.volumes ?? [];
+    const fileType = (t: string) => t === 'configMap' || t === 'secret' || t === 'downwardAPI';
+    const sameShape = have.length === volumes.length && have.every((v, i) => {
+      const w = volumes[i];
+      if (v.name !== w.name || v.type !== w.type) return false;
+      return fileType(v.type) || JSON.stringify(v) === JSON.stringify(w);
+    });
+    if (!sameShape) throw new PeapodError('invalid', `pod ${pod.name}: only the files of configMap, secret and downwardAPI volumes change in place`);
+    return this.store.podLock(pod.id).with(async () => {
+      const fresh = await this.get(pod.id);
+      fresh.spec.volumes = volumes;
+      if (annotations) fresh.spec.annotations = annotations;
+      await this.store.savePod(fresh);
+      const net = this.networkMode(fresh) === 'host' ? undefined : await this.networkState(fresh);
+      return refreshFileVolumes(fresh, this.runDir(fresh.id), this.secrets, net?.status.ip);
+    });
   }
 
   async get(ref: string): Promise<PodRecord> {
@@ -274,7 +310,7 @@ export class Pods {
     if (this.initFailure(members)) reason = 'Init:Error';
     else {
       const reasons = apps.map((c) => this.containers.reason(c)).filter(Boolean);
-      reason = ['CrashLoopBackOff', 'OOMKilled', 'Error', 'CreateContainerError'].find((r) => reasons.includes(r)) ?? '';
+      reason = ['CrashLoopBackOff', 'OOMKilled', 'Error', 'CreateContainerError', 'HostRestarted'].find((r) => reasons.includes(r)) ?? '';
       if (!reason && apps.length && reasons.length === apps.length && reasons.every((r) => r === 'Completed')) reason = 'Completed';
     }
     return { ready, total: apps.length, restarts, reason };
@@ -324,7 +360,9 @@ export class Pods {
     if (!rec.spec.pod) return this.containers.start(rec.id);
     const pod = await this.store.mustGetPod(rec.spec.pod);
     if (rec.spec.isInfra) return (await this.prepare(pod)).infra;
-    return this.startMember(pod, await this.prepare(pod), rec);
+    const started = await this.startMember(pod, await this.prepare(pod), rec);
+    await this.endpointsChanged?.();
+    return started;
   }
 
   /**
@@ -342,6 +380,8 @@ export class Pods {
    * its network, /dev/shm, the /etc files, the volumes, and the infra container running.
    */
   private async prepare(pod: PodRecord): Promise<PreparedPod> {
+    // a start after a stop that did not finish: the pod may serve again
+    await fs.rm(this.terminatingFile(pod.id), { force: true });
     const res = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const hostNet = !!pod.spec.hostNetwork;
@@ -363,20 +403,23 @@ export class Pods {
       });
     }
     const ns = (t: string) => `/proc/${infra.state.pid}/ns/${t}`;
+    const shared = new Set(this.sharedNamespaces(pod));
     return {
       infra,
       member: {
         ...base,
         namespaces: [
-          pod.spec.shareProcessNamespace ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
-          ...netNs,
-          { type: 'ipc', path: ns('ipc') },
-          ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
+          shared.has('pid') ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
+          // a member that does not share the pod's network has one of its own (loopback only)
+          ...(shared.has('net') ? netNs : [{ type: 'network' as const }]),
+          shared.has('ipc') ? { type: 'ipc', path: ns('ipc') } : { type: 'ipc' },
+          ...(hostNet && shared.has('uts') ? [] : [shared.has('uts') ? { type: 'uts' as const, path: ns('uts') } : { type: 'uts' as const }]),
           { type: 'mount' },
           ...userNs(infra.state.pid),
         ],
         podName: pod.name,
         podIP: res.podIP,
+        serviceEnv: (await this.serviceEnvFor?.(pod)) ?? undefined,
         volumes: res.volumes,
         // configMap, secret and downwardAPI volumes are read-only in the container, as in Kubernetes: peapod rewrites them
         readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => (v.type === 'persistentVolumeClaim' && v.readOnly) || FILE_VOLUMES.has(v.type)).map((v) => v.name),
@@ -386,7 +429,35 @@ export class Pods {
 
   private async startMember(pod: PodRecord, prepared: PreparedPod, c: ContainerRecord): Promise<ContainerRecord> {
     if (c.spec.probes) this.ensureMonitor(pod);
+    // a member with a UTS namespace of its own has a host name of its own
+    if (!this.sharedNamespaces(pod).includes('uts')) {
+      const hostname = c.spec.hostname ?? c.id.slice(0, 12);
+      return this.containers.start(c.id, { ...prepared.member, hostname, envHostname: hostname });
+    }
     return this.containers.start(c.id, prepared.member);
+  }
+
+  /** The namespaces the members share with the infra (Podman's SharedNamespaces). */
+  sharedNamespaces(pod: PodRecord): string[] {
+    return pod.spec.share ?? ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])];
+  }
+
+  /**
+   * The exit policy `stop` (Podman's; play kube's pods have it): once every member has ended for
+   * good (no restart pending), the infra stops too and the pod is Exited. Run by conmon's exit
+   * command after a member's cleanup.
+   */
+  async applyExitPolicy(podId: string): Promise<void> {
+    const pod = await this.store.getPod(podId);
+    if (!pod || pod.spec.exitPolicy !== 'stop' || pod.deferred) return;
+    const members = await this.members(pod);
+    const apps = members.filter((c) => !c.spec.isInfra);
+    if (!apps.length || !apps.every((c) => hasEnded(c) && this.containers.restartDelay(c) === undefined)) return;
+    const infra = members.find((c) => c.spec.isInfra);
+    if (infra && isRunning(infra)) {
+      debug(`pod ${pod.name}: every container has ended, exit policy stop: stopping the infra`);
+      await this.containers.stop(infra.id).catch((err) => debug(`stopping the infra of ${pod.name}: ${(err as Error).message}`));
+    }
   }
 
   /**
@@ -402,9 +473,11 @@ export class Pods {
       let net: PodNetworkState | undefined;
       if (mode !== 'host') {
         await this.launcher.makePodNetns(pod.netnsPath, { podName: pod.name, keepId: pod.spec.userns === 'keep-id' });
+        pausePoint('netns');
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
       await this.launcher.mountShm(path.join(dir, 'shm'), pod.name);
+      pausePoint('shm');
       // Pod-level resources bound the pod's cgroup, so all its containers together.
       // (Rootless without a delegated cgroup: not applied, as play kube says.)
       if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await this.launcher.applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
@@ -422,6 +495,7 @@ export class Pods {
       await writeEtcFile(files.resolvConf, this.resolvFor(pod, hostResolv, net));
       const podIP = mode === 'host' ? undefined : net?.status.ip;
       const volumes = await preparePodVolumes(pod, { persistDir: this.store.podDir(pod.id), runDir: dir }, this.secrets, this.volumes, podIP);
+      pausePoint('volumes');
       return { files, hostname, volumes, podIP };
     });
   }
@@ -457,9 +531,20 @@ export class Pods {
     const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
     const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
     const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };
-    const status = await this.networkLock.with(() => this.backend().setup(request));
+    // The request is on disk before netavark changes anything (network-setup.json), and stays
+    // until network.json says what was set up: a command killed in between leaves a request that
+    // the next teardown (down, rm, reset) undoes, never iptables rules nobody knows of.
+    const pending = this.pendingNetworkFile(pod.id);
+    const status = await this.networkLock.with(async () => {
+      await writeJsonAtomic(pending, { request });
+      pausePoint('network-setup');
+      const st = await this.backend().setup(request);
+      pausePoint('network-setup-done');
+      return st;
+    });
     const state = { request, status };
     await writeJsonAtomic(path.join(this.runDir(pod.id), 'network.json'), state);
+    await fs.rm(pending, { force: true });
     debug(`pod ${pod.name} has address ${status.ip} on ${network.name}`);
     return state;
   }
@@ -492,22 +577,73 @@ export class Pods {
    * for releaseResources to raise once everything else is released.
    */
   private async teardownNetwork(pod: PodRecord): Promise<unknown> {
-    return this.store.podLock(pod.id).with(async () => {
-      const net = await this.networkState(pod);
-      if (!net) return undefined;
+    return this.teardownNetworkOf(pod.id);
+  }
+
+  /** The request of a network setup that was started and has not said what it set up (yet). */
+  private pendingNetworkFile(podId: string): string {
+    return path.join(this.runDir(podId), 'network-setup.json');
+  }
+
+  /**
+   * Network teardown of a pod by ID (its record may be gone: system reset's orphans). Uses
+   * network.json, else the request of a setup that was interrupted (network-setup.json), whose
+   * teardown errors are ignored (netavark may have done nothing, or half of it).
+   */
+  private async teardownNetworkOf(podId: string): Promise<unknown> {
+    return this.store.podLock(podId).with(async () => {
+      const done = await readJson<PodNetworkState>(path.join(this.runDir(podId), 'network.json'), (v) => (v.request ? undefined : 'no request'));
+      const pending = done ? undefined : (await readJson<{ request: PodNetworkRequest }>(this.pendingNetworkFile(podId), (v) => (v.request ? undefined : 'no request')))?.request;
+      const request = done?.request ?? pending;
       try {
-        await this.networkLock.with(async () => {
-          await this.backend().teardown(net.request);
-          if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
-            await removeIdleNetavarkChains();
-          }
-        });
-        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        if (request) {
+          await this.networkLock.with(async () => {
+            try {
+              await this.backend().teardown(request);
+            } catch (err) {
+              if (!pending) throw err;
+              debug(`teardown of the interrupted network setup of pod ${request.podName}: ${(err as Error).message}`);
+            }
+            if (this.cfg.rootlessUid === undefined && !this.otherPodsNetworked(podId)) await removeIdleNetavarkChains();
+          });
+        }
+        await fs.rm(path.join(this.runDir(podId), 'network.json'), { force: true });
+        await fs.rm(this.pendingNetworkFile(podId), { force: true });
         return undefined;
       } catch (err) {
         return err;
       }
     });
+  }
+
+  /** Whether a pod of this run root other than `except` has a network set up (or being set up). */
+  private otherPodsNetworked(except: string): boolean {
+    let ids: string[] = [];
+    try { ids = readdirSync(path.join(this.cfg.runroot, 'pods')); } catch { /* none */ }
+    return ids.some((id) => id !== except && (existsSync(path.join(this.runDir(id), 'network.json')) || existsSync(this.pendingNetworkFile(id))));
+  }
+
+  /**
+   * What pods whose record is gone left in the run root (system reset): their monitor ended, their
+   * network torn down (from network.json or an interrupted setup's request), their mounts and
+   * namespace files released. Returns the failures, one line each; the rest is done regardless.
+   */
+  async releaseOrphans(): Promise<string[]> {
+    const failures: string[] = [];
+    let ids: string[] = [];
+    try { ids = readdirSync(path.join(this.cfg.runroot, 'pods')); } catch { /* none */ }
+    for (const id of ids) {
+      const [pid, start] = readText(this.monitorFile(id)).split(' ');
+      if (Number(pid) > 0 && procStartTime(Number(pid)) === start) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+      const err = await this.teardownNetworkOf(id);
+      if (err) failures.push(`network of pod ${id}: ${(err as Error).message ?? String(err)}`);
+      try {
+        await this.launcher.releasePodMounts(this.runDir(id) + '/', []);
+      } catch (e) {
+        failures.push(`mounts of pod ${id}: ${(e as Error).message}`);
+      }
+    }
+    return failures;
   }
 
   /**
@@ -559,6 +695,7 @@ export class Pods {
         errors.push({ container: c, error: err as Error });
       }
     }));
+    await this.endpointsChanged?.();
     return { pod, errors };
   }
 
@@ -566,6 +703,12 @@ export class Pods {
   async stop(ref: string, timeout?: number): Promise<PodRecord> {
     const pod = await this.get(ref);
     await this.stopMonitor(pod);
+    // A pod being stopped leaves its Services first, as a terminating pod leaves its endpoints,
+    // so that no new connection reaches it during its grace period.
+    if (existsSync(this.runDir(pod.id))) {
+      await fs.writeFile(this.terminatingFile(pod.id), '').catch(() => undefined);
+      await this.endpointsChanged?.();
+    }
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
     // With the members stopped nothing uses the network: its teardown (netavark, ~200 ms) runs
@@ -576,6 +719,7 @@ export class Pods {
     ]);
     if (infra.status === 'rejected') throw infra.reason;
     await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
+    await this.endpointsChanged?.();
     return pod;
   }
 
@@ -592,8 +736,9 @@ export class Pods {
     const pod = await this.get(ref);
     const members = await this.members(pod);
     const running = members.filter((c) => !canRemove(c));
-    if (running.length && !opts.force) {
-      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
+    // Only the infra running (its containers have ended) is no reason to refuse, as in Podman.
+    if (running.some((c) => !c.spec.isInfra) && !opts.force) {
+      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ')}): stop it first or use --force`);
     }
     if (running.length) await this.stop(pod.id, opts.timeout);
     else await this.stopMonitor(pod);
@@ -602,6 +747,7 @@ export class Pods {
     await this.releaseResources(pod);
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
+    await this.endpointsChanged?.();
     debug(`removed pod ${pod.name}`);
     return pod;
   }

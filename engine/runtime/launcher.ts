@@ -37,7 +37,14 @@ export interface ContainerLaunch {
   exitCommand: string[];
 }
 
-export interface ExecOptions { args: string[]; env?: string[]; cwd?: string; user?: string; tty?: boolean }
+export interface ExecOptions {
+  args: string[]; env?: string[]; cwd?: string; user?: string; tty?: boolean;
+  /** the process's stdio as streams (an API client's); without it the caller's stdio is inherited */
+  io?: ExecIO;
+}
+
+/** Where an exec's output goes and its input comes from, for a caller that is not a terminal (the API). */
+export interface ExecIO { stdin?: NodeJS.ReadableStream; stdout: (d: Buffer) => void; stderr: (d: Buffer) => void; onPid?: (pid: number) => void }
 
 export interface Launcher {
   /** What this host allows a container; read once per process. */

@@ -119,7 +119,7 @@ export class OciRuntime {
   }
 
   /** Runs a process in a running container with inherited stdio; resolves with its exit code. */
-  async exec(id: string, opts: { args: string[]; env?: string[]; cwd?: string; user?: string; tty?: boolean }): Promise<number> {
+  async exec(id: string, opts: { args: string[]; env?: string[]; cwd?: string; user?: string; tty?: boolean; io?: import('./launcher.js').ExecIO }): Promise<number> {
     const args = [...this.baseArgs(), 'exec'];
     for (const e of opts.env ?? []) args.push('--env', e);
     if (opts.cwd) args.push('--cwd', opts.cwd);
@@ -127,9 +127,19 @@ export class OciRuntime {
     if (opts.tty) args.push('--tty');
     args.push(id, ...opts.args);
     debug(`running ${this.cfg.runtimePath} ${args.join(' ')}`);
-    const child = spawn(this.cfg.runtimePath, args, { stdio: ['inherit', 'inherit', 'pipe'] });
+    const io = opts.io;
+    const child = spawn(this.cfg.runtimePath, args, { stdio: io ? [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] : ['inherit', 'inherit', 'pipe'] });
+    if (io) {
+      if (child.pid) io.onPid?.(child.pid);
+      child.stdout!.on('data', (d: Buffer) => io.stdout(d));
+      if (io.stdin && child.stdin) {
+        io.stdin.pipe(child.stdin);
+        child.stdin.on('error', () => undefined);
+      }
+    }
     let stderr = '';
-    child.stderr.on('data', (d) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      if (io && !/level=error msg="exec failed|^crun: .*exec/m.test(String(d))) io.stderr(d);
       stderr += String(d);
       if (stderr.length > 65536) stderr = stderr.slice(-65536);
     });
@@ -143,7 +153,7 @@ export class OciRuntime {
       const line = stderr.split('\n').find((l) => /exec failed|crun:/.test(l)) ?? stderr;
       throw classifyRuntimeError((line.match(/msg="(.*)"/)?.[1] ?? line).replace(/\\"/g, '"'), this.cfg.runtimeName);
     }
-    process.stderr.write(stderr);
+    if (!io) process.stderr.write(stderr);
     return code;
   }
 

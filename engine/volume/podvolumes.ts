@@ -161,3 +161,21 @@ async function prepare(pod: PodRecord, dirs: PodVolumeDirs, secrets: Secrets, vo
   }
   return out;
 }
+
+/**
+ * Rewrites the files of a running pod's configMap, secret and downwardAPI volumes from its record
+ * (the kubelet's update of a changed ConfigMap): each volume's payload is switched whole by the
+ * atomic writer, so a container sees the old files or the new ones, never a mix. Volumes that were
+ * never mounted (the pod has not run) are left to the next start.
+ */
+export async function refreshFileVolumes(pod: PodRecord, runDir: string, secrets: Secrets, podIP?: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const v of pod.spec.volumes ?? []) {
+    if (v.type !== 'configMap' && v.type !== 'secret' && v.type !== 'downwardAPI') continue;
+    const dir = path.join(runDir, 'volumes', v.name);
+    if (!isMountPoint(dir)) continue;
+    await fileVolume(v, dir, secrets, podIP, pod.spec.fsGroup);
+    done.push(v.name);
+  }
+  return done;
+}

@@ -44,7 +44,7 @@ export interface PlayKubeReport {
 }
 
 /** Reads every source; all diagnostics (all files, all documents) come back together. */
-async function load(sources: Source[], mode: 'strict' | 'warn', validate: boolean): Promise<{ docs: ParsedDoc[]; diags: Diagnostic[] }> {
+export async function load(sources: Source[], mode: 'strict' | 'warn', validate: boolean): Promise<{ docs: ParsedDoc[]; diags: Diagnostic[] }> {
   const { parseManifests } = await import('../kube/parse.js');
   const docs: ParsedDoc[] = [];
   const diags: Diagnostic[] = [];
@@ -61,7 +61,7 @@ async function load(sources: Source[], mode: 'strict' | 'warn', validate: boolea
 }
 
 /** Facts of this host that fieldRef and resourceFieldRef name. */
-function nodeFacts() {
+export function nodeFacts() {
   const addr = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
   return { name: os.hostname(), hostIP: addr?.address ?? '127.0.0.1', cpus: os.cpus().length, memoryBytes: os.totalmem() };
 }
@@ -98,13 +98,17 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) o.onWarning(notice);
+  if (engine.cfg.rootlessUid !== undefined && plan.services.length) {
+    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports, nothing more`);
+    plan.services = [];
+  }
   const { playPlan, waitReady } = await import('../kube/apply.js');
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: o.pullProgress });
   if (o.waitReady) await waitReady(engine, r.pods.map((p) => p.id), (o.timeoutSeconds ?? 300) * 1000);
   return { plan, pods: r.pods };
 }
 
-export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }
+export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[]; services: string[] }
 
 /** `kube down`: the pods (and Secrets, claims' volumes with force) the sources define. */
 export async function downKube(open: Opener, sources: Source[], o: { force?: boolean; onDiagnostics: (diags: Diagnostic[]) => void }): Promise<DownKubeReport> {
@@ -113,16 +117,50 @@ export async function downKube(open: Opener, sources: Source[], o: { force?: boo
     o.onDiagnostics(diags);
     throw new PeapodError('invalid', `cannot read ${sources.map((s) => s.name).join(', ')}`);
   }
-  const { podNamesOf, configObjectsOf } = await import('../kube/plan.js');
+  const { podNamesOf, configObjectsOf, servicesOf } = await import('../kube/plan.js');
   const { downPods } = await import('../kube/apply.js');
-  return downPods(await open(), podNamesOf(docs), configObjectsOf(docs), o.force);
+  const engine = await open();
+  const objects = podNamesOf(docs);
+  // Pods made by kube apply: their set's record goes with the last of them.
+  const { SET_LABEL } = await import('../kube/applyset.js');
+  const sets = [...new Set((await engine.pods.list()).filter((p) => objects.some((x) => p.spec.kube?.kind === x.kind && p.spec.kube?.name === x.name)).map((p) => p.spec.labels?.[SET_LABEL]).filter((x): x is string => !!x))];
+  const r = await downPods(engine, objects, { ...configObjectsOf(docs), services: servicesOf(docs) }, o.force);
+  const { forgetEmptySets } = await import('./apply.js');
+  await forgetEmptySets(async () => engine, sets);
+  return r;
+}
+
+/**
+ * `kube play --wait` run by a Type=notify unit (systemd set NOTIFY_SOCKET): waits until every pod
+ * is ready (readiness probes pass) or completed, then tells systemd READY=1, so `systemctl start`
+ * returns only when the pods serve; then as waitForPods. A pod that fails for good, or a stop
+ * (`signal`) before it is ready, takes the pods down and fails (the unit's start fails). Without
+ * NOTIFY_SOCKET it is waitForPods.
+ */
+export async function servePods(open: Opener, podIds: string[], signal: AbortSignal): Promise<void> {
+  const { sdNotify, underNotifyUnit } = await import('../../engine/spawn.js');
+  if (underNotifyUnit()) {
+    const engine = await open();
+    const { waitReady } = await import('../kube/apply.js');
+    try {
+      await sdNotify(`STATUS=waiting for ${podIds.length === 1 ? 'the pod' : `${podIds.length} pods`} to be ready`);
+      await waitReady(engine, podIds, Number.MAX_SAFE_INTEGER, signal);
+    } catch (err) {
+      await sdNotify(`STATUS=${(err as Error).message.split('\n')[0]}`).catch(() => undefined);
+      for (const id of podIds) if (await engine.pods.find(id)) await engine.pods.remove(id, { force: true });
+      throw err;
+    }
+    const names = await Promise.all(podIds.map(async (id) => (await engine.pods.find(id))?.name ?? id.slice(0, 12)));
+    await sdNotify(`READY=1\nSTATUS=ready: ${names.join(', ')}`);
+  }
+  await waitForPods(open, podIds, signal, () => sdNotify('STOPPING=1').then(() => undefined, () => undefined));
 }
 
 /**
  * `kube play --wait`: returns once every app container of the pods has exited (an init failure
  * counts as ended) or `signal` aborts; then the pods are removed, as Podman's `kube play --wait`.
  */
-export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal): Promise<void> {
+export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal, onStopping?: () => Promise<void>): Promise<void> {
   const engine = await open();
   while (!signal.aborted) {
     let running = false;
@@ -135,6 +173,7 @@ export async function waitForPods(open: Opener, podIds: string[], signal: AbortS
     if (!running) break;
     await new Promise((res) => setTimeout(res, 200));
   }
+  await onStopping?.();
   for (const id of podIds) {
     if (await engine.pods.find(id)) await engine.pods.remove(id, { force: true });
   }

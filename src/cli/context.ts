@@ -44,6 +44,18 @@ export async function getEngine(cmd: Command): Promise<Engine> {
   return engine;
 }
 
+/**
+ * A fresh engine with the global flags at every call, not cached: the API service opens one per
+ * request, as each CLI command opens its own.
+ */
+export function engineOpener(cmd: Command): () => Promise<Engine> {
+  const g = globals(cmd);
+  return async () => {
+    const { Engine } = await import('../../engine/engine.js');
+    return Engine.open({ root: g.root, runroot: g.runroot, runtime: g.runtime, logLevel: g.logLevel, infraImage: g.infraImage, selfCommand: selfCommand() });
+  };
+}
+
 /** Sets the process exit code without cutting output short. */
 export function setExit(code: number): void {
   process.exitCode = code;

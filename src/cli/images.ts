@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { getEngine } from './context.js';
 import { printItems, printInspect, humanDuration, humanSize } from './format.js';
-import { imageListView, imageInspectView } from './views.js';
+import { imageListView, imageInspectView } from '../app/views.js';
 import { PeapodError } from '../../engine/errors.js';
 
 import { registerTrustCommands } from './trust.js';

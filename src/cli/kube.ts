@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
 import { PeapodError } from '../../engine/errors.js';
 import type { Diagnostic } from '../kube/diagnostics.js';
 import type { PullProgress } from '../app/kube.js';
@@ -46,7 +48,7 @@ interface PlayFlags {
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, { force: o.force }, cmd);
-  const { playKube, waitForPods } = await import('../app/kube.js');
+  const { playKube, servePods } = await import('../app/kube.js');
   const open = () => getEngine(cmd);
   const renderer = await pullRenderer(!!o.quiet);
   let r;
@@ -63,7 +65,7 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
-    return untilSignal((signal) => waitForPods(open, r.pods.map((p) => p.id), signal));
+    return untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
   }
   if (o.quiet) return;
   process.stdout.write(r.pods.map((p) => `Pod:\n${p.id}\n${p.containers.length ? `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n` : ''}\n`).join(''));
@@ -107,6 +109,10 @@ function describePlan(plan: import('../kube/plan.js').Plan): string {
   let out = '';
   for (const s of plan.secrets) out += `Secret ${s.name}: keys ${Object.keys(s.data).sort().join(', ') || '(none)'}\n`;
   for (const c of plan.claims) out += `Volume ${c} (PersistentVolumeClaim)\n`;
+  for (const s of plan.services) {
+    const ip = s.spec.headless ? 'headless' : s.spec.clusterIP ?? 'a cluster IP';
+    out += `Service ${s.spec.name} (${s.spec.type}, ${ip}, ports ${s.spec.ports.map((p) => `${p.port}->${p.targetPort}/${p.protocol}`).join(' ') || '(none)'})\n`;
+  }
   for (const p of plan.pods) {
     const net = p.pod.hostNetwork ? 'host' : p.pod.network ?? 'peapod';
     out += `Pod ${p.pod.name} (${p.source.kind} ${p.source.name}, network ${net}${p.pod.publish?.length ? `, ports ${p.pod.publish.map((m) => `${m.hostIP ? `${m.hostIP}:` : ''}${m.hostPort}->${m.containerPort}/${m.protocol}`).join(' ')}` : ''}${p.deferred ? ', waits for an earlier pod of its Job' : ''})\n`;
@@ -123,12 +129,14 @@ function describePlan(plan: import('../kube/plan.js').Plan): string {
 
 async function down(files: string[], o: { force?: boolean }, cmd: Command): Promise<void> {
   const { downKube } = await import('../app/kube.js');
+  files = await expandSources(files);
   const r = await downKube(() => getEngine(cmd), await readAll(files), { force: o.force, onDiagnostics: (d) => report(d, files) });
   let out = '';
   if (r.stopped.length) out += `Pods stopped:\n${r.stopped.join('\n')}\n`;
   if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;
   if (r.secrets.length) out += `Secrets removed:\n${r.secrets.join('\n')}\n`;
   if (r.volumes.length) out += `Volumes removed:\n${r.volumes.join('\n')}\n`;
+  if (r.services.length) out += `Services removed:\n${r.services.join('\n')}\n`;
   process.stdout.write(out);
 }
 
@@ -145,12 +153,137 @@ function addPlay(c: Command): Command {
     .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', collect)
     .option('--dry-run', 'validate and print what would be created, create nothing')
-    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')
+    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C/SIGTERM, take the pods down; under a Type=notify unit, tell systemd READY=1 once every pod is ready')
     .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
     .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', (v: string) => durationMs('timeout', v) / 1000)
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));
+}
+
+/** FILE|DIR|- arguments of apply and diff: a directory gives its *.yaml, *.yml and *.json files, in name order. */
+async function expandSources(args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args) {
+    const st = a === '-' || /^https?:\/\//.test(a) ? undefined : await stat(a).catch(() => undefined);
+    if (st?.isDirectory()) {
+      const files = (await readdir(a)).filter((f) => /\.(ya?ml|json)$/i.test(f) && !f.startsWith('.')).sort();
+      if (!files.length) throw new PeapodError('invalid', `directory ${a} has no *.yaml, *.yml or *.json files`);
+      out.push(...files.map((f) => path.join(a, f)));
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+async function applySetName(args: string[], given?: string): Promise<string> {
+  if (given) return given;
+  const { setNameOf } = await import('../app/apply.js');
+  const n = setNameOf(args[0]);
+  if (!n) throw new PeapodError('invalid', `name the apply set of ${args[0]} with --applyset NAME`);
+  return n;
+}
+
+interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean }
+
+async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void> {
+  const { applyKube } = await import('../app/apply.js');
+  const set = await applySetName(args, o.applyset);
+  const open = () => getEngine(cmd);
+  let runs = 0;
+  // --watch: after the first apply, only what changed is told (an editor's save of an unchanged file says nothing)
+  const say = (l: string) => { if (!o.quiet && !(runs > 1 && / unchanged$/.test(l))) process.stdout.write(`${l}\n`); };
+  const once = async () => {
+    runs++;
+    const files = await expandSources(args);
+    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, onDiagnostics: (d) => report(d, files), onAction: say });
+    return files;
+  };
+  if (!o.watch) return void (await once());
+  if (args.includes('-')) throw new PeapodError('invalid', '--watch needs files or directories, not -');
+  await watchLoop(args, once, say);
+  if (o.downOnExit) await down(await expandSources(args), {}, cmd);
+}
+
+/**
+ * --watch: applies, then again whenever a file of the set (or a directory's list) changes,
+ * debounced; an apply that fails (an invalid edit) says why and changes nothing, and the loop goes
+ * on. Returns on SIGINT/SIGTERM, leaving the pods running.
+ */
+async function watchLoop(args: string[], once: () => Promise<string[]>, say: (l: string) => void): Promise<void> {
+  let watchers: FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const rewatch = (files: string[]) => {
+    for (const w of watchers) w.close();
+    // Editors save by rename: watching the directories sees that, a watch on the file would not.
+    const dirs = new Set([...args.filter((a) => !files.includes(a)), ...files.map((f) => path.dirname(f))]);
+    watchers = [...dirs].map((d) => fsWatch(d, () => schedule()));
+  };
+  const run = () => {
+    running = running.then(async () => {
+      try {
+        rewatch(await once());
+      } catch (err) {
+        process.stderr.write(`Error: ${(err as Error).message}\n`);
+      }
+      say(`watching ${args.join(', ')} (Ctrl-C to stop; the pods keep running)`);
+    });
+  };
+  const schedule = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(run, 150);
+  };
+  run();
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  if (timer) clearTimeout(timer);
+  for (const w of watchers) w.close();
+  await running;
+}
+
+async function diff(args: string[], o: { applyset?: string; validate: 'strict' | 'warn' }, cmd: Command): Promise<void> {
+  const { diffKube, describeAction } = await import('../app/apply.js');
+  const set = await applySetName(args, o.applyset);
+  const files = await expandSources(args);
+  const r = await diffKube(() => getEngine(cmd), await readAll(files), { set, validate: o.validate, onDiagnostics: (d) => report(d, files) });
+  process.stdout.write(r.actions.map((a) => `${describeAction(a).replace(/ (created|replaced|updated in place|scaled|rolled out|pruned|unchanged)\b/, (m) => ` would be${m}`).replace('would be unchanged', 'unchanged')}\n`).join('') + r.diff);
+  // kubectl diff: 0 nothing would change, 1 something would, >1 an error
+  if (r.changed) process.exitCode = 1;
+}
+
+function addRollout(kube: Command): void {
+  const rollout = kube.command('rollout').description('status, history and undo of a Deployment made by kube apply');
+  const setOpt = () => new Option('--applyset <name>', 'the apply set (default: the one that has the Deployment)');
+  rollout.command('status').description('how the rollout of a Deployment stands').argument('<deployment>').addOption(setOpt())
+    .action(async (name: string, o: { applyset?: string }, cmd: Command) => {
+      const { rolloutStatus } = await import('../app/apply.js');
+      const r = await rolloutStatus(() => getEngine(cmd), name, { set: o.applyset });
+      const line = r.status === 'complete'
+        ? `deployment "${name}" successfully rolled out (revision ${r.revision}, ${r.ready}/${r.replicas} ready)`
+        : r.status === 'failed'
+          ? `deployment "${name}" rollout to revision ${r.revision} failed: ${r.message}`
+          : `deployment "${name}": revision ${r.revision}, ${r.updated} of ${r.replicas} updated, ${r.ready} ready, ${r.total} pods in all`;
+      process.stdout.write(`${line}\n`);
+      if (r.status === 'failed') process.exitCode = 1;
+    });
+  rollout.command('history').description('the revisions of a Deployment kept (revisionHistoryLimit)').argument('<deployment>').addOption(setOpt())
+    .action(async (name: string, o: { applyset?: string }, cmd: Command) => {
+      const { rolloutHistory } = await import('../app/apply.js');
+      const r = await rolloutHistory(() => getEngine(cmd), name, { set: o.applyset });
+      process.stdout.write(`deployment "${name}" (apply set ${r.set})\nREVISION  HASH        CHANGE-CAUSE\n${r.revisions.map((v) => `${String(v.revision).padEnd(9)} ${v.hash.padEnd(11)} ${v.cause}${v.revision === r.current ? ' (current)' : ''}\n`).join('')}`);
+    });
+  rollout.command('undo').description('roll a Deployment back to its previous revision (or --to-revision)').argument('<deployment>').addOption(setOpt())
+    .option('--to-revision <n>', 'the revision to go back to', (v: string) => Number(v))
+    .action(async (name: string, o: { applyset?: string; toRevision?: number }, cmd: Command) => {
+      const { rolloutUndo } = await import('../app/apply.js');
+      const r = await rolloutUndo(() => getEngine(cmd), name, { set: o.applyset, toRevision: o.toRevision, onAction: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`deployment "${name}" rolled back to the template of revision ${r.revision}\n`);
+    });
 }
 
 export function registerKubeCommands(program: Command): void {
@@ -162,6 +295,21 @@ export function registerKubeCommands(program: Command): void {
     .argument('<files...>', 'YAML files, - for stdin, or URLs')
     .option('--force', 'also remove the volumes of PersistentVolumeClaims')
     .action(async (files: string[], o: { force?: boolean }, cmd: Command) => down(files, o, cmd));
+  kube.command('apply').description('make the pods of Kubernetes YAML match the files: create, keep, replace, scale, roll out, prune')
+    .argument('<files...>', 'YAML files, directories (their *.yaml, *.yml, *.json) or - for stdin')
+    .option('--applyset <name>', 'name of the apply set (default: the first file or directory\'s name)')
+    .option('--watch', 'stay in the foreground and apply again when a file changes')
+    .option('--down-on-exit', 'with --watch: take the pods down on Ctrl-C')
+    .option('-q, --quiet', 'print nothing on success')
+    .option('--force', 'replace the pods of a Job whose template changed')
+    .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
+    .action(async (files: string[], o: ApplyFlags, cmd: Command) => apply(files, o, cmd));
+  kube.command('diff').description('what kube apply would do (exit 0: nothing, 1: changes, >1: error)')
+    .argument('<files...>', 'YAML files, directories or - for stdin')
+    .option('--applyset <name>', 'name of the apply set (default: the first file or directory\'s name)')
+    .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
+    .action(async (files: string[], o: { applyset?: string; validate: 'strict' | 'warn' }, cmd: Command) => diff(files, o, cmd));
+  addRollout(kube);
   // `kube generate`: the same as `generate kube` (src/cli/generate.ts)
   addGenerateKube(kube.command('generate'));
 }

@@ -7,6 +7,7 @@ import { registerSystemCommands } from './system.js';
 import { registerPodCommands } from './pods.js';
 import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
+import { registerServiceCommands } from './services.js';
 import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
 import { normalizeArgv } from './argv.js';
@@ -21,6 +22,7 @@ program
   .option('--runtime <path>', 'OCI runtime (runc or crun)')
   .option('--infra-image <image>', 'image of the infra container of new pods (default: the built-in pause image)')
   .addOption(new Option('--cgroup-manager <manager>', 'cgroup manager: cgroupfs (peapod manages cgroups itself; systemd is accepted and means the same)').choices(['cgroupfs', 'systemd']))
+  .option('--noout', 'print nothing on stdout (errors still go to stderr)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
   .enablePositionalOptions()
   .showSuggestionAfterError(true)
@@ -28,8 +30,9 @@ program
   .configureOutput({ outputError: () => undefined });
 
 program.hook('preAction', (_this, action) => {
-  const lvl = action.optsWithGlobals().logLevel;
+  const { logLevel: lvl, noout } = action.optsWithGlobals();
   if (lvl) setLogLevel(lvl);
+  if (noout) process.stdout.write = (() => true) as typeof process.stdout.write;
 });
 
 registerContainerCommands(program);
@@ -40,6 +43,7 @@ registerKubeCommands(program);
 (await import('./registry.js')).registerRegistryCommands(program);
 (await import('./generate.js')).registerGenerateCommands(program);
 registerNetworkCommands(program);
+registerServiceCommands(program);
 registerStorageCommands(program);
 (await import('./compat.js')).registerCompatCommands(program);
 

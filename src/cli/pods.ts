@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
-import type { ContainerRecord, PodRecord } from '../../engine/types.js';
-import type { Engine } from '../../engine/engine.js';
+import { writeFileSync } from 'node:fs';
+import type { PodRecord } from '../../engine/types.js';
 import { getEngine } from './context.js';
-import { isReady } from '../../engine/pod/status.js';
+import { podPsView, podInspectView } from '../app/views.js';
 import { printItems, printInspect, humanDuration, alignTable } from './format.js';
 
 import { collect, int } from './flags.js';
@@ -10,69 +10,6 @@ import { collect, int } from './flags.js';
 function labelsOf(list: string[] = []): Record<string, string> | undefined {
   if (!list.length) return undefined;
   return Object.fromEntries(list.map((l) => { const i = l.indexOf('='); return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)]; }));
-}
-
-/** `pod ps --format json` entry (Podman's ListPodsReport); `known` are the pod's members when the caller has them. */
-export async function podPsView(engine: Engine, pod: PodRecord, known?: ContainerRecord[]) {
-  const members = known ?? (await engine.pods.members(pod));
-  const r = engine.pods.readiness(members);
-  return {
-    Cgroup: engine.cfg.cgroupParent,
-    Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
-    Created: pod.created,
-    Id: pod.id,
-    InfraId: pod.infraId,
-    Name: pod.name,
-    Namespace: '',
-    Networks: engine.pods.networkMode(pod) === 'host' ? [] : [engine.pods.networkMode(pod)],
-    Status: await engine.pods.status(pod, members),
-    Labels: pod.spec.labels ?? {},
-    // beyond Podman 4.3: kubectl's READY, RESTARTS and status reason
-    Ready: `${r.ready}/${r.total}`,
-    Restarts: r.restarts,
-    Reason: r.reason,
-  };
-}
-
-/** `pod inspect` (Podman's InspectPodData). */
-export async function podInspectView(engine: Engine, pod: PodRecord) {
-  const members = await engine.pods.members(pod);
-  const infra = members.find((c) => c.id === pod.infraId);
-  const net = await engine.pods.networkState(pod);
-  const mode = engine.pods.networkMode(pod);
-  const r = engine.pods.readiness(members);
-  const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of pod.spec.publish ?? []) (portBindings[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
-  return {
-    Id: pod.id,
-    Name: pod.name,
-    Namespace: '',
-    Created: pod.created,
-    CreateCommand: [],
-    ExitPolicy: 'continue',
-    State: await engine.pods.status(pod, members),
-    Hostname: engine.pods.hostnameOf(pod),
-    Labels: pod.spec.labels ?? {},
-    CreateCgroup: true,
-    CgroupParent: engine.cfg.cgroupParent,
-    CgroupPath: pod.cgroupParent,
-    CreateInfra: true,
-    InfraContainerID: pod.infraId,
-    InfraConfig: {
-      PortBindings: portBindings, HostNetwork: mode === 'host', StaticIP: net?.status.ip ?? '', StaticMAC: '', NoManageResolvConf: false,
-      DNSServer: pod.spec.dnsConfig?.nameservers ?? null, DNSSearch: pod.spec.dnsConfig?.searches ?? null, DNSOption: null, NoManageHosts: false,
-      HostAdd: pod.spec.hostAliases?.flatMap((a) => a.hostnames.map((h) => `${h}:${a.ip}`)) ?? null,
-      Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: pod.spec.userns ?? 'host',
-    },
-    SharedNamespaces: ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])],
-    NumContainers: members.length,
-    Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status, Ready: isReady(c), RestartCount: c.state.restartCount, Reason: engine.containers.reason(c) })),
-    InfraState: infra?.state.status ?? '',
-    StatusReason: engine.pods.initFailure(members)?.reason ?? '',
-    Ready: `${r.ready}/${r.total}`,
-    Restarts: r.restarts,
-    Reason: r.reason,
-  };
 }
 
 async function eachPod(refs: string[], fn: (ref: string) => Promise<string | void>): Promise<void> {
@@ -98,6 +35,7 @@ export function registerPodCommands(program: Command): void {
   const pod = program.command('pod').description('manage pods');
 
   pod.command('create').description('create a pod (its infra container holds the shared namespaces)')
+    .argument('[name]', 'pod name (same as --name)')
     .option('--name <name>', 'pod name')
     .option('--hostname <name>', 'host name of the pod')
     .option('-l, --label <K=V>', 'labels', collect)
@@ -105,9 +43,17 @@ export function registerPodCommands(program: Command): void {
     .option('-p, --publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port of the pod on the host', collect)
     .option('--network <name>', 'network: a bridge network, host or none')
     .addOption(new Option('--userns <mode>', 'user namespace of the pod: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
-    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string }, cmd: Command) => {
+    .option('--share <namespaces>', 'namespaces the members share: some of cgroup, ipc, net, pid, uts (+ns adds to ipc,net,uts), or none')
+    .option('--infra', 'members share the infra container\'s namespaces (the default)')
+    .option('--no-infra', 'members share no namespace (peapod keeps the infra container: it holds the pod\'s cgroup and files)')
+    .option('--infra-image <image>', 'image of the infra container (pulled when missing)')
+    .option('--exit-policy <policy>', 'continue (the default), or stop: the pod stops when its last container has exited')
+    .option('--replace', 'remove a pod of the same name first')
+    .option('--pod-id-file <file>', 'write the pod\'s ID to this file')
+    .action(async (name: string | undefined, o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string; share?: string; infra?: boolean; infraImage?: string; exitPolicy?: string; replace?: boolean; podIdFile?: string }, cmd: Command) => {
       const { createPod } = await import('../app/pods.js');
-      const rec = await createPod(() => getEngine(cmd), { ...o, name: o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`, labels: labelsOf(o.label) });
+      const rec = await createPod(() => getEngine(cmd), { ...o, name: o.name ?? name ?? `pod_${Math.random().toString(36).slice(2, 10)}`, labels: labelsOf(o.label) });
+      if (o.podIdFile) writeFileSync(o.podIdFile, rec.id);
       process.stdout.write(`${rec.id}\n`);
     });
 

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
-import { getEngine, globals } from './context.js';
+import { engineOpener, getEngine, globals } from './context.js';
 import { VERSION } from './version.js';
 import { PeapodError } from '../../engine/errors.js';
-import { findProgram, cgroupLayout, chooseRuntime } from '../../engine/config.js';
+import { findProgram, cgroupLayout, chooseRuntime, defaultRunroot } from '../../engine/config.js';
 import { renderTemplate } from './format.js';
 import { freeSubIdStart, subIdRanges } from '../../engine/rootless/userns.js';
 import { unprivilegedPortStart } from '../../engine/network/unprivileged.js';
@@ -72,14 +72,21 @@ export function registerSystemCommands(program: Command): void {
     .option('-f, --format <format>', 'json, or a Go template')
     .action(async (o: { format?: string }, cmd: Command) => {
       const info = { ...(await getEngine(cmd)).info(), version: { Version: VERSION, NodeVersion: process.version } };
-      if (o.format && o.format !== 'json') process.stdout.write(renderTemplate(o.format, info) + '\n');
+      if (o.format !== undefined && o.format !== 'json') process.stdout.write(renderTemplate(o.format, info) + '\n');
       else if (o.format === 'json') process.stdout.write(JSON.stringify(info, null, 4) + '\n');
       else process.stdout.write(toYamlish(info));
     });
 
-  program.command('version').description('show the version').action(() => {
-    process.stdout.write(`Version:      ${VERSION}\nNode Version: ${process.version}\nOS/Arch:      linux/${process.arch === 'x64' ? 'amd64' : process.arch}\n`);
-  });
+  program.command('version').description('show the version')
+    .option('-f, --format <format>', 'json, or a Go template such as {{.Client.Version}}')
+    .action((o: { format?: string }) => {
+      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+      // Podman's version report: a local engine is its own server, so .Server is .Client.
+      const client = { APIVersion: VERSION, Version: VERSION, NodeVersion: process.version, GitCommit: '', BuiltTime: 'Thu Jan  1 00:00:00 1970', Built: 0, OsArch: `linux/${arch}`, Os: 'linux' };
+      if (o.format === 'json') process.stdout.write(JSON.stringify({ Client: client }) + '\n');
+      else if (o.format) process.stdout.write(renderTemplate(o.format, { Client: client, Server: client }) + '\n');
+      else process.stdout.write(`Version:      ${VERSION}\nNode Version: ${process.version}\nOS/Arch:      linux/${arch}\n`);
+    });
 
   const system = program.command('system').description('manage peapod');
   system.command('reset').description('remove all containers, pods, images and state of this root')
@@ -94,6 +101,21 @@ export function registerSystemCommands(program: Command): void {
         if (!/^y(es)?$/i.test(answer)) return;
       }
       await engine.systemReset();
+    });
+
+  system.command('service').description('serve the libpod and Docker APIs on a socket until idle (podman system service)')
+    .option('-t, --time <seconds>', 'seconds without a request before the service exits (0: never)', '5')
+    .argument('[uri]', 'unix:///path/to.sock (default: unix://<run dir>/peapod.sock) or tcp://host:port (no authentication)')
+    .action(async (uri: string | undefined, o: { time: string }, cmd: Command) => {
+      if (!/^\d+$/.test(o.time)) throw new PeapodError('invalid', `--time: "${o.time}" is not a number of seconds`);
+      // the server's code loads only for this command (the bundle evaluates it at this import)
+      const { serve } = await import('../api/server.js');
+      await serve({
+        uri: uri ?? `unix://${defaultRunroot()}/peapod.sock`,
+        idleSeconds: Number(o.time),
+        openEngine: engineOpener(cmd),
+        onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+      });
     });
 
   const doctor = async (_o: unknown, cmd: Command) => {

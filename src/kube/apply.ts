@@ -7,6 +7,7 @@ import type { PullProgress } from '../../engine/image/registry/index.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
 import { isReady, isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { Plan, PlannedPod } from './plan.js';
+import { createServices, downServices, preflightServices } from './apply-services.js';
 
 export interface PlayOptions {
   start: boolean;
@@ -79,8 +80,17 @@ async function pullImages(engine: Engine, plan: Plan, problems: string[], opts: 
 
 /** Checks made before anything is created: images present, pod names free (or --replace). */
 async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise<PodRecord[]> {
+  const problems = await checkImages(engine, plan, opts);
+  return checkNames(engine, plan, opts, problems);
+}
+
+/**
+ * Pulls the plan's images (by their pull policy) and checks that every container has a command;
+ * returns the problems found (nothing is created here).
+ */
+export async function checkImages(engine: Engine, plan: Plan, opts: Pick<PlayOptions, 'pullProgress'>): Promise<string[]> {
   const problems: string[] = [];
-  const found = await pullImages(engine, plan, problems, opts);
+  const found = await pullImages(engine, plan, problems, opts as PlayOptions);
   // A container whose image gives no command and that sets none cannot start: say so before creating anything.
   for (const p of plan.pods) {
     for (const c of p.containers) {
@@ -93,6 +103,11 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
       }
     }
   }
+  return problems;
+}
+
+/** Checks made before anything is created: images present, pod names free (or --replace). */
+async function checkNames(engine: Engine, plan: Plan, opts: PlayOptions, problems: string[]): Promise<PodRecord[]> {
   const existing: PodRecord[] = [];
   // Every record read once for all planned pods (not once per pod and name: a play of 10 pods read
   // hundreds of state files here); creation checks the names again under the state lock.
@@ -123,14 +138,16 @@ async function preflight(engine: Engine, plan: Plan, opts: PlayOptions): Promise
       problems.push(`secret "${s.name}" already exists with other values: use --replace to update it`);
     }
   }
+  problems.push(...(await preflightServices(engine, plan, opts.replace)));
   if (problems.length) throw new PeapodError(problems.every((x) => x.includes('already')) ? 'exists' : 'invalid', problems.join('; '));
   // Host ports are checked before anything is created (pods being replaced give theirs up).
   await engine.pods.checkPorts(plan.pods.flatMap((p) => p.pod.publish ?? []), existing.map((p) => p.id));
   return existing;
 }
 
-async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, created: string[]): Promise<PlayReport['pods'][number]> {
-  const pod = await engine.pods.create(p.pod, { deferred: p.deferred });
+export async function createPod(engine: Engine, p: PlannedPod, opts: Pick<PlayOptions, 'start'>, created: string[]): Promise<PlayReport['pods'][number]> {
+  // Podman's play kube gives its pods the exit policy stop: the pod exits with its last container.
+  const pod = await engine.pods.create({ exitPolicy: 'stop', ...p.pod }, { deferred: p.deferred });
   created.push(pod.id);
   // Init containers are made one after the other, so that their order is the order they run in.
   const ctrs = [];
@@ -150,7 +167,7 @@ async function createPod(engine: Engine, p: PlannedPod, opts: PlayOptions, creat
 }
 
 /** Secrets and claimed volumes of the play, before any pod: returns how to undo what was made. */
-async function applyConfig(engine: Engine, plan: Plan, opts: PlayOptions): Promise<() => Promise<void>> {
+export async function applyConfig(engine: Engine, plan: Plan, opts: PlayOptions): Promise<() => Promise<void>> {
   const madeSecrets: string[] = [];
   const madeVolumes: string[] = [];
   for (const s of plan.secrets) {
@@ -174,6 +191,13 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
   const replaced = await preflight(engine, plan, opts);
   for (const old of replaced) await engine.pods.remove(old.id, { force: true, timeout: 0 });
   const undoConfig = await applyConfig(engine, plan, opts);
+  let services: Awaited<ReturnType<typeof createServices>>;
+  try {
+    services = await createServices(engine, plan, opts.replace);
+  } catch (err) {
+    await undoConfig();
+    throw err;
+  }
   const created: string[] = [];
   const results = await Promise.allSettled(plan.pods.map((p) => createPod(engine, p, opts, created)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -182,9 +206,13 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
     await Promise.all(created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch((err) => {
       process.stderr.write(`warning: rolling back pod ${id.slice(0, 12)}: ${(err as Error).message}\n`);
     })));
+    await services.undo();
     await undoConfig();
     throw failed.reason;
   }
+  // The pods' starts synced already; once more for a play that started none (--start=false, or
+  // Services alone) so that the Services' rules and names exist.
+  if (plan.services.length) await engine.services.sync();
   return { pods: results.map((r) => (r as PromiseFulfilledResult<PlayReport['pods'][number]>).value) };
 }
 
@@ -192,7 +220,7 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
  * Stops and removes exactly the pods the given objects define, and the secrets they define;
  * volumes of PersistentVolumeClaims are kept unless `force`.
  */
-export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>, config: { secrets: string[]; claims: string[] } = { secrets: [], claims: [] }, force = false): Promise<{ stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }> {
+export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>, config: { secrets: string[]; claims: string[]; services?: string[] } = { secrets: [], claims: [] }, force = false): Promise<{ stopped: string[]; removed: string[]; secrets: string[]; volumes: string[]; services: string[] }> {
   const pods = await engine.pods.list();
   const targets = pods.filter((p) => objects.some((o) => p.spec.kube?.kind === o.kind && p.spec.kube?.name === o.name));
   const stopped: string[] = [];
@@ -216,18 +244,20 @@ export async function downPods(engine: Engine, objects: Array<{ kind: string; na
       volumes.push(c);
     }
   }
-  return { stopped, removed, secrets, volumes };
+  const services = config.services?.length ? await downServices(engine, config.services) : [];
+  return { stopped, removed, secrets, volumes, services };
 }
 
 /**
  * `play kube --wait-ready`: returns once every pod is ready (all its app containers and sidecars
  * ready) or has completed (a Job's); fails at once when a pod failed for good (Init:Error, or a
  * container that ended with an error and will not restart), and after `timeoutMs` naming what is
- * not ready and why. The pods stay as they are either way.
+ * not ready and why, or when `signal` aborts. The pods stay as they are either way.
  */
-export async function waitReady(engine: Engine, podIds: string[], timeoutMs: number): Promise<void> {
+export async function waitReady(engine: Engine, podIds: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
+    if (signal?.aborted) throw new PeapodError('state', 'interrupted while waiting for the pods to be ready');
     const waiting: string[] = [];
     for (const id of podIds) {
       const pod = await engine.pods.find(id);
@@ -248,7 +278,7 @@ export async function waitReady(engine: Engine, podIds: string[], timeoutMs: num
   }
 }
 
-function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods']['members']>>): string {
+export function whyNotReady(engine: Engine, members: Awaited<ReturnType<Engine['pods']['members']>>): string {
   const out: string[] = [];
   for (const c of members) {
     if (c.spec.isInfra || c.spec.init === 'init' || isReady(c)) continue;

@@ -23,6 +23,8 @@ export interface UnitCommon {
   /** Restart= (default on-failure, as Podman) */
   restartPolicy?: string;
   restartSec?: number;
+  /** StartLimitBurst= (a container's on-failure:N) */
+  startLimitBurst?: number;
   noHeader?: boolean;
   /** peapod's version for the header */
   version: string;
@@ -74,6 +76,8 @@ export interface KubeUnitInput {
   stopTimeout: number;
   /** flags of play kube that the YAML cannot carry (--validate=warn, --network, --publish) */
   playFlags?: string[];
+  /** TimeoutStartSec= (how long the pods may take to be ready); systemd's default when unset */
+  startTimeout?: number;
 }
 
 export interface ContainerNewUnitInput {
@@ -83,6 +87,10 @@ export interface ContainerNewUnitInput {
   /** what follows `run -d --name NAME`: the create flags, the image, the command */
   runArgs: string[];
   stopTimeout: number;
+  /** a template unit (`<serviceName>@.service`): each instance runs the container `<name>-%i` */
+  template?: boolean;
+  /** Environment= lines of generate systemd -e (K=V) */
+  env?: string[];
 }
 
 /** Go's time.UnixDate in UTC: `Sun Nov 22 15:05:40 UTC 2026`, as Podman's header. */
@@ -129,7 +137,14 @@ function environment(c: UnitCommon): Section {
 function restart(c: UnitCommon): Section {
   const out: Section = [['Restart', c.restartPolicy ?? DEFAULT_RESTART_POLICY]];
   if (c.restartSec !== undefined) out.push(['RestartSec', String(c.restartSec)]);
+  if (c.startLimitBurst !== undefined) out.push(['StartLimitBurst', String(c.startLimitBurst)]);
   return out;
+}
+
+/** A container's Podman restart policy as the unit's: unless-stopped is always, on-failure:N also StartLimitBurst=N. */
+export function unitRestartOf(restart: string): Pick<UnitCommon, 'restartPolicy' | 'startLimitBurst'> {
+  const [name, n] = restart.split(':');
+  return { restartPolicy: name === 'unless-stopped' ? 'always' : name, ...(n !== undefined ? { startLimitBurst: Number(n) } : {}) };
 }
 
 function unit(name: string, c: UnitCommon, unitEntries: Section, service: Section, install = true): GeneratedUnit {
@@ -181,22 +196,33 @@ export function containerUnit(x: ContainerUnitInput, c: UnitCommon): GeneratedUn
 }
 
 /**
- * A pod unit with --new: plays a YAML file (replacing a pod of the same name) and takes it down
- * again. The containers are the pod's, made by play kube: no container units are needed. There is
- * no PIDFile (the infra's ID is new each time): systemd keeps the unit active while conmon
- * processes of the pod run in it.
+ * What a unit that serves a YAML file runs (the --new pod unit, the template, a `.kube` file's):
+ * `play kube --replace --wait` stays as the unit's main process, tells systemd READY=1 only once
+ * every pod is ready (readiness probes pass), and ends when the pods end; SIGTERM from `systemctl
+ * stop` (KillMode=mixed: to it alone) takes the pods down gracefully (preStop, grace period), and
+ * ExecStopPost's `kube down` removes what a crash may have left. Type=notify with NotifyAccess=all,
+ * as Quadlet's .kube units.
+ */
+export function serveSection(c: UnitCommon, yaml: ExecArg, o: { stopTimeout: number; startTimeout?: number; playFlags?: string[]; downFlags?: string[] }): Section {
+  return [
+    ...environment(c),
+    ...(c.restartPolicy !== undefined || c.restartSec !== undefined ? restart(c) : []),
+    ...(o.startTimeout !== undefined ? [['TimeoutStartSec', String(o.startTimeout)] as const] : []),
+    ['TimeoutStopSec', String(o.stopTimeout + TIMEOUT_STOP_EXTRA)],
+    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', '--wait', ...(o.playFlags ?? []), yaml))],
+    ['ExecStopPost', execLine(peapod(c, 'kube', 'down', ...(o.downFlags ?? []), yaml))],
+    ['Type', 'notify'],
+    ['NotifyAccess', 'all'],
+    ['KillMode', 'mixed'],
+  ];
+}
+
+/**
+ * A pod unit with --new: plays a YAML file (replacing a pod of the same name) and serves it
+ * (serveSection). The containers are the pod's, made by play kube: no container units are needed.
  */
 export function kubeUnit(k: KubeUnitInput, c: UnitCommon): GeneratedUnit {
-  const down = execLine(peapod(c, 'kube', 'down', k.yamlFile));
-  return unit(k.serviceName, c, unitSection(k.serviceName, c, []), [
-    ...environment(c),
-    ...restart(c),
-    ['TimeoutStopSec', String(k.stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', ...(k.playFlags ?? []), k.yamlFile))],
-    ['ExecStop', down],
-    ['ExecStopPost', down],
-    ['Type', 'forking'],
-  ]);
+  return unit(k.serviceName, c, unitSection(k.serviceName, c, []), serveSection({ ...c, restartPolicy: c.restartPolicy ?? DEFAULT_RESTART_POLICY }, k.yamlFile, { stopTimeout: k.stopTimeout, startTimeout: k.startTimeout, playFlags: k.playFlags }));
 }
 
 /**
@@ -206,21 +232,25 @@ export function kubeUnit(k: KubeUnitInput, c: UnitCommon): GeneratedUnit {
  */
 export function containerNewUnit(x: ContainerNewUnitInput, c: UnitCommon): GeneratedUnit {
   const t = String(x.stopTimeout);
-  return unit(x.serviceName, c, unitSection(x.serviceName, c, []), [
+  // a template's instances each name their container after the instance (%i, left to systemd)
+  const name: ExecArg = x.template ? { raw: `${quoteWord(x.name).replace(/%/g, '%%')}-%i` } : x.name;
+  const unitName = x.template ? `${x.serviceName}@` : x.serviceName;
+  return unit(unitName, c, unitSection(unitName, c, []), [
     ...environment(c),
+    ...(x.env ?? []).map((e) => ['Environment', quoteWord(e, { env: false })] as const),
     ...restart(c),
     ['TimeoutStopSec', String(x.stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStartPre', execLine(peapod(c, 'rm', '-f', '-t', t, x.name), '-')],
-    ['ExecStart', execLine(peapod(c, 'run', '-d', '--name', x.name, ...x.runArgs))],
-    ['ExecStop', execLine(peapod(c, 'stop', '-t', t, x.name), '-')],
-    ['ExecStopPost', execLine(peapod(c, 'rm', '-f', '-t', t, x.name), '-')],
+    ['ExecStartPre', execLine(peapod(c, 'rm', '-f', '-t', t, name), '-')],
+    ['ExecStart', execLine(peapod(c, 'run', '-d', '--name', name, ...x.runArgs))],
+    ['ExecStop', execLine(peapod(c, 'stop', '-t', t, name), '-')],
+    ['ExecStopPost', execLine(peapod(c, 'rm', '-f', '-t', t, name), '-')],
     ['Type', 'forking'],
   ]);
 }
 
 const GLOBAL_VALUE_FLAGS = new Set(['--root', '--runroot', '--runtime', '--infra-image', '--log-level']);
 const CREATE_VALUE_FLAGS = new Set(['-e', '--env', '-w', '--workdir', '--entrypoint', '-u', '--user', '-v', '--volume', '-l', '--label',
-  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod']);
+  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod', '--restart', '--systemd', '--pull', '--signature-policy', '--security-opt']);
 
 /**
  * What follows `run` in a container's create command, without -d and --name (the unit adds its
@@ -252,16 +282,6 @@ export const KUBE_TEMPLATE_NAME = 'peapod-kube@';
  * unescaped instance: `systemctl start peapod-kube@$(systemd-escape /abs/file.yaml).service`),
  * like Podman's podman-kube@.service.
  */
-export function kubeTemplateUnit(c: UnitCommon, stopTimeout = 10): GeneratedUnit {
-  const file = { raw: '%I' };
-  const down = execLine(peapod(c, 'kube', 'down', file));
-  return unit(KUBE_TEMPLATE_NAME, c, unitSection(KUBE_TEMPLATE_NAME, c, [], 'peapod play kube of %I'), [
-    ...environment(c),
-    ...(c.restartPolicy ? restart(c) : []),
-    ['TimeoutStopSec', String(stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', file))],
-    ['ExecStop', down],
-    ['ExecStopPost', down],
-    ['Type', 'forking'],
-  ]);
+export function kubeTemplateUnit(c: UnitCommon, stopTimeout = 10, startTimeout?: number): GeneratedUnit {
+  return unit(KUBE_TEMPLATE_NAME, c, unitSection(KUBE_TEMPLATE_NAME, c, [], 'peapod play kube of %I'), serveSection(c, { raw: '%I' }, { stopTimeout, startTimeout }));
 }

@@ -6,6 +6,8 @@
 //   src/kube/, src/systemd/   import nothing of src/cli/ or src/app/
 //   src/app/     imports nothing of src/cli/
 //   src/cli/     reaches the engine through src/app/, save the leaves and the listed exceptions
+//   src/api/     (the API socket, a second front end) the same as src/cli/ without exceptions; never
+//                imports src/cli/; nothing below the front ends imports it, the CLI only its server
 import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -72,6 +74,11 @@ export function refusal(file: string, to: string): string | undefined {
     if ((file === 'engine/types.ts' || file === 'engine/errors.ts')) return 'engine/types.ts and engine/errors.ts are leaves: they import nothing internal';
   }
   if ((under(file, 'src/kube') || under(file, 'src/systemd')) && (under(to, 'src/cli') || under(to, 'src/app'))) return `${file.split('/').slice(0, 2).join('/')}/ must not import src/cli/ or src/app/`;
+  if (under(to, 'src/api') && !under(file, 'src/api') && !(file === 'src/cli/system.ts' && to === 'src/api/server.ts')) {
+    return 'src/api/ is a front end: only `system service` (src/cli/system.ts) starts its server, nothing else imports it';
+  }
+  if (under(file, 'src/api') && under(to, 'src/cli')) return 'src/api/ must not import src/cli/ (two front ends side by side, sharing src/app/)';
+  if (under(file, 'src/api') && under(to, 'engine') && !CLI_ENGINE_DOORS.includes(to)) return 'src/api/ reaches the engine through src/app/ (a use case), not directly';
   if (under(file, 'src/app') && under(to, 'src/cli')) return 'src/app/ must not import src/cli/ (front ends call the use cases, not the reverse)';
   if (under(file, 'src/cli') && under(to, 'engine') && !CLI_ENGINE_DOORS.includes(to) && !(CLI_ENGINE_EXCEPTIONS[file] ?? []).includes(to)) {
     return 'src/cli/ reaches the engine through src/app/ (a use case), not directly';
@@ -125,6 +132,13 @@ describe('layering', () => {
     expect(refusal('src/cli/kube.ts', 'engine/errors.ts')).toBeUndefined();
     expect(refusal('src/app/kube.ts', 'engine/pod/pods.ts')).toBeUndefined();
     expect(refusal('engine/pod/pods.ts', 'engine/pod/containers.ts')).toBeUndefined();
+    expect(refusal('src/api/libpod.ts', 'src/cli/format.ts')).toMatch(/src\/api/);
+    expect(refusal('src/api/libpod.ts', 'engine/pod/pods.ts')).toMatch(/through src\/app/);
+    expect(refusal('src/app/kube.ts', 'src/api/http.ts')).toMatch(/front end/);
+    expect(refusal('src/cli/kube.ts', 'src/api/server.ts')).toMatch(/front end/);
+    expect(refusal('src/cli/system.ts', 'src/api/server.ts')).toBeUndefined();
+    expect(refusal('src/api/libpod.ts', 'src/app/kube.ts')).toBeUndefined();
+    expect(refusal('src/api/libpod.ts', 'engine/errors.ts')).toBeUndefined();
   });
 
   it('holds for every file of engine/ and src/', () => {

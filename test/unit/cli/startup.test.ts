@@ -42,6 +42,8 @@ describe('CLI start-up', () => {
     expect(files.size).toBeGreaterThan(10);
     expect([...packages].filter((p) => HEAVY.includes(p))).toEqual([]);
     expect([...packages]).toContain('commander');
+    // the API server loads only for `system service` (a dynamic import there)
+    expect([...files].filter((f) => f.includes(`${path.sep}src${path.sep}api${path.sep}`))).toEqual([]);
   });
 
   it('bin/peapod answers --version from package.json without loading the CLI: the same version as the engine\'s', async () => {

@@ -1,19 +1,37 @@
-// Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them).
+// Podman-shaped JSON views of engine records (field names as `podman ps/inspect/images` print them),
+// shared by the two front ends: the CLI's --format json and the API's libpod answers.
 import os from 'node:os';
-import type { ContainerRecord, ImageRecord } from '../../engine/types.js';
-import type { ContainerInspect } from '../app/containers.js';
+import type { ContainerRecord, ImageRecord, PodRecord } from '../../engine/types.js';
+import type { ContainerInspect } from './containers.js';
 import type { Engine } from '../../engine/engine.js';
-import { humanDuration } from './format.js';
 import { hasEnded, isReady, isRunning, neverStarted } from '../../engine/pod/status.js';
+
+/** go-units' HumanDuration, which Podman uses for "Up 3 seconds ago", "2 minutes ago", ... */
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.floor(ms / 3_600_000 + 0.5);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
 
 /** Unix seconds; Go's zero time (-62135596800) when unset, as Podman prints it. */
 const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : -62135596800);
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
-/** Podman's STATUS text; a probed container's health and a CrashLoopBackOff/OOMKilled reason are appended. */
+/** Podman's STATUS text; a probed container's health and a CrashLoopBackOff/OOMKilled/HostRestarted reason are appended. */
 export function containerStatusText(c: ContainerRecord, now = Date.now(), reason = ''): string {
   if (isRunning(c)) return `Up ${humanDuration(now - Date.parse(c.state.startedAt ?? c.created))} ago${probeSuffix(c)}`;
-  if (hasEnded(c)) return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : ''}`;
+  if (hasEnded(c)) return `Exited (${c.state.exitCode}) ${humanDuration(now - Date.parse(c.state.finishedAt ?? c.created))} ago${reason === 'CrashLoopBackOff' || reason === 'OOMKilled' ? ` (${reason})` : reason === 'HostRestarted' ? ' (host restarted)' : ''}`;
   if (neverStarted(c)) return 'Created';
   return c.state.status;
 }
@@ -176,7 +194,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: ContainerI
     HostConfig: {
       AutoRemove: !!c.spec.autoRemove,
       Binds: (c.spec.volumes ?? []).map((v) => `${v.source}:${v.destination}:${v.readOnly ? 'ro' : 'rw'},rprivate,rbind`),
-      RestartPolicy: { Name: c.spec.restartPolicy ?? '', MaximumRetryCount: 0 },
+      RestartPolicy: { Name: c.spec.restart?.split(':')[0] ?? c.spec.restartPolicy ?? '', MaximumRetryCount: c.spec.restart ? c.spec.restartLimit ?? 0 : 0 },
       LogConfig: { Type: 'k8s-file', Config: null, Path: engine.containers.paths(c.id).logPath, Tag: '', Size: '0B' },
     },
   };
@@ -229,5 +247,68 @@ export function imageInspectView(engine: Engine, img: ImageRecord) {
     User: cfg.User ?? '',
     History: img.config.history ?? [],
     NamesHistory: img.namesHistory,
+  };
+}
+
+/** `pod ps --format json` entry (Podman's ListPodsReport); `known` are the pod's members when the caller has them. */
+export async function podPsView(engine: Engine, pod: PodRecord, known?: ContainerRecord[]) {
+  const members = known ?? (await engine.pods.members(pod));
+  const r = engine.pods.readiness(members);
+  return {
+    Cgroup: engine.cfg.cgroupParent,
+    Containers: members.map((c) => ({ Id: c.id, Names: c.name, Status: c.state.status })),
+    Created: pod.created,
+    Id: pod.id,
+    InfraId: pod.infraId,
+    Name: pod.name,
+    Namespace: '',
+    Networks: engine.pods.networkMode(pod) === 'host' ? [] : [engine.pods.networkMode(pod)],
+    Status: await engine.pods.status(pod, members),
+    Labels: pod.spec.labels ?? {},
+    // beyond Podman 4.3: kubectl's READY, RESTARTS and status reason
+    Ready: `${r.ready}/${r.total}`,
+    Restarts: r.restarts,
+    Reason: r.reason,
+  };
+}
+
+/** `pod inspect` (Podman's InspectPodData). */
+export async function podInspectView(engine: Engine, pod: PodRecord) {
+  const members = await engine.pods.members(pod);
+  const infra = members.find((c) => c.id === pod.infraId);
+  const net = await engine.pods.networkState(pod);
+  const mode = engine.pods.networkMode(pod);
+  const r = engine.pods.readiness(members);
+  const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of pod.spec.publish ?? []) (portBindings[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
+  return {
+    Id: pod.id,
+    Name: pod.name,
+    Namespace: '',
+    Created: pod.created,
+    CreateCommand: [],
+    ExitPolicy: pod.spec.exitPolicy ?? 'continue',
+    State: await engine.pods.status(pod, members),
+    Hostname: engine.pods.hostnameOf(pod),
+    Labels: pod.spec.labels ?? {},
+    CreateCgroup: true,
+    CgroupParent: engine.cfg.cgroupParent,
+    CgroupPath: pod.cgroupParent,
+    CreateInfra: true,
+    InfraContainerID: pod.infraId,
+    InfraConfig: {
+      PortBindings: portBindings, HostNetwork: mode === 'host', StaticIP: net?.status.ip ?? '', StaticMAC: '', NoManageResolvConf: false,
+      DNSServer: pod.spec.dnsConfig?.nameservers ?? null, DNSSearch: pod.spec.dnsConfig?.searches ?? null, DNSOption: null, NoManageHosts: false,
+      HostAdd: pod.spec.hostAliases?.flatMap((a) => a.hostnames.map((h) => `${h}:${a.ip}`)) ?? null,
+      Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: pod.spec.userns ?? 'host',
+    },
+    SharedNamespaces: engine.pods.sharedNamespaces(pod),
+    NumContainers: members.length,
+    Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status, Ready: isReady(c), RestartCount: c.state.restartCount, Reason: engine.containers.reason(c) })),
+    InfraState: infra?.state.status ?? '',
+    StatusReason: engine.pods.initFailure(members)?.reason ?? '',
+    Ready: `${r.ready}/${r.total}`,
+    Restarts: r.restarts,
+    Reason: r.reason,
   };
 }
