@@ -251,6 +251,10 @@ export interface PodSpec {
   userns?: 'keep-id';
   /** pod-level resources (spec.resources): limits on the pod's cgroup, shared by all its containers */
   resources?: ContainerSpec['resources'];
+  /** enableServiceLinks: false: no Service variables in the containers' environment */
+  enableServiceLinks?: boolean;
+  /** with a headless Service of that name: HOSTNAME.SUBDOMAIN.NS.svc.cluster.local names this pod */
+  subdomain?: string;
   /**
    * Where the pod came from, for `kube down`, `generate kube` and `generate systemd --new`:
    * the kind and name of the Kubernetes object, the file, and the object itself (plain JSON).

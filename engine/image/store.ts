@@ -26,6 +26,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PeapodError, wrap } from '../errors.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
+import { pausePoint } from '../debug.js';
 import type { FileLock } from '../state/lock.js';
 import type { ImageConfigBlob, ImageRecord, ImageRuntimeConfig } from '../types.js';
 import { applyChanges } from './changes.js';
@@ -287,14 +288,8 @@ export class ImageStore {
     for (const e of entries) {
       if (!/^[a-f0-9]{64}\.json$/.test(e)) continue; // temp files of atomic writes, foreign files
       const file = path.join(this.imagesDir, e);
-      let rec: ImageRecord | undefined;
-      try {
-        rec = await readJson<ImageRecord>(file);
-      } catch (err) {
-        throw new PeapodError('state', `image record ${file} is corrupt: ${(err as Error).message}`, {
-          cause: err, hint: 'remove the file; its layers are collected by the next image removal',
-        });
-      }
+      // a damaged record is skipped with a warning naming it (its layers go with the next removal's collection)
+      const rec = await readJson<ImageRecord>(file, (v) => (typeof v.id === 'string' && Array.isArray(v.names) ? undefined : 'not an image record'));
       if (rec) out.push(rec);
     }
     return out;
@@ -323,6 +318,7 @@ export class ImageStore {
           staged.set(hex, await this.stageLayer(layer, scratch));
         }
       }
+      pausePoint('load-staged');
       return await this.mutate(async () => {
         const all = await this.readAll();
         const loaded: ImageRecord[] = [];
@@ -374,6 +370,7 @@ export class ImageStore {
       const { unpackLayer } = await import('./layer.js');
       const layer = await unpackLayer(input, dir, { tarSplitFile: (diffId) => tarSplitPath(this.root, hexOf(diffId)) });
       const hex = digestHex(layer.diffId, shown);
+      pausePoint('import-unpacked');
       const staged = new Map<string, StagedLayer>([[hex, { dir, size: layer.size }]]);
       const created = new Date().toISOString();
       const { architecture, os } = hostPlatform();
@@ -400,6 +397,7 @@ export class ImageStore {
       return await this.mutate(async () => {
         const all = await this.readAll();
         const size = await this.commitLayer(layer.diffId, staged, scratch);
+        pausePoint('import-layer-committed');
         return this.commitImage({
           id: sha256Hex(configBytes),
           configBytes,

@@ -7,7 +7,7 @@ import { runProgram } from '../spawn.js';
 import { PeapodError } from '../errors.js';
 import { hostStateDir } from '../config.js';
 import type { StateStore } from '../state/store.js';
-import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import { namedRecord, readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkConfig, PortMapping } from './backend.js';
 import { pastaNetwork } from './pasta.js';
 import { checkObjectName, OBJECT_NAME } from '../names.js';
@@ -43,7 +43,7 @@ export function overlaps(a: string, b: string): boolean {
 }
 
 /** Subnets this host uses already: routes and addresses, and Podman's networks. */
-async function usedSubnets(): Promise<string[]> {
+export async function usedSubnets(): Promise<string[]> {
   const used: string[] = ['10.88.0.0/16', '10.89.0.0/24']; // Podman's defaults here (HOST-NOTES)
   const r = await runProgram('ip', ['-4', '-j', 'route', 'show', 'table', 'all']);
   if (r.exitCode === 0) {
@@ -134,6 +134,66 @@ export function bridgeHolder(bridge: string, root: string): Claim | undefined {
   return c && c.root !== root ? c : undefined;
 }
 
+// --- host-wide claims of Service VIPs ------------------------------------------------------------
+
+/** One file per VIP (services.ts), as bridges: two roots never hand out the same address. */
+function serviceClaimsDir(): string {
+  return path.join(hostStateDir(), 'service-ips');
+}
+
+interface ServiceClaim { root: string; service: string }
+
+function readServiceClaim(ip: string): ServiceClaim | undefined {
+  try {
+    const c = JSON.parse(readClaimFile(path.join(serviceClaimsDir(), ip))) as ServiceClaim;
+    return existsSync(c.root) ? c : undefined;
+  } catch { return undefined; }
+}
+
+/** Claims `ip` for a Service of this root; false when a live claim (another root's, or another Service's) holds it. */
+export async function claimServiceIP(ip: string, claim: ServiceClaim): Promise<boolean> {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return false;
+  await fs.mkdir(serviceClaimsDir(), { recursive: true, mode: 0o700 });
+  const file = path.join(serviceClaimsDir(), ip);
+  const write = (excl: boolean) => fs.writeFile(file, JSON.stringify(claim), { flag: fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | (excl ? fsc.O_EXCL : fsc.O_TRUNC), mode: 0o600 });
+  try {
+    await write(true);
+    return true;
+  } catch (err: any) {
+    if (err?.code !== 'EEXIST') throw err;
+    const have = readServiceClaim(ip);
+    if (have) return have.root === claim.root && have.service === claim.service;
+    // stale (its root is gone) or unreadable: a symlink planted there is removed, never followed
+    await fs.rm(file, { force: true });
+    try { await write(true); return true; } catch { return false; }
+  }
+}
+
+export async function releaseServiceIP(ip: string, root: string): Promise<void> {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return;
+  const have = readServiceClaim(ip);
+  if (!have || have.root === root) await fs.rm(path.join(serviceClaimsDir(), ip), { force: true });
+}
+
+/** Releases every VIP claim of a root (reset: also those whose Service record was lost). */
+export async function releaseServiceIPsOf(root: string): Promise<void> {
+  let names: string[] = [];
+  try { names = readdirSync(serviceClaimsDir()); } catch { return; }
+  for (const ip of names) if (readServiceClaim(ip)?.root === root) await fs.rm(path.join(serviceClaimsDir(), ip), { force: true });
+}
+
+/** Who holds a VIP (undefined: nobody, or a stale claim). */
+export function serviceIPHolder(ip: string): ServiceClaim | undefined {
+  return readServiceClaim(ip);
+}
+
+/** Every live VIP claim (networks keep their subnets clear of them). */
+export function claimedServiceIPs(): string[] {
+  let names: string[] = [];
+  try { names = readdirSync(serviceClaimsDir()); } catch { return []; }
+  return names.filter((n) => readServiceClaim(n));
+}
+
 // --- port checks --------------------------------------------------------------------------------
 
 /** True when nothing on the host holds hostIP:port for that protocol (bind test). */
@@ -189,14 +249,14 @@ export class Networks {
     } catch (err: any) {
       if (err?.code !== 'ENOENT') throw err;
     }
-    const all = await Promise.all(names.map((n) => readJson<NetworkConfig>(this.file(n))));
+    const all = await Promise.all(names.map((n) => readJson<NetworkConfig>(this.file(n), namedRecord)));
     return all.filter((n): n is NetworkConfig => !!n).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async get(name: string): Promise<NetworkConfig | undefined> {
     if (this.rootless) return name === DEFAULT_NETWORK ? pastaNetwork(DEFAULT_NETWORK) : undefined;
     if (!OBJECT_NAME.test(name)) return undefined;
-    const n = await readJson<NetworkConfig>(this.file(name));
+    const n = await readJson<NetworkConfig>(this.file(name), namedRecord);
     if (n) return n;
     if (name === DEFAULT_NETWORK) return this.create({ name: DEFAULT_NETWORK, dnsEnabled: true });
     const byId = (await this.list()).filter((x) => x.id.startsWith(name));
@@ -218,7 +278,7 @@ export class Networks {
     checkObjectName('network', opts.name);
     if (['host', 'none', 'bridge', 'private', 'slirp4netns', 'pasta'].includes(opts.name)) throw new PeapodError('invalid', `"${opts.name}" is a reserved network name`);
     return this.store.lock.with(async () => {
-      const existing = await readJson<NetworkConfig>(this.file(opts.name));
+      const existing = await readJson<NetworkConfig>(this.file(opts.name), namedRecord);
       if (existing) {
         if (opts.name === DEFAULT_NETWORK) return existing;
         throw new PeapodError('exists', `network name ${opts.name} already used: network already exists`);
@@ -226,7 +286,8 @@ export class Networks {
       const ours = await this.list();
       const claims = readClaims();
       const others = [...claims.entries()].filter(([, c]) => c.root !== this.store.root);
-      const used = [...(await usedSubnets()), ...ours.map((n) => n.subnet), ...others.map(([, c]) => c.subnet)];
+      const used = [...(await usedSubnets()), ...ours.map((n) => n.subnet), ...others.map(([, c]) => c.subnet),
+        ...claimedServiceIPs().map((ip) => `${intToIp(Math.floor(ipToInt(ip) / 4) * 4)}/30`)];
       let subnet = opts.subnet;
       if (subnet) {
         parseCidr(subnet);

@@ -12,6 +12,7 @@ import { resolveArgs, resolveKubeArgs } from '../runtime/command.js';
 import { resolveContainerUser } from '../runtime/user.js';
 import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { seccompFor } from '../runtime/seccomp.js';
+import { pausePoint } from '../debug.js';
 import { debug } from '../log.js';
 import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
 import { httpGetInNetns } from '../network/pasta.js';
@@ -166,6 +167,7 @@ export class Containers {
     const image = await this.images.resolve(rec.imageId);
     await fs.rm(this.exitFile(rec.id), { force: true });
     await this.launcher.mountRootfs(this.images.layerPaths(image), p);
+    pausePoint(rec.spec.isInfra ? 'infra-rootfs' : 'rootfs');
     const imgCfg = image.config.config ?? {};
     const hostname = rec.spec.hostname ?? rec.id.slice(0, 12);
     const cgroupPath = path.posix.join(pod?.cgroupParent ?? this.cfg.cgroupParent, rec.id);
@@ -181,7 +183,7 @@ export class Containers {
       hostname,
       etcFiles: pod?.etcFiles ?? (await this.writeEtcFiles(p, hostname)),
       volumeMounts: await volumeMountSources(rec, pod, this.subPathDir(rec.id), (src, target) => this.launcher.bindHeld(src, target)),
-      startEnv: await startEnv(this.secrets, rec, pod?.podIP),
+      startEnv: withServiceEnv(await startEnv(this.secrets, rec, pod?.podIP), pod?.serviceEnv),
       seccomp: seccompFor(rec.spec.security ?? {}, this.cfg.root),
       cgroupPath,
       host: this.launcher.hostFacts(),
@@ -198,6 +200,7 @@ export class Containers {
       spec,
       exitCommand: exitCommand(stopMarker, [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id]),
     });
+    pausePoint(rec.spec.isInfra ? 'infra-created' : 'created');
     rec.state = {
       ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
       oomKilled: false, bootId: bootId(), stopRequested: false, podIP: pod?.podIP, stopMarker,
@@ -205,6 +208,7 @@ export class Containers {
     };
     await this.store.saveContainer(rec);
     await this.launcher.start(rec.id);
+    pausePoint(rec.spec.isInfra ? 'infra-started' : 'started');
   }
 
   /** A standalone container's own /etc/hosts, /etc/hostname and /etc/resolv.conf. */
@@ -509,4 +513,9 @@ const NOUN = ['pea', 'pod', 'bean', 'lentil', 'sprout', 'vine', 'seed', 'shoot',
 function randomName(): string {
   const pick = (a: string[]) => a[Math.floor(Math.random() * a.length)];
   return `${pick(ADJ)}_${pick(NOUN)}_${Math.floor(Math.random() * 10000)}`;
+}
+
+/** Service variables come first: the container's own env overrides them, as the kubelet's. */
+function withServiceEnv(env: { before: string[]; after: string[] }, serviceEnv?: string[]): { before: string[]; after: string[] } {
+  return serviceEnv?.length ? { before: [...serviceEnv, ...env.before], after: env.after } : env;
 }

@@ -28,7 +28,7 @@ interface Run {
   killing: boolean;
 }
 
-export async function monitorPod(store: StateStore, containers: Containers, podId: string, opts: { signal: AbortSignal; tickMs?: number }): Promise<void> {
+export async function monitorPod(store: StateStore, containers: Containers, podId: string, opts: { signal: AbortSignal; tickMs?: number; onReadiness?: () => Promise<void> }): Promise<void> {
   const runs = new Map<string, Run>();
   const tick = opts.tickMs ?? 250;
   const pending = new Set<Promise<unknown>>();
@@ -64,7 +64,7 @@ export async function monitorPod(store: StateStore, containers: Containers, podI
           if (!probe || run.busy.has(k) || (run.next[k] ?? Infinity) > now) continue;
           if (k === 'startup' ? run.started : !run.started) continue;
           run.busy.add(k);
-          track(probeOnce(store, containers, pod, c, run, k, probe).finally(() => {
+          track(probeOnce(store, containers, pod, c, run, k, probe, opts.onReadiness).finally(() => {
             run!.busy.delete(k);
             run!.next[k] = Date.now() + probe.periodSeconds * 1000;
           }));
@@ -80,7 +80,7 @@ export async function monitorPod(store: StateStore, containers: Containers, podI
   await Promise.allSettled([...pending]);
 }
 
-async function probeOnce(store: StateStore, containers: Containers, pod: PodRecord, c: ContainerRecord, run: Run, kind: Kind, probe: Probe): Promise<void> {
+async function probeOnce(store: StateStore, containers: Containers, pod: PodRecord, c: ContainerRecord, run: Run, kind: Kind, probe: Probe, onReadiness?: () => Promise<void>): Promise<void> {
   const host = pod.spec.hostNetwork ? '127.0.0.1' : c.state.podIP;
   const out = host === undefined && !('exec' in probe.handler)
     ? { ok: false, message: 'the pod has no network address to probe' }
@@ -95,9 +95,12 @@ async function probeOnce(store: StateStore, containers: Containers, pod: PodReco
     if (out.ok && run.ok[kind] >= probe.successThreshold && run.ready !== true) {
       run.ready = true;
       await save((s) => { s.ready = true; s.probeMessage = undefined; });
+      // a Service's endpoints follow the verdict at once (the monitor knows first)
+      await onReadiness?.();
     } else if (!out.ok && run.fail[kind] >= probe.failureThreshold && run.ready !== false) {
       run.ready = false;
       await save((s) => { s.ready = false; s.probeMessage = failed; });
+      await onReadiness?.();
     }
     return;
   }

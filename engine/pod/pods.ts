@@ -1,4 +1,4 @@
-import { promises as fs, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../state/atomic.js';
 import { readHostResolvConf } from './containers.js';
 import { canKill, canRemove, hasEnded, isReady, isRunning, neverStarted, podStatus } from './status.js';
 import { debug } from '../log.js';
+import { pausePoint } from '../debug.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
@@ -71,6 +72,10 @@ export class Pods {
   private networkLockOf?: FileLock;
   private readonly launcher: Launcher;
   private readonly checkedBridges = new Set<string>();
+  /** Set by the engine: brings Services' endpoints up to date after a pod changed (never throws). */
+  endpointsChanged?: () => Promise<void>;
+  /** Set by the engine: the Service variables of a container of this pod starting now. */
+  serviceEnvFor?: (pod: PodRecord) => Promise<string[]>;
 
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, readonly containers: Containers,
@@ -127,6 +132,11 @@ export class Pods {
 
   runDir(id: string): string {
     return path.join(this.cfg.runroot, 'pods', id);
+  }
+
+  /** Present while the pod is being stopped (removed with its run dir): no Service's endpoint then. */
+  terminatingFile(id: string): string {
+    return path.join(this.runDir(id), 'terminating');
   }
 
   /** The pid file of the pod's monitor (`<pid> <start time>`). */
@@ -202,6 +212,7 @@ export class Pods {
       const used = await this.store.nameInUse(spec.name);
       if (used) throw new PeapodError('exists', `the pod name "${spec.name}" is already in use by ${used === 'pod' ? 'another pod' : 'a container'}: remove it or choose another name`);
       await this.store.savePod(pod);
+      pausePoint('pod-record');
       try {
         const infra = await this.containers.create({
           name: `${id.slice(0, 12)}-infra`, image: infraImage.id, pod: id, isInfra: true,
@@ -349,7 +360,9 @@ export class Pods {
     if (!rec.spec.pod) return this.containers.start(rec.id);
     const pod = await this.store.mustGetPod(rec.spec.pod);
     if (rec.spec.isInfra) return (await this.prepare(pod)).infra;
-    return this.startMember(pod, await this.prepare(pod), rec);
+    const started = await this.startMember(pod, await this.prepare(pod), rec);
+    await this.endpointsChanged?.();
+    return started;
   }
 
   /**
@@ -367,6 +380,8 @@ export class Pods {
    * its network, /dev/shm, the /etc files, the volumes, and the infra container running.
    */
   private async prepare(pod: PodRecord): Promise<PreparedPod> {
+    // a start after a stop that did not finish: the pod may serve again
+    await fs.rm(this.terminatingFile(pod.id), { force: true });
     const res = await this.ensureResources(pod);
     const shm = { destination: '/dev/shm', type: 'bind', source: path.join(this.runDir(pod.id), 'shm'), options: ['rbind', 'rprivate'] };
     const hostNet = !!pod.spec.hostNetwork;
@@ -402,6 +417,7 @@ export class Pods {
         ],
         podName: pod.name,
         podIP: res.podIP,
+        serviceEnv: (await this.serviceEnvFor?.(pod)) ?? undefined,
         volumes: res.volumes,
         // configMap, secret and downwardAPI volumes are read-only in the container, as in Kubernetes: peapod rewrites them
         readOnlyVolumes: (pod.spec.volumes ?? []).filter((v) => (v.type === 'persistentVolumeClaim' && v.readOnly) || FILE_VOLUMES.has(v.type)).map((v) => v.name),
@@ -427,9 +443,11 @@ export class Pods {
       let net: PodNetworkState | undefined;
       if (mode !== 'host') {
         await this.launcher.makePodNetns(pod.netnsPath, { podName: pod.name, keepId: pod.spec.userns === 'keep-id' });
+        pausePoint('netns');
         if (mode !== 'none') net = (await this.networkState(pod)) ?? (await this.connect(pod, mode));
       }
       await this.launcher.mountShm(path.join(dir, 'shm'), pod.name);
+      pausePoint('shm');
       // Pod-level resources bound the pod's cgroup, so all its containers together.
       // (Rootless without a delegated cgroup: not applied, as play kube says.)
       if (pod.spec.resources && (this.cfg.rootlessUid === undefined || rootlessCgroups().usable)) await this.launcher.applyCgroupLimits(pod.cgroupParent, cgroupResources(pod.spec.resources) ?? {});
@@ -447,6 +465,7 @@ export class Pods {
       await writeEtcFile(files.resolvConf, this.resolvFor(pod, hostResolv, net));
       const podIP = mode === 'host' ? undefined : net?.status.ip;
       const volumes = await preparePodVolumes(pod, { persistDir: this.store.podDir(pod.id), runDir: dir }, this.secrets, this.volumes, podIP);
+      pausePoint('volumes');
       return { files, hostname, volumes, podIP };
     });
   }
@@ -482,9 +501,20 @@ export class Pods {
     const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
     const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
     const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };
-    const status = await this.networkLock.with(() => this.backend().setup(request));
+    // The request is on disk before netavark changes anything (network-setup.json), and stays
+    // until network.json says what was set up: a command killed in between leaves a request that
+    // the next teardown (down, rm, reset) undoes, never iptables rules nobody knows of.
+    const pending = this.pendingNetworkFile(pod.id);
+    const status = await this.networkLock.with(async () => {
+      await writeJsonAtomic(pending, { request });
+      pausePoint('network-setup');
+      const st = await this.backend().setup(request);
+      pausePoint('network-setup-done');
+      return st;
+    });
     const state = { request, status };
     await writeJsonAtomic(path.join(this.runDir(pod.id), 'network.json'), state);
+    await fs.rm(pending, { force: true });
     debug(`pod ${pod.name} has address ${status.ip} on ${network.name}`);
     return state;
   }
@@ -517,22 +547,73 @@ export class Pods {
    * for releaseResources to raise once everything else is released.
    */
   private async teardownNetwork(pod: PodRecord): Promise<unknown> {
-    return this.store.podLock(pod.id).with(async () => {
-      const net = await this.networkState(pod);
-      if (!net) return undefined;
+    return this.teardownNetworkOf(pod.id);
+  }
+
+  /** The request of a network setup that was started and has not said what it set up (yet). */
+  private pendingNetworkFile(podId: string): string {
+    return path.join(this.runDir(podId), 'network-setup.json');
+  }
+
+  /**
+   * Network teardown of a pod by ID (its record may be gone: system reset's orphans). Uses
+   * network.json, else the request of a setup that was interrupted (network-setup.json), whose
+   * teardown errors are ignored (netavark may have done nothing, or half of it).
+   */
+  private async teardownNetworkOf(podId: string): Promise<unknown> {
+    return this.store.podLock(podId).with(async () => {
+      const done = await readJson<PodNetworkState>(path.join(this.runDir(podId), 'network.json'), (v) => (v.request ? undefined : 'no request'));
+      const pending = done ? undefined : (await readJson<{ request: PodNetworkRequest }>(this.pendingNetworkFile(podId), (v) => (v.request ? undefined : 'no request')))?.request;
+      const request = done?.request ?? pending;
       try {
-        await this.networkLock.with(async () => {
-          await this.backend().teardown(net.request);
-          if (this.cfg.rootlessUid === undefined && (await this.store.listPods()).every((p) => p.id === pod.id || !existsSync(path.join(this.runDir(p.id), 'network.json')))) {
-            await removeIdleNetavarkChains();
-          }
-        });
-        await fs.rm(path.join(this.runDir(pod.id), 'network.json'), { force: true });
+        if (request) {
+          await this.networkLock.with(async () => {
+            try {
+              await this.backend().teardown(request);
+            } catch (err) {
+              if (!pending) throw err;
+              debug(`teardown of the interrupted network setup of pod ${request.podName}: ${(err as Error).message}`);
+            }
+            if (this.cfg.rootlessUid === undefined && !this.otherPodsNetworked(podId)) await removeIdleNetavarkChains();
+          });
+        }
+        await fs.rm(path.join(this.runDir(podId), 'network.json'), { force: true });
+        await fs.rm(this.pendingNetworkFile(podId), { force: true });
         return undefined;
       } catch (err) {
         return err;
       }
     });
+  }
+
+  /** Whether a pod of this run root other than `except` has a network set up (or being set up). */
+  private otherPodsNetworked(except: string): boolean {
+    let ids: string[] = [];
+    try { ids = readdirSync(path.join(this.cfg.runroot, 'pods')); } catch { /* none */ }
+    return ids.some((id) => id !== except && (existsSync(path.join(this.runDir(id), 'network.json')) || existsSync(this.pendingNetworkFile(id))));
+  }
+
+  /**
+   * What pods whose record is gone left in the run root (system reset): their monitor ended, their
+   * network torn down (from network.json or an interrupted setup's request), their mounts and
+   * namespace files released. Returns the failures, one line each; the rest is done regardless.
+   */
+  async releaseOrphans(): Promise<string[]> {
+    const failures: string[] = [];
+    let ids: string[] = [];
+    try { ids = readdirSync(path.join(this.cfg.runroot, 'pods')); } catch { /* none */ }
+    for (const id of ids) {
+      const [pid, start] = readText(this.monitorFile(id)).split(' ');
+      if (Number(pid) > 0 && procStartTime(Number(pid)) === start) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+      const err = await this.teardownNetworkOf(id);
+      if (err) failures.push(`network of pod ${id}: ${(err as Error).message ?? String(err)}`);
+      try {
+        await this.launcher.releasePodMounts(this.runDir(id) + '/', []);
+      } catch (e) {
+        failures.push(`mounts of pod ${id}: ${(e as Error).message}`);
+      }
+    }
+    return failures;
   }
 
   /**
@@ -584,6 +665,7 @@ export class Pods {
         errors.push({ container: c, error: err as Error });
       }
     }));
+    await this.endpointsChanged?.();
     return { pod, errors };
   }
 
@@ -591,6 +673,12 @@ export class Pods {
   async stop(ref: string, timeout?: number): Promise<PodRecord> {
     const pod = await this.get(ref);
     await this.stopMonitor(pod);
+    // A pod being stopped leaves its Services first, as a terminating pod leaves its endpoints,
+    // so that no new connection reaches it during its grace period.
+    if (existsSync(this.runDir(pod.id))) {
+      await fs.writeFile(this.terminatingFile(pod.id), '').catch(() => undefined);
+      await this.endpointsChanged?.();
+    }
     const members = await this.members(pod);
     await Promise.all(members.filter((c) => c.id !== pod.infraId).map((c) => this.containers.stop(c.id, timeout)));
     // With the members stopped nothing uses the network: its teardown (netavark, ~200 ms) runs
@@ -601,6 +689,7 @@ export class Pods {
     ]);
     if (infra.status === 'rejected') throw infra.reason;
     await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
+    await this.endpointsChanged?.();
     return pod;
   }
 
@@ -627,6 +716,7 @@ export class Pods {
     await this.releaseResources(pod);
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
+    await this.endpointsChanged?.();
     debug(`removed pod ${pod.name}`);
     return pod;
   }

@@ -519,6 +519,8 @@ export interface PodContext {
   readOnlyVolumes?: string[];
   /** the pod's name, for messages */
   podName?: string;
+  /** the kubelet's Service variables (NAME_SERVICE_HOST=...), before the container's own env */
+  serviceEnv?: string[];
 }
 
 /** Host paths of the files bound over /etc/hosts, /etc/hostname and /etc/resolv.conf. */

@@ -1,12 +1,13 @@
-import { promises as fs, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PeapodError } from '../errors.js';
+import { debug } from '../log.js';
 
-// An inter-process lock for one state root. Node has no flock(2), so the lock is a directory
-// created with mkdir (atomic) holding the owner's pid and process start time. A holder that died
-// (kill -9) is detected by checking that pid+start time, so the next command takes over at once
-// instead of waiting for a timeout. Within one process, concurrent async operations are serialised
+// An inter-process lock for one state root: a directory renamed into place (atomic) holding the
+// owner's pid and process start time. A holder that died (kill -9) is detected by checking that
+// pid+start time, so the next command takes over at once instead of waiting for a timeout; the
+// takeover itself is serialised by flock(2) (withKernelLock), so it is atomic. Within one process, concurrent async operations are serialised
 // by an in-process queue, and an operation that already holds the lock (tracked per async call
 // chain) may take it again (re-entrant).
 
@@ -25,8 +26,62 @@ const chain = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Tail of the in-process queue of each lock. */
 const queues = new Map<string, Promise<void>>();
 
+/** Leftover collectors already run by this process after a takeover. */
+const tookOver = new Set<() => Promise<unknown>>();
+
+/** The owner line of a lock (`<pid> <start time>`); '' without one; undefined when the lock is gone. */
+function readOwner(dir: string): string | undefined {
+  try {
+    return readFileSync(path.join(dir, 'owner'), 'utf8');
+  } catch (err: any) {
+    if (err?.code !== 'ENOENT') return '';
+    return existsSync(dir) ? '' : undefined;
+  }
+}
+
+/**
+ * Whether the owner still runs. A lock without an owner line (a torn write after a crash of the
+ * host) counts as alive while younger than 2 s: locks appear with their owner inside (renamed into
+ * place), so only damage makes one, and a young one may be an older peapod's mkdir-then-write.
+ */
+function ownerAlive(owner: string, dir: string): boolean {
+  const [pidText, start] = owner.trim().split(' ');
+  const pid = Number(pidText);
+  if (pid > 0 && start) return procStartTime(pid) === start;
+  try {
+    return Date.now() - statSync(dir).mtimeMs < 2000;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs fn holding an exclusive flock(2) on `file` (made 0600, opened O_NOFOLLOW: a planted link is
+ * refused, never followed). Node has no flock: util-linux's `flock -x 3` takes the lock on the open
+ * file description this process hands it as fd 3 and exits; the lock then belongs to that
+ * description, so it lasts until this process closes its fd, or dies (the kernel drops it).
+ * The file is never removed (a waiter may hold it open: removing it would let two lock two files).
+ */
+export async function withKernelLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    const { spawn } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('flock', ['-x', '-w', '60', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+      let err = '';
+      child.stderr!.on('data', (d) => { err += String(d); });
+      child.on('error', (e) => reject(new PeapodError('prerequisite', `flock(1) for the lock ${file}: ${e.message}`, { hint: 'apt-get install util-linux' })));
+      child.on('close', (c) => (c === 0 ? resolve() : reject(new PeapodError('lock', `flock ${file}: ${err.trim() || `exited ${c}`}`))));
+    });
+    return await fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class FileLock {
-  constructor(readonly dir: string, private readonly timeoutMs = 60_000) {}
+  /** onTakeover: run (once per process) after a dead holder's lock was taken over, to collect what it left. */
+  constructor(readonly dir: string, private readonly timeoutMs = 60_000, private readonly onTakeover?: () => Promise<unknown>) {}
 
   // Taking and releasing use synchronous calls: the same system calls in the same order, without
   // a trip through the thread pool for each (a play of 10 pods takes these locks ~100 times, and
@@ -58,35 +113,40 @@ export class FileLock {
     }
   }
 
+  /**
+   * Takes over the lock when its owner died (pid and start time no longer match a process), or
+   * when it has no owner and is clearly old. The takeover runs under a kernel lock (flock(2) on
+   * `<lock>.takeover`, held by this process until the lock directory is gone): the owner is read
+   * again under it, so two waiters that both saw the same dead owner cannot both remove the lock
+   * (the second would remove the first one's new lock, and two processes would hold it).
+   */
   private async breakIfStale(): Promise<void> {
-    let owner: string;
-    try {
-      owner = await fs.readFile(path.join(this.dir, 'owner'), 'utf8');
-    } catch (err: any) {
-      if (err?.code !== 'ENOENT') throw err;
-      // Directory without owner: either being created right now, or its creator died between
-      // mkdir and writeFile. Only break it when it is clearly old.
+    const owner = readOwner(this.dir);
+    if (owner === undefined || ownerAlive(owner, this.dir)) return;
+    let took = false;
+    await withKernelLock(`${this.dir}.takeover`, async () => {
+      const again = readOwner(this.dir);
+      if (again !== owner || ownerAlive(again, this.dir)) return; // released, or taken by someone alive
+      // Only a takeover removes a lock whose owner is dead, and takeovers are serialised: the lock
+      // renamed away here is the dead owner's.
+      const grave = `${this.dir}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
       try {
-        const st = await fs.stat(this.dir);
-        if (Date.now() - st.mtimeMs > 2000) await fs.rm(this.dir, { recursive: true, force: true });
-      } catch { /* gone already */ }
-      return;
-    }
-    const [pidText, start] = owner.split(' ');
-    const pid = Number(pidText);
-    if (pid > 0 && procStartTime(pid) === start) return; // holder alive
-    // Rename first so that two waiters cannot both remove a lock that a third just took.
-    const grave = `${this.dir}.stale.${process.pid}.${Date.now()}`;
-    try {
-      await fs.rename(this.dir, grave);
-      const again = await fs.readFile(path.join(grave, 'owner'), 'utf8').catch(() => '');
-      if (again !== owner) {
-        // Someone else took the lock in between: give it back.
-        await fs.rename(grave, this.dir).catch(() => undefined);
-        return;
+        renameSync(this.dir, grave);
+      } catch (err: any) {
+        if (err?.code === 'ENOENT') return;
+        throw err;
       }
-      await fs.rm(grave, { recursive: true, force: true });
-    } catch { /* another waiter got there first */ }
+      rmSync(grave, { recursive: true, force: true });
+      took = true;
+    });
+    if (took) {
+      debug(`took over the lock ${this.dir} of a process that is gone (${owner || 'no owner'})`);
+      // A dead holder may have left more behind: collected once per process, never failing the command.
+      if (this.onTakeover && !tookOver.has(this.onTakeover)) {
+        tookOver.add(this.onTakeover);
+        await this.onTakeover().catch((err) => debug(`collecting leftovers: ${(err as Error).message}`));
+      }
+    }
   }
 
   /** Runs fn holding the lock: exclusive against other processes and other async chains here. */

@@ -5,24 +5,28 @@ import { PeapodError } from '../errors.js';
 import type { ContainerRecord, PodRecord } from '../types.js';
 import { FileLock } from './lock.js';
 import { readJson, writeJsonAtomic } from './atomic.js';
+import { collectLeftovers } from './recover.js';
 
 /**
  * One kind of record (containers, pods): a directory per object under <root>/<dirName>, holding
  * `<file>`, written atomically; found by full ID (one read), name, or unique ID prefix.
  */
 class RecordSet<T extends { id: string; name: string; created: string }> {
-  constructor(private readonly root: string, private readonly kind: 'container' | 'pod', private readonly dirName: string, private readonly file: string) {}
+  constructor(private readonly root: string, private readonly kind: 'container' | 'pod', private readonly dirName: string, private readonly file: string,
+    private readonly onTakeover: () => Promise<unknown>) {}
 
   dir(id: string): string {
     return path.join(this.root, this.dirName, id);
   }
 
   lock(id: string): FileLock {
-    return new FileLock(path.join(this.root, 'locks', `${this.kind === 'container' ? 'ctr' : 'pod'}-${id}.lock`));
+    return new FileLock(path.join(this.root, 'locks', `${this.kind === 'container' ? 'ctr' : 'pod'}-${id}.lock`), undefined, this.onTakeover);
   }
 
+  /** The record, or undefined when missing or damaged (skipped with a warning naming the file). */
   read(id: string): Promise<T | undefined> {
-    return readJson<T>(path.join(this.dir(id), this.file));
+    return readJson<T>(path.join(this.dir(id), this.file), (v) =>
+      (v.id !== id ? `its id is not ${id}` : typeof v.name !== 'string' || typeof v.created !== 'string' ? `not a ${this.kind} record` : undefined));
   }
 
   async list(): Promise<T[]> {
@@ -88,9 +92,11 @@ export class StateStore {
   private readonly pods: RecordSet<PodRecord>;
 
   constructor(readonly root: string) {
-    this.lock = new FileLock(path.join(root, 'locks', 'state.lock'));
-    this.containers = new RecordSet<ContainerRecord>(root, 'container', 'containers', 'container.json');
-    this.pods = new RecordSet<PodRecord>(root, 'pod', 'pods', 'pod.json');
+    // A lock taken over from a dead holder: what that holder (or another killed command) left is collected.
+    const collect = () => collectLeftovers(root);
+    this.lock = new FileLock(path.join(root, 'locks', 'state.lock'), undefined, collect);
+    this.containers = new RecordSet<ContainerRecord>(root, 'container', 'containers', 'container.json', collect);
+    this.pods = new RecordSet<PodRecord>(root, 'pod', 'pods', 'pod.json', collect);
   }
 
   containerLock(id: string): FileLock { return this.containers.lock(id); }

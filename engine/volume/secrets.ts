@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, SecretRecord } from '../types.js';
-import { readJson, writeFileAtomic } from '../state/atomic.js';
+import { namedRecord, readJson, writeFileAtomic } from '../state/atomic.js';
 import { checkObjectName, OBJECT_NAME } from '../names.js';
 
 
@@ -31,13 +31,13 @@ export class Secrets {
     } catch (err: any) {
       if (err?.code !== 'ENOENT') throw err;
     }
-    const all = await Promise.all(files.map((f) => readJson<SecretRecord>(path.join(this.dir(), f))));
+    const all = await Promise.all(files.map((f) => readJson<SecretRecord>(path.join(this.dir(), f), namedRecord)));
     return all.filter((s): s is SecretRecord => !!s).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async get(name: string): Promise<SecretRecord | undefined> {
     if (!OBJECT_NAME.test(name)) return undefined;
-    return readJson<SecretRecord>(this.file(name));
+    return readJson<SecretRecord>(this.file(name), namedRecord);
   }
 
   async mustGet(name: string): Promise<SecretRecord> {

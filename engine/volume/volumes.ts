@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PeapodError } from '../errors.js';
 import type { StateStore } from '../state/store.js';
 import type { VolumeRecord } from '../types.js';
-import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import { namedRecord, readJson, writeJsonAtomic } from '../state/atomic.js';
 import { checkObjectName, OBJECT_NAME } from '../names.js';
 
 
@@ -26,13 +26,13 @@ export class Volumes {
     } catch (err: any) {
       if (err?.code !== 'ENOENT') throw err;
     }
-    const all = await Promise.all(names.map((n) => readJson<VolumeRecord>(path.join(this.dir(n), 'volume.json'))));
+    const all = await Promise.all(names.map((n) => readJson<VolumeRecord>(path.join(this.dir(n), 'volume.json'), namedRecord)));
     return all.filter((v): v is VolumeRecord => !!v).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async get(name: string): Promise<VolumeRecord | undefined> {
     if (!OBJECT_NAME.test(name)) return undefined;
-    return readJson<VolumeRecord>(path.join(this.dir(name), 'volume.json'));
+    return readJson<VolumeRecord>(path.join(this.dir(name), 'volume.json'), namedRecord);
   }
 
   async mustGet(name: string): Promise<VolumeRecord> {

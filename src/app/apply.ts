@@ -243,7 +243,8 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
     const record = await readRecord(engine, set);
     const desired = desiredOf(loaded.plan, loaded.objects);
     const existing = existingOf(await engine.pods.list());
-    const conflicts = [...conflictsOf(desired, existing, set), ...(await secretConflicts(engine, desired, set))];
+    const { applySetServiceConflicts, applySetServices } = await import('../kube/apply-services.js');
+    const conflicts = [...conflictsOf(desired, existing, set), ...(await secretConflicts(engine, desired, set)), ...(await applySetServiceConflicts(engine, loaded.plan.services, set))];
     if (conflicts.length) throw new PeapodError('exists', `${conflicts.join('; ')}: nothing was changed`);
     const actions = actionsOf(desired, existing, set);
     const { checkImages } = await import('../kube/apply.js');
@@ -266,7 +267,10 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
     const find = (kind: string, name: string) => desired.objects.find((o) => o.kind === kind && o.name === name)!;
     // 1. What is only added: secrets, claims, new pods, Deployments created or scaled up.
     const undoSecrets: Array<() => Promise<void>> = [];
+    let services: Awaited<ReturnType<typeof applySetServices>> | undefined;
     try {
+      // Services before the pods (their variables are in the pods' environment)
+      services = await applySetServices(engine, loaded.plan.services, set, say);
       for (const s of desired.secrets) {
         const have = await engine.secrets.get(s.name);
         if (have && stableJson(have.data) === stableJson(s.data) && have.type === s.type) continue;
@@ -292,6 +296,7 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
     } catch (err) {
       await Promise.all(ctx.created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch((e) => say(`warning: rolling back pod ${id.slice(0, 12)}: ${(e as Error).message}`))));
       for (const u of undoSecrets.reverse()) await u().catch(() => undefined);
+      await services?.undo();
       throw err;
     }
     // 2. What changes or removes: files in place, replaced pods, scale down, rollouts, prune.
@@ -351,6 +356,8 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
         const have = await engine.secrets.get(o.name);
         if (have?.labels?.[SET_LABEL] === set) { await engine.secrets.remove(o.name); say(`secret/${o.name} pruned`); }
       }
+      // Services of the set no longer in the files; then the rules and names follow the pods.
+      await services.prune();
     } finally {
       await store.save(set, next);
     }

@@ -125,6 +125,8 @@ export async function cleanupContainer(open: Opener, id: string): Promise<void> 
   const rec = await engine.containers.find(id);
   if (!rec) return;
   await engine.containers.cleanup(id);
+  // A pod member that ended is no endpoint of a Service any more (until its restart).
+  if (rec.spec.pod) await engine.services.sync().catch(() => undefined);
   await engine.pods.superviseRestart(id);
   if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
 }

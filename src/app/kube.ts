@@ -98,13 +98,17 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) o.onWarning(notice);
+  if (engine.cfg.rootlessUid !== undefined && plan.services.length) {
+    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports, nothing more`);
+    plan.services = [];
+  }
   const { playPlan, waitReady } = await import('../kube/apply.js');
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: o.pullProgress });
   if (o.waitReady) await waitReady(engine, r.pods.map((p) => p.id), (o.timeoutSeconds ?? 300) * 1000);
   return { plan, pods: r.pods };
 }
 
-export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }
+export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[]; services: string[] }
 
 /** `kube down`: the pods (and Secrets, claims' volumes with force) the sources define. */
 export async function downKube(open: Opener, sources: Source[], o: { force?: boolean; onDiagnostics: (diags: Diagnostic[]) => void }): Promise<DownKubeReport> {
@@ -113,14 +117,14 @@ export async function downKube(open: Opener, sources: Source[], o: { force?: boo
     o.onDiagnostics(diags);
     throw new PeapodError('invalid', `cannot read ${sources.map((s) => s.name).join(', ')}`);
   }
-  const { podNamesOf, configObjectsOf } = await import('../kube/plan.js');
+  const { podNamesOf, configObjectsOf, servicesOf } = await import('../kube/plan.js');
   const { downPods } = await import('../kube/apply.js');
   const engine = await open();
   const objects = podNamesOf(docs);
   // Pods made by kube apply: their set's record goes with the last of them.
   const { SET_LABEL } = await import('../kube/applyset.js');
   const sets = [...new Set((await engine.pods.list()).filter((p) => objects.some((x) => p.spec.kube?.kind === x.kind && p.spec.kube?.name === x.name)).map((p) => p.spec.labels?.[SET_LABEL]).filter((x): x is string => !!x))];
-  const r = await downPods(engine, objects, configObjectsOf(docs), o.force);
+  const r = await downPods(engine, objects, { ...configObjectsOf(docs), services: servicesOf(docs) }, o.force);
   const { forgetEmptySets } = await import('./apply.js');
   await forgetEmptySets(async () => engine, sets);
   return r;

@@ -123,7 +123,7 @@ export async function monitorPod(open: Opener, id: string, signal: AbortSignal):
   if (engine.pods.monitorPid(id) !== process.pid) return;
   const { monitorPod: run } = await import('../../engine/pod/monitor.js');
   try {
-    await run(engine.store, engine.containers, id, { signal });
+    await run(engine.store, engine.containers, id, { signal, onReadiness: () => engine.services.sync().catch(() => undefined) });
   } finally {
     if (engine.pods.monitorPid(id) === process.pid) rmSync(engine.pods.monitorFile(id), { force: true });
   }

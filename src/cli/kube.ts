@@ -109,6 +109,10 @@ function describePlan(plan: import('../kube/plan.js').Plan): string {
   let out = '';
   for (const s of plan.secrets) out += `Secret ${s.name}: keys ${Object.keys(s.data).sort().join(', ') || '(none)'}\n`;
   for (const c of plan.claims) out += `Volume ${c} (PersistentVolumeClaim)\n`;
+  for (const s of plan.services) {
+    const ip = s.spec.headless ? 'headless' : s.spec.clusterIP ?? 'a cluster IP';
+    out += `Service ${s.spec.name} (${s.spec.type}, ${ip}, ports ${s.spec.ports.map((p) => `${p.port}->${p.targetPort}/${p.protocol}`).join(' ') || '(none)'})\n`;
+  }
   for (const p of plan.pods) {
     const net = p.pod.hostNetwork ? 'host' : p.pod.network ?? 'peapod';
     out += `Pod ${p.pod.name} (${p.source.kind} ${p.source.name}, network ${net}${p.pod.publish?.length ? `, ports ${p.pod.publish.map((m) => `${m.hostIP ? `${m.hostIP}:` : ''}${m.hostPort}->${m.containerPort}/${m.protocol}`).join(' ')}` : ''}${p.deferred ? ', waits for an earlier pod of its Job' : ''})\n`;
@@ -132,6 +136,7 @@ async function down(files: string[], o: { force?: boolean }, cmd: Command): Prom
   if (r.removed.length) out += `Pods removed:\n${r.removed.join('\n')}\n`;
   if (r.secrets.length) out += `Secrets removed:\n${r.secrets.join('\n')}\n`;
   if (r.volumes.length) out += `Volumes removed:\n${r.volumes.join('\n')}\n`;
+  if (r.services.length) out += `Services removed:\n${r.services.join('\n')}\n`;
   process.stdout.write(out);
 }
 

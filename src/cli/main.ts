@@ -7,6 +7,7 @@ import { registerSystemCommands } from './system.js';
 import { registerPodCommands } from './pods.js';
 import { registerKubeCommands } from './kube.js';
 import { registerNetworkCommands } from './networks.js';
+import { registerServiceCommands } from './services.js';
 import { registerStorageCommands } from './storage.js';
 import { VERSION } from './version.js';
 import { normalizeArgv } from './argv.js';
@@ -40,6 +41,7 @@ registerKubeCommands(program);
 (await import('./registry.js')).registerRegistryCommands(program);
 (await import('./generate.js')).registerGenerateCommands(program);
 registerNetworkCommands(program);
+registerServiceCommands(program);
 registerStorageCommands(program);
 (await import('./compat.js')).registerCompatCommands(program);
 

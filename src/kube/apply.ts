@@ -7,6 +7,7 @@ import type { PullProgress } from '../../engine/image/registry/index.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
 import { isReady, isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { Plan, PlannedPod } from './plan.js';
+import { createServices, downServices, preflightServices } from './apply-services.js';
 
 export interface PlayOptions {
   start: boolean;
@@ -137,6 +138,7 @@ async function checkNames(engine: Engine, plan: Plan, opts: PlayOptions, problem
       problems.push(`secret "${s.name}" already exists with other values: use --replace to update it`);
     }
   }
+  problems.push(...(await preflightServices(engine, plan, opts.replace)));
   if (problems.length) throw new PeapodError(problems.every((x) => x.includes('already')) ? 'exists' : 'invalid', problems.join('; '));
   // Host ports are checked before anything is created (pods being replaced give theirs up).
   await engine.pods.checkPorts(plan.pods.flatMap((p) => p.pod.publish ?? []), existing.map((p) => p.id));
@@ -188,6 +190,13 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
   const replaced = await preflight(engine, plan, opts);
   for (const old of replaced) await engine.pods.remove(old.id, { force: true, timeout: 0 });
   const undoConfig = await applyConfig(engine, plan, opts);
+  let services: Awaited<ReturnType<typeof createServices>>;
+  try {
+    services = await createServices(engine, plan, opts.replace);
+  } catch (err) {
+    await undoConfig();
+    throw err;
+  }
   const created: string[] = [];
   const results = await Promise.allSettled(plan.pods.map((p) => createPod(engine, p, opts, created)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -196,9 +205,13 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
     await Promise.all(created.map((id) => engine.pods.remove(id, { force: true, timeout: 0 }).catch((err) => {
       process.stderr.write(`warning: rolling back pod ${id.slice(0, 12)}: ${(err as Error).message}\n`);
     })));
+    await services.undo();
     await undoConfig();
     throw failed.reason;
   }
+  // The pods' starts synced already; once more for a play that started none (--start=false, or
+  // Services alone) so that the Services' rules and names exist.
+  if (plan.services.length) await engine.services.sync();
   return { pods: results.map((r) => (r as PromiseFulfilledResult<PlayReport['pods'][number]>).value) };
 }
 
@@ -206,7 +219,7 @@ export async function playPlan(engine: Engine, plan: Plan, opts: PlayOptions): P
  * Stops and removes exactly the pods the given objects define, and the secrets they define;
  * volumes of PersistentVolumeClaims are kept unless `force`.
  */
-export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>, config: { secrets: string[]; claims: string[] } = { secrets: [], claims: [] }, force = false): Promise<{ stopped: string[]; removed: string[]; secrets: string[]; volumes: string[] }> {
+export async function downPods(engine: Engine, objects: Array<{ kind: string; name: string }>, config: { secrets: string[]; claims: string[]; services?: string[] } = { secrets: [], claims: [] }, force = false): Promise<{ stopped: string[]; removed: string[]; secrets: string[]; volumes: string[]; services: string[] }> {
   const pods = await engine.pods.list();
   const targets = pods.filter((p) => objects.some((o) => p.spec.kube?.kind === o.kind && p.spec.kube?.name === o.name));
   const stopped: string[] = [];
@@ -230,7 +243,8 @@ export async function downPods(engine: Engine, objects: Array<{ kind: string; na
       volumes.push(c);
     }
   }
-  return { stopped, removed, secrets, volumes };
+  const services = config.services?.length ? await downServices(engine, config.services) : [];
+  return { stopped, removed, secrets, volumes, services };
 }
 
 /**

@@ -10,6 +10,7 @@ type Support = true | 'n/a' | { [k: string]: Support } | { each: Support };
 
 /** Podman 4.3.1's `kube play` support, per its docs/kubernetes_support.md (our own summary). */
 const PODMAN: Record<string, string> = {
+  'Service spec.ports': 'nodePort only', 'Service spec.selector': 'yes', 'Service spec.type': 'NodePort only',
   'Pod spec.containers': 'yes', 'Pod spec.initContainers': 'yes', 'Pod spec.volumes': 'yes', 'Pod spec.restartPolicy': 'yes',
   'Pod spec.terminationGracePeriodSeconds': 'yes', 'Pod spec.hostname': 'yes', 'Pod spec.hostAliases': 'yes', 'Pod spec.dnsConfig': 'yes',
   'Pod spec.hostNetwork': 'yes', 'Pod spec.hostPID': 'yes', 'Pod spec.hostIPC': 'yes', 'Pod spec.shareProcessNamespace': 'yes',
@@ -58,7 +59,8 @@ export function supportTable(): string {
     for (const f of Object.keys(top).filter((k) => !['apiVersion', 'kind', 'metadata', 'status'].includes(k))) add(`${kind} \`${f}\``, `${kind} ${f}`, top[f]);
   }
   add('PersistentVolumeClaim `spec`', 'PersistentVolumeClaim spec', 'n/a');
-  add('Service `spec`', 'Service spec', true);
+  const service = (SUPPORTED_FIELDS.Service as Record<string, Record<string, Support>>).spec;
+  for (const f of schemaProps('service.json', 'V1ServiceSpec')) add(`Service \`spec.${f}\``, `Service spec.${f}`, service[f]);
   const head = '| object / field | peapod | Podman 4.3 |\n| --- | --- | --- |\n';
   return head + rows.map((r) => `| ${r.join(' | ')} |`).join('\n') + '\n';
 }

@@ -11,6 +11,7 @@
 //
 // Each field is one small mapping in a table (POD_SPEC_FIELDS, CONTAINER_FIELDS, VOLUME_SOURCES,
 // ...): a field that play kube learns later gets one more row here.
+import type { ServiceSpec } from '../../engine/network/services.js';
 import { stringify } from 'yaml';
 import type { ContainerRecord, ImageRuntimeConfig, PodRecord, PodVolume, SecretRecord, VolumeFile } from '../../engine/types.js';
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
@@ -32,6 +33,8 @@ export interface KubeSources {
   image(id: string): ImageRuntimeConfig | undefined;
   /** a stored secret by name; asked only with includeSecrets */
   secret?(name: string): SecretRecord | undefined;
+  /** played Services whose selector picks one of the pods: written along (before the pods) */
+  services?: ServiceSpec[];
 }
 
 export interface GenerateKubeOptions {
@@ -874,12 +877,35 @@ export function generateKube(src: KubeSources, opts: GenerateKubeOptions = {}): 
     } else {
       workloads.push(controller(kind, name, p, g.count, g.pod, g.members, opts.replicas));
     }
-    if (opts.service) {
+    const selectedByPlayed = (src.services ?? []).some((s) => Object.keys(s.selector).length && Object.entries(s.selector).every(([k, v]) => (p.metadata.labels as Record<string, string> | undefined)?.[k] === v));
+    if (opts.service && !selectedByPlayed) {
       const svc = serviceFor(name, (p.metadata.labels as Record<string, string> | undefined) ?? {}, (p.spec.containers as Obj[]) ?? [], warn);
       if (svc) workloads.push(svc);
     }
   }
-  return { objects: [...companionObjects(companions, src, opts, warn), ...workloads], warnings };
+  const services = (src.services ?? []).map(playedService);
+  return { objects: [...companionObjects(companions, src, opts, warn), ...services, ...workloads], warnings };
+}
+
+/** A played Service as YAML again: what it asked for, without the VIP this host gave it. */
+function playedService(s: ServiceSpec): Obj {
+  const ports = s.ports.map((p) => obj(
+    ['name', p.name],
+    ['protocol', p.protocol === 'tcp' ? undefined : p.protocol.toUpperCase()],
+    ['port', p.port],
+    ['targetPort', String(p.targetPort) === String(p.port) ? undefined : p.targetPort],
+    ['nodePort', p.nodePort],
+  ));
+  const spec = obj(
+    ['type', s.type === 'ClusterIP' ? undefined : s.type],
+    ['clusterIP', s.headless ? 'None' : undefined],
+    ['selector', s.selector],
+    ['ports', ports.length ? ports : undefined],
+    ['sessionAffinity', s.affinitySeconds ? 'ClientIP' : undefined],
+    ['sessionAffinityConfig', s.affinitySeconds && s.affinitySeconds !== 10800 ? { clientIP: { timeoutSeconds: s.affinitySeconds } } : undefined],
+    ['publishNotReadyAddresses', s.publishNotReadyAddresses || undefined],
+  );
+  return topLevel('Service', 'v1', obj(['name', s.name], ['namespace', s.namespace === 'default' ? undefined : s.namespace], ['labels', s.labels]), spec);
 }
 
 /**

@@ -23,8 +23,8 @@ export interface KindInfo {
   workload?: WorkloadRule;
   /** `generate kube --type` that writes it (pods and workloads) */
   generateType?: 'pod' | 'deployment' | 'daemonset' | 'job';
-  /** what `kube down` removes for it: its pods, the Secret, the claim's volume (with --force), or nothing */
-  down: 'pods' | 'secret' | 'volume' | 'none';
+  /** what `kube down` removes for it: its pods, the Secret, the claim's volume (with --force), the Service, or nothing */
+  down: 'pods' | 'secret' | 'volume' | 'service' | 'none';
   /** play plans documents in this order: what pods use first, then Services, then the pods */
   planOrder: number;
 }
@@ -48,7 +48,7 @@ export const KINDS: readonly KindInfo[] = [
   { apiVersion: 'v1', kind: 'ConfigMap', schema: 'configmap.json', plan: 'config', down: 'none', planOrder: 1 },
   { apiVersion: 'v1', kind: 'Secret', schema: 'secret.json', plan: 'config', down: 'secret', planOrder: 0 },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', schema: 'persistentvolumeclaim.json', plan: 'config', down: 'volume', planOrder: 2 },
-  { apiVersion: 'v1', kind: 'Service', schema: 'service.json', plan: 'service', down: 'none', planOrder: 3 },
+  { apiVersion: 'v1', kind: 'Service', schema: 'service.json', plan: 'service', down: 'service', planOrder: 3 },
 ];
 
 /** v1 List, the wrapper `kubectl get -o yaml` writes; parse expands it into its items. */

@@ -10,6 +10,7 @@ import { PLAN_ORDER, kindInfo } from './kinds.js';
 import { planProbes } from './plan-probes.js';
 import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
 import { planSecurity, planResources } from './plan-security.js';
+import { planService, type PlannedService } from './services.js';
 
 export interface PlannedPod {
   /** where the pod's spec sits in its document, for positions of later diagnostics */
@@ -37,6 +38,8 @@ export interface Plan {
   claims: string[];
   /** secrets that pods reference but the play does not define: they must exist in the engine */
   externalSecrets: Array<{ name: string; optional: boolean }>;
+  /** Services of the play: created before the pods (their variables are in the pods' env) */
+  services: PlannedService[];
   diagnostics: Diagnostic[];
 }
 
@@ -124,7 +127,7 @@ const POD_SPEC: Support = {
   nodeSelector: 'n/a', affinity: 'n/a', tolerations: 'n/a', nodeName: 'n/a', schedulerName: 'n/a',
   priority: 'n/a', priorityClassName: 'n/a', preemptionPolicy: 'n/a', topologySpreadConstraints: 'n/a',
   serviceAccountName: 'n/a', serviceAccount: 'n/a', automountServiceAccountToken: 'n/a',
-  enableServiceLinks: 'n/a', runtimeClassName: 'n/a', subdomain: 'n/a', readinessGates: 'n/a',
+  enableServiceLinks: true, runtimeClassName: 'n/a', subdomain: true, readinessGates: 'n/a',
   imagePullSecrets: true,
   resources: { limits: true, requests: true },
 };
@@ -146,7 +149,16 @@ const SUPPORT: Record<string, Support> = {
   ConfigMap: { ...WORKLOAD_COMMON, data: true, binaryData: true, immutable: true },
   Secret: { ...WORKLOAD_COMMON, data: true, stringData: true, type: true, immutable: true },
   PersistentVolumeClaim: { ...WORKLOAD_COMMON, spec: 'n/a' },
-  Service: { ...WORKLOAD_COMMON, spec: true },
+  Service: {
+    ...WORKLOAD_COMMON,
+    spec: {
+      type: true, selector: true, clusterIP: true, clusterIPs: true, sessionAffinity: true, sessionAffinityConfig: true,
+      publishNotReadyAddresses: true, externalTrafficPolicy: true,
+      ports: { each: { name: true, protocol: true, port: true, targetPort: true, nodePort: true, appProtocol: 'n/a' } },
+      internalTrafficPolicy: 'n/a', ipFamilies: 'n/a', ipFamilyPolicy: 'n/a', allocateLoadBalancerNodePorts: 'n/a',
+      loadBalancerClass: 'n/a', loadBalancerIP: 'n/a', loadBalancerSourceRanges: 'n/a', healthCheckNodePort: 'n/a', trafficDistribution: 'n/a',
+    },
+  },
 };
 
 /** The support trees, for the README's table (one source of truth). */
@@ -244,6 +256,8 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
     dnsConfig: spec.dnsConfig,
     fsGroup: spec.securityContext?.fsGroup,
     resources: planResources(spec),
+    ...(spec.enableServiceLinks === false ? { enableServiceLinks: false } : {}),
+    ...(typeof spec.subdomain === 'string' && spec.subdomain ? { subdomain: spec.subdomain } : {}),
   };
   if (pod.fsGroup === undefined) delete pod.fsGroup;
   if (pod.resources === undefined) delete pod.resources;
@@ -282,11 +296,17 @@ function collectObjects(docs: readonly ParsedDoc[], extra: readonly ParsedDoc[])
   return { ctx: { configMaps, secretKeys }, secrets, claims };
 }
 
-/** Service NodePorts (and LoadBalancer ports) become host ports of the pods the selector matches. */
-function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnostics: Diagnostic[]): void {
+/**
+ * Services: a virtual IP with its rules and names (engine/network/services.ts); NodePorts (and
+ * LoadBalancer ports) also become host ports of the pods the selector matches.
+ */
+function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnostics: Diagnostic[], services: PlannedService[]): void {
   for (const d of docs) {
     const v = d.value as Obj;
     if (v?.kind !== 'Service') continue;
+    const planned = planService(v, d.file);
+    for (const p of planned.problems) diagnostics.push(at(d, p.path, p.message, p.severity));
+    if (planned.service) services.push(planned.service);
     const spec = v.spec ?? {};
     const type = spec.type ?? 'ClusterIP';
     const selector: Record<string, string> = spec.selector ?? {};
@@ -307,8 +327,8 @@ function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnosti
         mapped = true;
       }
     });
-    if (!mapped) {
-      diagnostics.push(at(d, ['spec'], `Service ${v.metadata.name} (${type}${matched.length ? '' : ', selecting no pod of this play'}) does not apply on one host: pods reach each other by name; publish with hostPort or a NodePort`, 'warning'));
+    if (!mapped && type !== 'ClusterIP') {
+      diagnostics.push(at(d, ['spec'], `Service ${v.metadata.name} (${type}${matched.length ? '' : ', selecting no pod of this play'}) publishes no host port (give its ports a nodePort): it is reached through its cluster IP and name only`, 'warning'));
     }
   }
 }
@@ -380,7 +400,8 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     for (const p of unsupported) diagnostics.push(at(doc, p, 'not supported by peapod yet', 'error'));
     for (const p of notApplicable) diagnostics.push(at(doc, p, 'does not apply on one host: ignored', 'warning'));
   }
-  applyServices(docs, pods, diagnostics);
+  const services: PlannedService[] = [];
+  applyServices(docs, pods, diagnostics, services);
   for (const p of pods) {
     if (p.pod.hostNetwork) {
       // The pod uses the host's ports directly: nothing to forward.
@@ -440,6 +461,7 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     secrets: objects.secrets,
     claims: [...claims],
     externalSecrets: [...external].map(([name, optional]) => ({ name, optional })),
+    services,
     diagnostics,
   };
 }
@@ -467,6 +489,11 @@ function hostPortPosition(p: PlannedPod, port: number): Pick<Diagnostic, 'file' 
 /** What a set of documents defines (for kube down), without validating them. */
 export function podNamesOf(docs: readonly ParsedDoc[]): Array<{ kind: string; name: string }> {
   return docs.filter((d) => kindInfo(String(d.kind))?.down === 'pods').map((d) => ({ kind: d.kind!, name: d.name ?? '' }));
+}
+
+/** Services a set of documents defines (for kube down): namespace/name. */
+export function servicesOf(docs: readonly ParsedDoc[]): string[] {
+  return docs.filter((d) => d.kind === 'Service' && d.name).map((d) => `${(d.value as Obj)?.metadata?.namespace ?? 'default'}/${d.name}`);
 }
 
 /** Secrets and claims a set of documents defines (for kube down). */

@@ -302,6 +302,19 @@ spec:
     expect(diagnostics(toYaml(r.objects))).toEqual([]);
   });
 
+  it('a played Service that selects the pods comes along, without its VIP; -s adds no second one', () => {
+    const p = pod('web', { labels: { app: 'web' }, restartPolicy: 'Always', terminationGracePeriodSeconds: 30 });
+    const c = ctr('web-c', { kubeName: 'c', kube: {}, ports: [{ containerPort: 8080, name: 'http', protocol: 'TCP' }] });
+    const src = { ...sources([[p, [c]]]), services: [{ name: 'web', namespace: 'default', type: 'ClusterIP' as const, selector: { app: 'web' }, affinitySeconds: 60, ports: [{ name: 'http', protocol: 'tcp' as const, port: 80, targetPort: 'http' }] }] };
+    const r = gen(src, { service: true });
+    expect(r.objects.map((o) => o.kind)).toEqual(['Service', 'Pod']);
+    expect(r.objects[0]).toEqual({
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' },
+      spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }], sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } },
+    });
+    expect(diagnostics(toYaml(r.objects))).toEqual([]);
+  });
+
   it('-s: a pod without labels gets app=<name>; a pod without ports gets no Service', () => {
     const withPort = gen(sources([[pod('1abc'), [ctr('1abc-c', { cmd: ['x'], ports: [{ containerPort: 80 }] })]]]), { service: true });
     expect((withPort.objects[0].metadata as any).labels).toEqual({ app: '1abc' });

@@ -1,0 +1,388 @@
+// Services on one host, as kube-proxy (iptables mode) and CoreDNS make them on a cluster, without a
+// process of their own: a Service is a record under <root>/services; its virtual IP is claimed
+// host-wide; its rules (service-rules.ts) and names (aardvark-dns entries) are derived state that
+// `sync` rebuilds from the records and the pods' readiness whenever either changes (play/apply,
+// pod start/stop/rm, conmon's exit command, the pod monitor's readiness verdicts, down, reset).
+import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { PeapodError } from '../errors.js';
+import { debug } from '../log.js';
+import { findProgram, hostStateDir } from '../config.js';
+import { FileLock } from '../state/lock.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
+import { runProgram } from '../spawn.js';
+import type { StateStore } from '../state/store.js';
+import type { ContainerRecord, PodRecord } from '../types.js';
+import type { Pods } from '../pod/pods.js';
+import { isRunning } from '../pod/status.js';
+import { DNS1035_LABEL, DNS1123_LABEL } from '../names.js';
+import { claimServiceIP, intToIp, ipToInt, parseCidr, releaseServiceIP, releaseServiceIPsOf, serviceIPHolder, usedSubnets } from './networks.js';
+import { netavarkConfigDir, netavarkName } from './netavark.js';
+import { renderServiceRules, rootTag, type RuleService, type ServiceProtocol } from './service-rules.js';
+
+/** The range VIPs come from (Kubernetes' default service CIDR is 10.96.0.0/12; peapod uses its first /16). */
+export const SERVICE_RANGE = '10.96.0.0/16';
+export const CLUSTER_DOMAIN = 'cluster.local';
+
+export interface ServicePortSpec {
+  name?: string;
+  protocol: ServiceProtocol;
+  port: number;
+  /** a number, or the name of a containerPort of the selected pods */
+  targetPort: number | string;
+  nodePort?: number;
+}
+
+/** A Service as peapod keeps it (the Kubernetes fields it implements, checked by src/kube/services.ts). */
+export interface ServiceSpec {
+  name: string;
+  namespace: string;
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /** clusterIP: None */
+  headless?: boolean;
+  /** spec.clusterIP asked for (must be free and inside SERVICE_RANGE) */
+  clusterIP?: string;
+  selector: Record<string, string>;
+  ports: ServicePortSpec[];
+  /** sessionAffinity ClientIP: seconds (sessionAffinityConfig.clientIP.timeoutSeconds, default 10800) */
+  affinitySeconds?: number;
+  publishNotReadyAddresses?: boolean;
+  labels?: Record<string, string>;
+  /** the kube apply set that owns it (apply changes and prunes only its own) */
+  applySet?: string;
+  /** where it came from (kube down, generate kube) */
+  kube?: { file?: string; object?: unknown };
+}
+
+export interface ServiceRecord {
+  id: string;
+  spec: ServiceSpec;
+  /** the VIP, or 'None' for a headless Service */
+  clusterIP: string;
+  created: string;
+}
+
+export interface Endpoint { pod: string; podId: string; ip: string; ready: boolean; ports: Record<string, number>; hostname?: string; subdomain?: string }
+
+export interface ServiceView extends ServiceRecord { endpoints: Endpoint[] }
+
+const key = (s: { name: string; namespace: string }) => `${s.namespace}/${s.name}`;
+const shortHash = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+/** The id of our aardvark-dns entries: never a substring of a pod id (netavark deletes by substring). */
+const DNS_ID = 'peapod-svc-';
+
+/** The names a Service has in every pod: `web`, `web.ns`, `web.ns.svc`, `web.ns.svc.cluster.local`. */
+export function serviceNames(s: { name: string; namespace: string }): string[] {
+  return [s.name, `${s.name}.${s.namespace}`, `${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}.svc.${CLUSTER_DOMAIN}`];
+}
+
+/** The pod's namespace (its Kubernetes object's, default "default"). */
+export function namespaceOf(pod: PodRecord): string {
+  const ns = (pod.spec.kube?.object as { metadata?: { namespace?: string } } | undefined)?.metadata?.namespace;
+  return typeof ns === 'string' && DNS1123_LABEL.test(ns) ? ns : 'default';
+}
+
+/**
+ * The variables the kubelet gives a container for the Services of its namespace that exist when it
+ * starts (pkg/kubelet/envvars): NAME_SERVICE_HOST, NAME_SERVICE_PORT(_PORTNAME), NAME_PORT,
+ * NAME_PORT_<port>_<PROTO>(_PROTO|_PORT|_ADDR). Headless Services have none.
+ */
+export function serviceEnv(records: readonly ServiceRecord[]): string[] {
+  const out: string[] = [];
+  const envName = (s: string) => s.toUpperCase().replace(/-/g, '_');
+  for (const r of [...records].sort((a, b) => a.spec.name.localeCompare(b.spec.name))) {
+    if (r.clusterIP === 'None' || !r.spec.ports.length) continue;
+    const prefix = envName(r.spec.name);
+    out.push(`${prefix}_SERVICE_HOST=${r.clusterIP}`, `${prefix}_SERVICE_PORT=${r.spec.ports[0].port}`);
+    for (const p of r.spec.ports) if (p.name) out.push(`${prefix}_SERVICE_PORT_${envName(p.name)}=${p.port}`);
+    r.spec.ports.forEach((p, i) => {
+      const proto = p.protocol.toLowerCase();
+      const url = `${proto}://${r.clusterIP}:${p.port}`;
+      if (i === 0) out.push(`${prefix}_PORT=${url}`);
+      const pp = `${prefix}_PORT_${p.port}_${proto.toUpperCase()}`;
+      out.push(`${pp}=${url}`, `${pp}_PROTO=${proto}`, `${pp}_PORT=${p.port}`, `${pp}_ADDR=${r.clusterIP}`);
+    });
+  }
+  return out;
+}
+
+/** The Ready state of a pod as a Service sees it: running infra, every app container ready. */
+function podReady(pods: Pods, pod: PodRecord, members: ContainerRecord[]): boolean {
+  const infra = members.find((c) => c.id === pod.infraId);
+  if (!infra || !isRunning(infra)) return false;
+  const r = pods.readiness(members);
+  return r.total > 0 && r.ready === r.total;
+}
+
+/** Every service port's target on one pod: a number, or the containerPort of that name. */
+function targetPorts(spec: ServiceSpec, members: ContainerRecord[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of spec.ports) {
+    const k = `${p.protocol}/${p.port}`;
+    if (typeof p.targetPort === 'number') { out[k] = p.targetPort; continue; }
+    const found = members.flatMap((c) => c.spec.ports ?? []).find((x) => x.name === p.targetPort && (x.protocol ?? 'TCP').toLowerCase() === p.protocol);
+    if (found) out[k] = found.containerPort;
+  }
+  return out;
+}
+
+export class Services {
+  private readonly tag: string;
+  private hostLock?: FileLock;
+
+  constructor(private readonly cfg: { root: string; runroot: string; rootlessUid?: number }, private readonly store: StateStore, private readonly pods: () => Pods) {
+    this.tag = rootTag(cfg.root);
+  }
+
+  private dir(): string {
+    return path.join(this.store.root, 'services');
+  }
+
+  private file(s: { name: string; namespace: string }): string {
+    return path.join(this.dir(), `${s.name}.${s.namespace}.json`);
+  }
+
+  /** The host-wide network lock (netavark's calls hold it too: the chains and aardvark files are the host's). */
+  private lock(): FileLock {
+    this.hostLock ??= this.cfg.rootlessUid !== undefined ? new FileLock(path.join(this.cfg.runroot, 'network.lock')) : new FileLock(path.join(hostStateDir(), 'network.lock'));
+    return this.hostLock;
+  }
+
+  async list(): Promise<ServiceRecord[]> {
+    let names: string[] = [];
+    try { names = readdirSync(this.dir()).filter((f) => f.endsWith('.json')); } catch { return []; }
+    const all = await Promise.all(names.map((n) => readJson<ServiceRecord>(path.join(this.dir(), n))));
+    return all.filter((r): r is ServiceRecord => !!r).sort((a, b) => key(a.spec).localeCompare(key(b.spec)));
+  }
+
+  /** A Service by name (any namespace when unique), `ns/name` or id prefix. */
+  async find(ref: string): Promise<ServiceRecord | undefined> {
+    const all = await this.list();
+    const hits = all.filter((r) => r.spec.name === ref || key(r.spec) === ref || r.id === ref || (ref.length >= 3 && r.id.startsWith(ref)));
+    if (hits.length > 1) throw new PeapodError('invalid', `service ${ref} is ambiguous: ${hits.map((h) => key(h.spec)).join(', ')}: name it as NAMESPACE/NAME`);
+    return hits[0];
+  }
+
+  async mustFind(ref: string): Promise<ServiceRecord> {
+    const r = await this.find(ref);
+    if (!r) throw new PeapodError('not-found', `no service with name or ID ${ref} found: no such service`);
+    return r;
+  }
+
+  /**
+   * Creates (or, with replace, updates keeping its VIP when it still fits) a Service: its VIP is
+   * claimed host-wide. Does not sync: the caller does once for a whole play.
+   */
+  async create(spec: ServiceSpec, opts: { replace?: boolean } = {}): Promise<ServiceRecord> {
+    if (this.cfg.rootlessUid !== undefined) {
+      throw new PeapodError('prerequisite', `service ${spec.name}: rootless peapod has no shared bridge (pasta gives each pod its own network), so a Service cannot have a virtual IP: reach the pods by their published ports`);
+    }
+    if (!DNS1035_LABEL.test(spec.name) || spec.name.length > 63) throw new PeapodError('invalid', `service name "${spec.name}": must be a lower-case RFC 1035 label of at most 63 characters`);
+    if (!DNS1123_LABEL.test(spec.namespace) || spec.namespace.length > 63) throw new PeapodError('invalid', `namespace "${spec.namespace}": must be a lower-case RFC 1123 label`);
+    return this.store.lock.with(async () => {
+      const have = await readJson<ServiceRecord>(this.file(spec));
+      if (have && !opts.replace) throw new PeapodError('exists', `service "${key(spec)}" already exists: use --replace to update it, or kube down first`);
+      const id = have?.id ?? createHash('sha256').update(`${this.store.root}\0${key(spec)}\0${Date.now()}\0${Math.random()}`).digest('hex');
+      let clusterIP = 'None';
+      if (!spec.headless) {
+        const keep = have && have.clusterIP !== 'None' && (!spec.clusterIP || spec.clusterIP === have.clusterIP) ? have.clusterIP : undefined;
+        clusterIP = keep ?? (await this.allocateIP(spec));
+      }
+      if (have && have.clusterIP !== 'None' && have.clusterIP !== clusterIP) await releaseServiceIP(have.clusterIP, this.store.root);
+      const rec: ServiceRecord = { id, spec, clusterIP, created: have?.created ?? new Date().toISOString() };
+      await fs.mkdir(this.dir(), { recursive: true, mode: 0o700 });
+      try {
+        await writeJsonAtomic(this.file(spec), rec);
+      } catch (err) {
+        if (clusterIP !== 'None' && clusterIP !== have?.clusterIP) await releaseServiceIP(clusterIP, this.store.root);
+        throw err;
+      }
+      return rec;
+    });
+  }
+
+  /** The VIP: spec.clusterIP when free (an error otherwise), else the lowest free address of SERVICE_RANGE. */
+  private async allocateIP(spec: ServiceSpec): Promise<string> {
+    const range = parseCidr(SERVICE_RANGE);
+    const used = [...(await usedSubnets()), ...(await this.pods().networks.list()).filter((n) => n.driver === 'bridge').map((n) => n.subnet)];
+    const inUse = (ip: string) => used.find((u) => ipInCidr(ip, u));
+    const owner = { root: this.store.root, service: key(spec) };
+    if (spec.clusterIP) {
+      const ip = spec.clusterIP;
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip) || !ipInCidr(ip, SERVICE_RANGE) || ipToInt(ip) === range.base || ipToInt(ip) === range.base + range.size - 1) {
+        throw new PeapodError('invalid', `service ${key(spec)}: spec.clusterIP ${ip} is not inside peapod's service range ${SERVICE_RANGE}`);
+      }
+      const clash = inUse(ip);
+      if (clash) throw new PeapodError('invalid', `service ${key(spec)}: spec.clusterIP ${ip} lies in ${clash}, which this host or a network uses`);
+      if (!(await claimServiceIP(ip, owner))) {
+        const h = serviceIPHolder(ip);
+        throw new PeapodError('exists', `service ${key(spec)}: spec.clusterIP ${ip} is already allocated${h ? ` (to service ${h.service}${h.root === this.store.root ? '' : ` of peapod root ${h.root}`})` : ''}`);
+      }
+      return ip;
+    }
+    for (let n = range.base + 1; n < range.base + range.size - 1; n++) {
+      const ip = intToIp(n);
+      if ((n & 255) === 0 || (n & 255) === 255 || inUse(ip)) continue;
+      if (await claimServiceIP(ip, owner)) return ip;
+    }
+    throw new PeapodError('runtime', `no free address left in the service range ${SERVICE_RANGE}`);
+  }
+
+  /** Removes a Service's record and claim (the caller syncs). */
+  async remove(ref: string): Promise<ServiceRecord> {
+    const r = await this.mustFind(ref);
+    await this.store.lock.with(async () => {
+      await fs.rm(this.file(r.spec), { force: true });
+      if (r.clusterIP !== 'None') await releaseServiceIP(r.clusterIP, this.store.root);
+    });
+    return r;
+  }
+
+  /** Every Service with its endpoints as they are now. */
+  async views(records?: ServiceRecord[]): Promise<ServiceView[]> {
+    const recs = records ?? (await this.list());
+    if (!recs.length) return [];
+    const pods = this.pods();
+    const [allPods, allContainers] = await Promise.all([this.store.listPods(), pods.containers.list()]);
+    const facts = await Promise.all(allPods.filter((p) => !p.spec.hostNetwork).map(async (p) => {
+      const members = pods.membersOf(p, allContainers);
+      const terminating = existsSync(pods.terminatingFile(p.id));
+      return { pod: p, ns: namespaceOf(p), ip: (await pods.networkState(p))?.status.ip, ready: !terminating && podReady(pods, p, members), members };
+    }));
+    return recs.map((r) => {
+      const sel = Object.entries(r.spec.selector);
+      const endpoints: Endpoint[] = [];
+      if (sel.length) {
+        for (const f of facts) {
+          if (f.ns !== r.spec.namespace || !f.ip || !sel.every(([k, v]) => f.pod.spec.labels?.[k] === v)) continue;
+          if (!f.ready && !r.spec.publishNotReadyAddresses) continue;
+          endpoints.push({
+            pod: f.pod.name, podId: f.pod.id, ip: f.ip, ready: f.ready, ports: targetPorts(r.spec, f.members),
+            ...(f.pod.spec.subdomain ? { hostname: f.pod.spec.hostname ?? f.pod.name, subdomain: f.pod.spec.subdomain } : {}),
+          });
+        }
+      }
+      endpoints.sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip));
+      return { ...r, endpoints };
+    });
+  }
+
+  /** The kubelet's service variables for a container of a pod in `namespace` starting now. */
+  async envFor(namespace: string): Promise<string[]> {
+    return serviceEnv((await this.list()).filter((r) => r.spec.namespace === namespace));
+  }
+
+  private markFile(): string {
+    return path.join(this.cfg.runroot, 'services.applied');
+  }
+
+  /**
+   * Makes the kernel's rules and aardvark-dns's names what the records and the pods' readiness say
+   * (one iptables-restore transaction; the DNS files rewritten and aardvark told). Cheap when this
+   * root has no Service and never had one since boot. `force`: run even then (reset).
+   */
+  async sync(opts: { force?: boolean } = {}): Promise<void> {
+    if (this.cfg.rootlessUid !== undefined) return;
+    const records = await this.list();
+    if (!records.length && !opts.force) {
+      try { await fs.access(this.markFile()); } catch { return; }
+    }
+    const views = await this.views(records);
+    await this.lock().with(async () => {
+      await this.applyRules(views);
+      await this.applyDns(views);
+    });
+    if (views.length) await writeFileAtomic(this.markFile(), '');
+    else await fs.rm(this.markFile(), { force: true });
+  }
+
+  private async applyRules(views: ServiceView[]): Promise<void> {
+    const rules: RuleService[] = views.filter((v) => v.clusterIP !== 'None').map((v) => ({
+      key: key(v.spec),
+      vip: v.clusterIP,
+      affinitySeconds: v.spec.affinitySeconds,
+      ports: v.spec.ports.map((p) => ({
+        name: p.name, protocol: p.protocol, port: p.port,
+        endpoints: v.endpoints.flatMap((e) => (e.ports[`${p.protocol}/${p.port}`] ? [{ ip: e.ip, port: e.ports[`${p.protocol}/${p.port}`] }] : [])),
+      })),
+    }));
+    const save = await runProgram(findProgram('iptables-save') ?? 'iptables-save', []);
+    if (save.exitCode !== 0) throw new PeapodError('runtime', `iptables-save: ${save.stderr.trim()}`);
+    const input = renderServiceRules(this.tag, rules, save.stdout);
+    if (!input) return;
+    debug(`iptables-restore --noflush <<< ${input}`);
+    const r = await runProgram(findProgram('iptables-restore') ?? 'iptables-restore', ['--noflush', '--wait'], { input });
+    if (r.exitCode !== 0) throw new PeapodError('runtime', `iptables-restore of the service rules: ${r.stderr.trim()}`);
+    // UDP has no connection to end: conntrack entries to an endpoint that left would keep sending
+    // datagrams there. They are dropped for every VIP (cheap, and conntrack may be missing).
+    const ct = findProgram('conntrack');
+    if (ct) {
+      for (const s of rules) {
+        if (s.ports.some((p) => p.protocol === 'udp')) await runProgram(ct, ['-D', '-p', 'udp', '--orig-dst', s.vip]).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * aardvark-dns entries: in every network file of this root's netavark config (the networks that
+   * have pods now), our lines are replaced; a file left with no pod of its own is removed, and
+   * aardvark is told (SIGHUP) to reload (it exits when no file is left, as after netavark's teardown).
+   */
+  private async applyDns(views: ServiceView[]): Promise<void> {
+    const dir = path.join(netavarkConfigDir(this.cfg.runroot), 'aardvark-dns');
+    let files: string[] = [];
+    try { files = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.includes('.pid') && !e.name.startsWith('.')).map((e) => e.name); } catch { return; }
+    const entries: string[] = [];
+    for (const v of views) {
+      const names = serviceNames(v.spec).join(',');
+      if (v.clusterIP !== 'None') entries.push(`${DNS_ID}${shortHash(key(v.spec))} ${v.clusterIP}  ${names}`);
+      else {
+        for (const e of v.endpoints) {
+          entries.push(`${DNS_ID}${shortHash(`${key(v.spec)}\0${e.ip}`)} ${e.ip}  ${names}`);
+          // a pod with hostname and subdomain = this headless Service: HOSTNAME.SUBDOMAIN.NS.svc.cluster.local
+          if (e.subdomain === v.spec.name && e.hostname && DNS1123_LABEL.test(e.hostname)) {
+            const own = serviceNames(v.spec).map((n) => `${e.hostname}.${n}`).join(',');
+            entries.push(`${DNS_ID}${shortHash(`${key(v.spec)}\0${e.ip}\0host`)} ${e.ip}  ${own}`);
+          }
+        }
+      }
+    }
+    const networks = new Set((await this.pods().networks.list()).map((n) => netavarkName(n)));
+    let changed = false;
+    for (const f of files) {
+      if (!networks.has(f)) continue;
+      const file = path.join(dir, f);
+      let text = '';
+      try { text = readFileSync(file, 'utf8'); } catch { continue; }
+      const lines = text.split('\n').filter(Boolean);
+      if (!lines.length) continue;
+      const [header, ...rest] = lines;
+      const theirs = rest.filter((l) => !l.startsWith(DNS_ID));
+      const next = theirs.length ? [header, ...theirs, ...entries].join('\n') + '\n' : '';
+      if (next === text) continue;
+      changed = true;
+      if (next) await writeFileAtomic(file, next);
+      else await fs.rm(file, { force: true });
+    }
+    if (!changed) return;
+    try {
+      const pid = Number(readFileSync(path.join(dir, 'aardvark.pid'), 'utf8').trim());
+      if (pid > 1) process.kill(pid, 'SIGHUP');
+    } catch { /* not running: netavark starts it with the next pod */ }
+  }
+
+  /** Removes every Service of this root and what the kernel and DNS had for them (reset). */
+  async removeAll(): Promise<void> {
+    for (const r of await this.list()) await this.remove(r.id).catch(() => undefined);
+    await releaseServiceIPsOf(this.store.root);
+    // the rules are found by this root's tag, the names by their prefix: none of it needs a record
+    await this.sync({ force: true });
+  }
+}
+
+function ipInCidr(ip: string, cidr: string): boolean {
+  const { base, size } = parseCidr(cidr);
+  const n = ipToInt(ip);
+  return n >= base && n < base + size;
+}

@@ -1,0 +1,465 @@
+// Issue 17 acceptance: Services on one host, as kube-proxy (iptables mode) and CoreDNS make them,
+// on real netavark, aardvark-dns and iptables. Traffic goes only to pod and service addresses on
+// the networks this test makes, and to 127.0.0.1.
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { writeFileSync, mkdirSync, readdirSync, readFileSync, existsSync, symlinkSync, rmSync, lstatSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { sandbox, requireRoot, type Sandbox } from '../helpers/cli.js';
+import { settledLeaks } from '../helpers/leaks.js';
+import { busyboxRootfsTar } from '../helpers/busybox.js';
+
+let sb: Sandbox;
+let iptablesBefore: string;
+
+/** The rules as iptables-save prints them, without comments and counters. */
+const iptables = async () => (await execa('iptables-save')).stdout.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n');
+const json = async (args: string[], box = sb) => JSON.parse(String((await box.ok(args)).stdout));
+
+// busybox has no UDP server or client: a tiny static one. `udp serve PORT` answers every datagram
+// with its host name; `udp ask IP PORT` sends one and prints the answer (1 s timeout).
+const UDP = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+int main(int argc, char **argv) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  char buf[256];
+  if (argc == 3 && !strcmp(argv[1], "serve")) {
+    a.sin_port = htons(atoi(argv[2])); a.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 1; }
+    char name[128]; gethostname(name, sizeof name);
+    for (;;) {
+      struct sockaddr_in from; socklen_t fl = sizeof from;
+      if (recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl) < 0) continue;
+      sendto(s, name, strlen(name), 0, (struct sockaddr *)&from, fl);
+    }
+  }
+  if (argc == 4 && !strcmp(argv[1], "ask")) {
+    a.sin_port = htons(atoi(argv[3])); inet_pton(AF_INET, argv[2], &a.sin_addr);
+    struct timeval tv = {1, 0}; setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sendto(s, "?", 1, 0, (struct sockaddr *)&a, sizeof a);
+    ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+    if (n < 0) return 1;
+    buf[n] = 0; printf("%s\\n", buf);
+    return 0;
+  }
+  return 2;
+}`;
+
+beforeAll(async () => {
+  requireRoot();
+  iptablesBefore = await iptables();
+  sb = sandbox('peapod-svc');
+  const tar = await busyboxRootfsTar(sb.dir);
+  await sb.ok(['image', 'import', tar, 'bb']);
+  const dir = path.join(sb.dir, 'udp');
+  mkdirSync(path.join(dir, 'rootfs', 'bin'), { recursive: true });
+  writeFileSync(path.join(dir, 'udp.c'), UDP);
+  await execa('tar', ['-C', path.join(dir, 'rootfs'), '-xf', tar]);
+  await execa('gcc', ['-static', '-O2', '-o', path.join(dir, 'rootfs', 'bin', 'udp'), path.join(dir, 'udp.c')]);
+  await execa('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'udp.tar'), '.']);
+  await sb.ok(['image', 'import', path.join(dir, 'udp.tar'), 'bbudp']);
+}, 120_000);
+
+afterAll(async () => {
+  if (!sb) return;
+  await sb.destroy();
+  expect(await settledLeaks(sb.dir)).toEqual([]);
+  expect(await iptables()).toBe(iptablesBefore);
+});
+
+afterEach(async () => {
+  for (const p of await json(['pod', 'ps', '--format', 'json'])) await sb.run(['pod', 'rm', '-f', '-t', '0', p.Id]);
+  expect(await settledLeaks(sb.dir)).toEqual([]);
+});
+
+function manifest(name: string, body: string, box = sb): string {
+  const f = path.join(box.dir, `${name}.yaml`);
+  writeFileSync(f, body);
+  return f;
+}
+
+/** A Deployment of 3 busybox httpd answering their host name on 8080 (named http); ready unless /tmp/unready exists. */
+const WEB = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      subdomain: web-headless
+      containers:
+        - name: httpd
+          image: localhost/bbudp:latest
+          command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && (udp serve 5300 &) && exec httpd -f -p 8080 -h /www"]
+          ports:
+            - {name: http, containerPort: 8080}
+            - {name: dns, containerPort: 5300, protocol: UDP}
+          readinessProbe:
+            exec: {command: ["sh", "-c", "test ! -e /tmp/unready"]}
+            periodSeconds: 1
+            failureThreshold: 1
+            successThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-headless
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports:
+    - {name: http, port: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-udp
+spec:
+  selector: {app: web}
+  ports:
+    - {name: dns, port: 53, targetPort: dns, protocol: UDP}
+`;
+
+const client = (name: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: c
+      image: localhost/bbudp:latest
+      command: ["sleep", "100000"]
+`;
+
+/** n HTTP requests from the client pod to url; the bodies (host names of the replicas that answered). */
+async function requests(ctr: string, url: string, n: number): Promise<string[]> {
+  const r = await sb.run(['exec', ctr, 'sh', '-c', `for i in $(seq ${n}); do wget -q -O - ${url} || echo FAILED; done`]);
+  return String(r.stdout).split('\n').filter(Boolean);
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, tries = 100): Promise<T> {
+  let v = await fn();
+  for (let i = 0; i < tries && !ok(v); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = await fn();
+  }
+  return v;
+}
+
+/** Our lines in this sandbox's aardvark-dns files. */
+function dnsEntries(box = sb): string[] {
+  const dir = path.join(box.runroot, 'netavark', 'aardvark-dns');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => !f.includes('.pid') && lstatSync(path.join(dir, f)).isFile())
+    .flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => l.startsWith('peapod-svc-')));
+}
+
+/** VIP claims held by this sandbox's root. */
+function claims(box = sb): string[] {
+  const dir = '/run/peapod-host/service-ips';
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((ip) => {
+    try { return JSON.parse(readFileSync(path.join(dir, ip), 'utf8')).root === box.root; } catch { return false; }
+  });
+}
+
+describe('services', () => {
+  it('a ClusterIP Service spreads requests over the Ready replicas by name, FQDN and VIP; headless, UDP, env, readiness; down leaves nothing', async () => {
+    const before = await iptables();
+    // the client first: Services made after it started still resolve in it
+    await sb.ok(['play', 'kube', manifest('client', client('client'))]);
+    const app = manifest('web', WEB);
+    await sb.ok(['play', 'kube', '--wait-ready', app], { timeout: 120_000 });
+    const svcs = await json(['service', 'ls', '--format', 'json']);
+    const web = svcs.find((s: any) => s.Name === 'web');
+    expect(web.Type).toBe('ClusterIP');
+    expect(web.ClusterIP).toMatch(/^10\.96\.\d+\.\d+$/);
+    expect(web.Ports).toBe('80/TCP->http');
+    await until(async () => (await json(['service', 'inspect', 'web']))[0].Endpoints.length, (n) => n === 3);
+    const ls = String((await sb.ok(['service', 'ls'])).stdout);
+    expect(ls.split('\n')[0]).toMatch(/^NAME\s+TYPE\s+CLUSTER-IP\s+PORTS\s+ENDPOINTS/);
+    expect(ls).toMatch(new RegExp(`web\\s+ClusterIP\\s+${web.ClusterIP.replace(/\./g, '\\.')}\\s+80/TCP->http\\s+10\\.`));
+
+    // 30 requests by name reach all 3 replicas; the same through the FQDN and the VIP
+    const replicas = ['web-pod-0', 'web-pod-1', 'web-pod-2'];
+    for (const url of ['http://web/', 'http://web.default.svc.cluster.local/', `http://${web.ClusterIP}/`]) {
+      const got = await requests('client-c', url, 30);
+      expect(got, url).toHaveLength(30);
+      expect(new Set(got), url).toEqual(new Set(replicas));
+    }
+    // from the host too (OUTPUT chain)
+    const fromHost = new Set<string>();
+    for (let i = 0; i < 30; i++) fromHost.add((await (await fetch(`http://${web.ClusterIP}/`, { signal: AbortSignal.timeout(3000) })).text()).trim());
+    expect(fromHost).toEqual(new Set(replicas));
+
+    // the kernel's rules have kube-proxy's shape
+    const nat = (await execa('iptables-save', ['-t', 'nat'])).stdout;
+    expect(nat).toMatch(new RegExp(`-A PEAPOD-SVCS-[0-9a-f]{8} -d ${web.ClusterIP.replace(/\./g, '\\.')}/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j PPD[0-9a-f]{8}-SVC-`));
+    expect(nat).toContain('-m statistic --mode random --probability 0.33333333349');
+    expect(nat).toMatch(/-j DNAT --to-destination 10\.\d+\.\d+\.\d+:8080/);
+
+    // headless: the Ready pods' own addresses
+    const ips: string[] = await Promise.all(replicas.map(async (p) => (await json(['pod', 'inspect', p])).InfraConfig.StaticIP));
+    const ns = String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web-headless'])).stdout);
+    const answers = [...ns.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]);
+    expect(answers.sort(), ns).toEqual([...ips].sort());
+    expect(String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web.default'])).stdout)).toContain(web.ClusterIP);
+    // a pod with subdomain = a headless Service: HOSTNAME.SUBDOMAIN.NS.svc.cluster.local
+    const own = String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web-pod-2.web-headless.default.svc.cluster.local'])).stdout);
+    expect([...own.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1])).toEqual([ips[2]]);
+
+    // UDP through the VIP
+    const udp = svcs.find((s: any) => s.Name === 'web-udp');
+    const udpAnswers = new Set<string>();
+    for (let i = 0; i < 30 && udpAnswers.size < 3; i++) {
+      const r = await sb.run(['exec', 'client-c', 'sh', '-c', `for i in 1 2 3 4 5; do udp ask ${udp.ClusterIP} 53; done`]);
+      for (const l of String(r.stdout).split('\n').filter(Boolean)) udpAnswers.add(l);
+    }
+    expect(udpAnswers).toEqual(new Set(replicas));
+
+    // the kubelet's variables in a pod started after the Services
+    await sb.ok(['play', 'kube', manifest('client2', client('client2'))]);
+    const env = String((await sb.ok(['exec', 'client2-c', 'env'])).stdout).split('\n').filter((l) => /^WEB/.test(l)).sort();
+    const v = web.ClusterIP;
+    const u = udp.ClusterIP;
+    expect(env).toEqual([
+      `WEB_PORT=tcp://${v}:80`, `WEB_PORT_80_TCP=tcp://${v}:80`, `WEB_PORT_80_TCP_ADDR=${v}`, `WEB_PORT_80_TCP_PORT=80`, `WEB_PORT_80_TCP_PROTO=tcp`,
+      `WEB_SERVICE_HOST=${v}`, `WEB_SERVICE_PORT=80`, 'WEB_SERVICE_PORT_HTTP=80',
+      `WEB_UDP_PORT=udp://${u}:53`, `WEB_UDP_PORT_53_UDP=udp://${u}:53`, `WEB_UDP_PORT_53_UDP_ADDR=${u}`, `WEB_UDP_PORT_53_UDP_PORT=53`, `WEB_UDP_PORT_53_UDP_PROTO=udp`,
+      `WEB_UDP_SERVICE_HOST=${u}`, 'WEB_UDP_SERVICE_PORT=53', 'WEB_UDP_SERVICE_PORT_DNS=53',
+    ].sort());
+    // the client started before the Services has none (as with the kubelet)
+    expect(String((await sb.ok(['exec', 'client-c', 'env'])).stdout)).not.toContain('WEB_SERVICE_HOST');
+
+    // readiness: a replica whose probe fails stops receiving, and comes back when it passes
+    await sb.ok(['exec', 'web-pod-1-httpd', 'touch', '/tmp/unready']);
+    const t0 = Date.now();
+    await until(async () => (await json(['service', 'inspect', 'web']))[0].Endpoints.length, (n) => n === 2, 200);
+    const out = await until(() => requests('client-c', 'http://web/', 20), (g) => !g.includes('web-pod-1'), 50);
+    console.log(`readiness failure -> replica out of the Service after ${Date.now() - t0} ms`);
+    expect(out.filter((g) => g === 'web-pod-1')).toEqual([]);
+    expect(new Set(out)).toEqual(new Set(['web-pod-0', 'web-pod-2']));
+    await sb.ok(['exec', 'web-pod-1-httpd', 'rm', '/tmp/unready']);
+    const back = await until(() => requests('client-c', 'http://web/', 20), (g) => g.includes('web-pod-1'), 50);
+    expect(back).toContain('web-pod-1');
+
+    // down: no rule, no name, no claim left
+    expect(dnsEntries().length).toBeGreaterThan(0);
+    expect(claims()).toHaveLength(2);
+    const down = String((await sb.ok(['kube', 'down', app])).stdout);
+    expect(down).toContain('Services removed:\nweb\nweb-headless\nweb-udp');
+    await sb.ok(['pod', 'rm', '-f', '-t', '0', 'client', 'client2']);
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+    expect(dnsEntries()).toEqual([]);
+    expect(claims()).toEqual([]);
+    expect(await iptables()).toBe(before);
+  }, 300_000);
+
+  it('spec.clusterIP is used when free; taken by another root it is an error; sessionAffinity ClientIP sticks', async () => {
+    const svc = (name: string, ip: string, extra = '') => `apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+spec:
+  clusterIP: ${ip}
+  selector: {app: sticky}
+${extra}  ports:
+    - {port: 80, targetPort: 8080}
+`;
+    const pods = [0, 1, 2].map((i) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: sticky-${i}
+  labels: {app: sticky}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: httpd
+      image: localhost/bb:latest
+      command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+`).join('---\n');
+    const f = manifest('sticky', `${svc('sticky', '10.96.200.10', '  sessionAffinity: ClientIP\n')}---\n${pods}---\n${client('sclient')}`);
+    await sb.ok(['play', 'kube', f]);
+    expect((await json(['service', 'inspect', 'sticky']))[0].ClusterIP).toBe('10.96.200.10');
+    await until(async () => (await json(['service', 'inspect', 'sticky']))[0].Endpoints.length, (n) => n === 3);
+    const got = await requests('sclient-c', 'http://10.96.200.10/', 15);
+    expect(got).toHaveLength(15);
+    expect(new Set(got).size).toBe(1);
+
+    // another peapod root asks for the same VIP: refused, nothing of it left
+    const other = sandbox('peapod-svc2');
+    try {
+      const r = await other.run(['play', 'kube', manifest('taken', svc('taken', '10.96.200.10'), other)]);
+      expect(r.exitCode).toBe(125);
+      expect(String(r.stderr)).toContain(`spec.clusterIP 10.96.200.10 is already allocated (to service default/sticky of peapod root ${sb.root})`);
+      expect(await json(['service', 'ls', '--format', 'json'], other)).toEqual([]);
+      // an address outside the service range (here: the host's own loopback) is refused before anything is made
+      const r2 = await other.run(['play', 'kube', manifest('lo', svc('lo', '127.0.0.1'), other)]);
+      expect(r2.exitCode).toBe(125);
+      expect(String(r2.stderr)).toContain('spec.clusterIP 127.0.0.1 is not inside peapod\'s service range 10.96.0.0/16');
+    } finally {
+      await other.destroy();
+    }
+    // and in this root a second Service cannot take it either
+    const r3 = await sb.run(['play', 'kube', manifest('dup', svc('dup', '10.96.200.10'))]);
+    expect(String(r3.stderr)).toContain('spec.clusterIP 10.96.200.10 is already allocated (to service default/sticky)');
+    await sb.ok(['kube', 'down', f]);
+    expect(claims()).toEqual([]);
+  }, 180_000);
+
+  it('hostile Services: names, ports and selectors that try to become iptables arguments are refused; a planted claim symlink is not followed', async () => {
+    const before = await iptables();
+    const hostile = [
+      { name: 'web -j ACCEPT', port: '80', target: '8080', sel: 'web' },
+      { name: 'web', port: '80', target: '"http --to-destination 1.2.3.4"', sel: 'web' },
+      { name: 'web', port: '"80 -j DROP"', target: '8080', sel: 'web' },
+      { name: 'web', port: '80', target: '8080', sel: '"x\\" -j ACCEPT #"' },
+      { name: 'web\\n-A OUTPUT -j DROP', port: '80', target: '8080', sel: 'web' },
+    ];
+    for (const h of hostile) {
+      const r = await sb.run(['play', 'kube', manifest('hostile', `apiVersion: v1
+kind: Service
+metadata:
+  name: "${h.name}"
+spec:
+  selector: {app: ${h.sel}}
+  ports:
+    - {port: ${h.port}, targetPort: ${h.target}}
+`)]);
+      expect(r.exitCode, JSON.stringify(h)).toBe(125);
+      expect(String(r.stderr)).toContain('nothing was created');
+    }
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+    expect(await iptables()).toBe(before);
+
+    // a local user plants a symlink where the next VIP's claim goes: it is replaced, never written through
+    const victim = path.join(sb.dir, 'victim');
+    writeFileSync(victim, 'untouched');
+    mkdirSync('/run/peapod-host/service-ips', { recursive: true, mode: 0o700 });
+    const planted = '/run/peapod-host/service-ips/10.96.201.7';
+    rmSync(planted, { force: true });
+    symlinkSync(victim, planted);
+    const f = manifest('planted', `apiVersion: v1
+kind: Service
+metadata:
+  name: planted
+spec:
+  clusterIP: 10.96.201.7
+  selector: {app: none}
+  ports:
+    - {port: 80}
+`);
+    await sb.ok(['play', 'kube', f]);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(lstatSync(planted).isSymbolicLink()).toBe(false);
+    expect(lstatSync(planted).mode & 0o777).toBe(0o600);
+    await sb.ok(['kube', 'down', f]);
+    expect(existsSync(planted)).toBe(false);
+    expect(await iptables()).toBe(before);
+  }, 120_000);
+
+  it('kube apply creates, updates (keeping the VIP) and prunes Services; a play\'s Service is a conflict', async () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: applied
+  labels: {app: applied}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: httpd
+      image: localhost/bb:latest
+      command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+      ports: [{name: http, containerPort: 8080}]
+`;
+    const svc = (port: number) => `apiVersion: v1
+kind: Service
+metadata:
+  name: applied
+spec:
+  selector: {app: applied}
+  ports:
+    - {port: ${port}, targetPort: http}
+`;
+    const f = manifest('applied', `${pod}---\n${svc(80)}`);
+    expect(String((await sb.ok(['kube', 'apply', f])).stdout)).toContain('service/applied created');
+    const [s1] = await json(['service', 'inspect', 'applied']);
+    await until(async () => (await json(['service', 'inspect', 'applied']))[0].Endpoints.length, (n) => n === 1);
+    expect((await (await fetch(`http://${s1.ClusterIP}:80/`, { signal: AbortSignal.timeout(3000) })).text()).trim()).toBe('applied');
+    writeFileSync(f, `${pod}---\n${svc(81)}`);
+    const again = String((await sb.ok(['kube', 'apply', f])).stdout);
+    expect(again).toContain('service/applied configured');
+    expect(again).toContain('pod/applied unchanged');
+    const [s2] = await json(['service', 'inspect', 'applied']);
+    expect(s2.ClusterIP).toBe(s1.ClusterIP);
+    expect(s2.Ports).toBe('81/TCP->http');
+    expect((await (await fetch(`http://${s1.ClusterIP}:81/`, { signal: AbortSignal.timeout(3000) })).text()).trim()).toBe('applied');
+    expect(String((await sb.ok(['kube', 'apply', f])).stdout)).toContain('service/applied unchanged');
+    // a play's Service of the same name is not the set's to change
+    const other = manifest('played', svc(90).replace('name: applied', 'name: played'));
+    await sb.ok(['play', 'kube', other]);
+    writeFileSync(f, `${pod}---\n${svc(81)}---\n${svc(90).replace('name: applied', 'name: played')}`);
+    const clash = await sb.run(['kube', 'apply', f]);
+    expect(String(clash.stderr)).toContain('service played (of apply set "applied") already exists, made by play kube');
+    await sb.ok(['kube', 'down', other]);
+    // gone from the files: pruned
+    writeFileSync(f, pod);
+    expect(String((await sb.ok(['kube', 'apply', f])).stdout)).toContain('service/applied pruned');
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+    expect(claims()).toEqual([]);
+    await sb.ok(['kube', 'down', f]);
+  }, 120_000);
+
+  it('crash then reset: the rules, names and claims of a root are gone', async () => {
+    const before = await iptables();
+    const box = sandbox('peapod-svc3');
+    try {
+      await box.ok(['image', 'import', await busyboxRootfsTar(box.dir), 'bb']);
+      await box.ok(['play', 'kube', manifest('crash', `${client('crashc').replace('bbudp', 'bb')}---
+apiVersion: v1
+kind: Service
+metadata:
+  name: crash
+spec:
+  selector: {app: none}
+  ports:
+    - {port: 80}
+`, box)]);
+      expect(claims(box)).toHaveLength(1);
+      expect(await iptables()).not.toBe(before);
+      // no down, and even the Service records lost (a crash at the worst moment): reset finds the
+      // rules by the root's tag, the names by their prefix and the claims by the root
+      rmSync(path.join(box.root, 'services'), { recursive: true, force: true });
+      await box.ok(['system', 'reset', '--force']);
+      expect(claims(box)).toEqual([]);
+      expect(dnsEntries(box)).toEqual([]);
+      expect(await iptables()).toBe(before);
+    } finally {
+      await box.destroy();
+    }
+    expect(await settledLeaks(box.dir)).toEqual([]);
+  }, 120_000);
+});
