@@ -284,7 +284,33 @@ spec:
     expect(String(ex.stdout)).toBe('in-container talk');
     expect(String(ex.stderr)).toBe('to-err');
     expect(ex.exitCode).toBe(4);
-    expect((await podman(['kube', 'down', file])).exitCode).toBe(0);
+  });
+
+  it('pod stop, start, rm', async () => {
+    const file = e2e.manifest('cycle', `apiVersion: v1
+kind: Pod
+metadata:
+  name: cycle
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+    - name: c
+      image: localhost/busybox:latest
+      command: ["sleep", "1000"]
+`);
+    expect((await podman(['kube', 'play', file])).exitCode).toBe(0);
+    const status = async () => (await e2e.json(['pod', 'ps', '--format', 'json'])).map((p: any) => `${p.Name} ${p.Status}`);
+    const stop = await podman(['pod', 'stop', 'cycle']);
+    expect(String(stop.stderr)).toBe('');
+    expect(stop.exitCode).toBe(0);
+    expect(await status()).toEqual(['cycle Exited']);
+    const start = await podman(['pod', 'start', 'cycle']);
+    expect(String(start.stderr)).toBe('');
+    expect(await status()).toEqual(['cycle Running']);
+    const rm = await podman(['pod', 'rm', '-f', 'cycle']);
+    expect(String(rm.stderr)).toBe('');
+    expect(rm.exitCode).toBe(0);
+    expect(await status()).toEqual([]);
   });
 });
 
