@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PeapodError } from './errors.js';
 
 export interface RunResult {
   /** the exit code; -1 when the program could not be started or was killed by a signal */
@@ -57,6 +58,37 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<'exit
   const r = await h.request('pidwait', [String(pid), String(Math.max(0, Math.round(timeoutMs)))], { builtin: true });
   if (r.kind !== 'exited') return 'unsupported';
   return r.code === 0 ? 'exited' : r.code === 1 ? 'timeout' : 'unsupported';
+}
+
+/**
+ * systemd's notify socket (a Type=notify unit runs peapod), taken out of the environment as soon as
+ * anything can start a program: runc acts on it (`runc start` would wait for READY=1 from inside
+ * the container), and no other child is the unit's to speak for.
+ */
+const NOTIFY_SOCKET = process.env.NOTIFY_SOCKET;
+delete process.env.NOTIFY_SOCKET;
+
+/** True when peapod runs under a Type=notify unit (systemd gave it a notify socket). */
+export const underNotifyUnit = (): boolean => !!NOTIFY_SOCKET;
+
+/**
+ * sd_notify(3): sends `message` ("READY=1", "STATUS=...") to systemd's $NOTIFY_SOCKET; false when
+ * there is none (not run by a Type=notify unit). peapod-spawn sends it (as this process where
+ * the kernel allows, root); without the helper, systemd-notify(1) does (NotifyAccess=all).
+ */
+export async function sdNotify(message: string): Promise<boolean> {
+  const socket = NOTIFY_SOCKET;
+  if (!socket) return false;
+  const h = helper();
+  if (h) {
+    const r = await h.request('notify', [socket, message, String(process.pid)], { builtin: true });
+    if (r.kind === 'exited' && r.code === 0) return true;
+    throw new PeapodError('runtime', `sd_notify: ${r.kind === 'exited' ? r.stderr.toString().trim() : `errno ${r.errno}`}`);
+  }
+  const lines = message.split('\n').filter(Boolean);
+  const r = await runWithNode('systemd-notify', lines.includes('READY=1') ? ['--ready', ...lines.filter((l) => l !== 'READY=1')] : lines, {});
+  if (r.exitCode !== 0) throw new PeapodError('runtime', `systemd-notify: ${r.stderr || `exit ${r.exitCode}`}`);
+  return true;
 }
 
 export interface SyncLaunch {

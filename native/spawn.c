@@ -17,7 +17,9 @@
  *            `unshare --net=FILE ip link set lo up` does (a child of this process makes it);
  *            or "pidwait" PID TIMEOUT_MS: replies once the process has ended (code 0; also when
  *            it was gone already), at the timeout (code 1) or at once when pidfd_open(2) is
- *            missing (code 2): a wait without polling /proc.
+ *            missing (code 2): a wait without polling /proc;
+ *            or "notify" SOCKET MESSAGE PID: one sd_notify(3) datagram (code 0, or 1 with a reason),
+ *            sent as PID where the kernel allows it (root), else as this process.
  *   reply:   len id kind code err timed_out out_len err_len | out err
  *     kind 0: exited (code: exit status, -1 when killed by a signal)
  *     kind 1: could not be started (err: errno of chdir/exec)
@@ -40,6 +42,8 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/types.h>
@@ -199,6 +203,54 @@ static void builtin(uint32_t id, uint32_t argc, char **argv) {
       waits[nwaits++] = (struct pidwait){ id, fd, now_ms() + strtol(argv[2], NULL, 10) };
       free(err.p);
       return; /* the reply comes from the main loop */
+    }
+  } else if (argc == 4 && !strcmp(argv[0], "notify")) {
+    /* One sd_notify(3) datagram on SOCKET ("@name": abstract). As root it carries the credentials
+     * of PID (the CLI, the unit's main process), so the message is its own even with
+     * NotifyAccess=main; where that is refused, this process's own (NotifyAccess=all). */
+    struct sockaddr_un sa;
+    size_t plen = strlen(argv[1]);
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (plen == 0 || plen >= sizeof sa.sun_path) { code = 1; errno = EINVAL; }
+    else {
+      memcpy(sa.sun_path, argv[1], plen);
+      if (sa.sun_path[0] == '@') sa.sun_path[0] = 0;
+      int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) code = 1;
+      else {
+        struct iovec iov = { argv[2], strlen(argv[2]) };
+        union { char buf[CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } cm;
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        memset(&cm, 0, sizeof cm);
+        mh.msg_name = &sa;
+        mh.msg_namelen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        pid_t pid = (pid_t)strtol(argv[3], NULL, 10);
+        ssize_t sent = -1;
+        if (pid > 0 && pid != getpid()) {
+          struct ucred uc = { pid, getuid(), getgid() };
+          mh.msg_control = cm.buf;
+          mh.msg_controllen = sizeof cm.buf;
+          struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+          c->cmsg_level = SOL_SOCKET;
+          c->cmsg_type = SCM_CREDENTIALS;
+          c->cmsg_len = CMSG_LEN(sizeof uc);
+          memcpy(CMSG_DATA(c), &uc, sizeof uc);
+          sent = sendmsg(fd, &mh, MSG_NOSIGNAL);
+          mh.msg_control = NULL;
+          mh.msg_controllen = 0;
+        }
+        if (sent < 0) sent = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (sent < 0) code = 1;
+        close(fd);
+      }
+    }
+    if (code) {
+      snprintf(line, sizeof line, "notify: %s: %s\n", argv[1], strerror(errno));
+      put(&err, line, strlen(line));
     }
   } else {
     snprintf(line, sizeof line, "peapod-spawn: unknown built-in %s\n", argv[0]);

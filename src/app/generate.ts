@@ -89,6 +89,8 @@ export async function generateKube(open: Opener, refs: string[], opts: GenerateK
 
 export interface GenerateSystemdOptions {
   new?: boolean; name?: boolean; restartPolicy?: string; restartSec?: number; time?: number;
+  /** TimeoutStartSec= of units that serve YAML (--new pod units, the template): how long the pods may take to be ready */
+  startTimeout?: number;
   header: boolean; format?: string; kubeTemplate?: boolean; includeSecrets?: boolean;
   /** the peapod the units run, and the global flags given to this one (repeated in the units when not default) */
   executable: string; runtime?: string; infraImage?: string;
@@ -109,7 +111,7 @@ export async function generateSystemd(open: Opener, ref: string | undefined, o: 
     executable: o.executable, globalArgs: await unitGlobals(engine, o), environment: unitEnvironment(), root: engine.cfg.root, runroot: engine.cfg.runroot,
     restartPolicy: o.restartPolicy, restartSec: o.restartSec, noHeader: !o.header, version: VERSION,
   };
-  return o.kubeTemplate ? [sd.kubeTemplateUnit(common, o.time)] : systemdUnits(engine, ref!, o, common);
+  return o.kubeTemplate ? [sd.kubeTemplateUnit(common, o.time, o.startTimeout)] : systemdUnits(engine, ref!, o, common);
 }
 
 /** Global flags the units must repeat: those that differ from the defaults. */
@@ -224,7 +226,7 @@ async function systemdUnits(engine: Engine, ref: string, o: GenerateSystemdOptio
     const podService = `pod-${o.name ? pod.name : pod.id}`;
     if (o.new) {
       const copy = await kubeCopy(engine, pod, o);
-      return [sd.kubeUnit({ serviceName: podService, yamlFile: copy.file, stopTimeout: o.time ?? copy.grace, playFlags: copy.playFlags }, common)];
+      return [sd.kubeUnit({ serviceName: podService, yamlFile: copy.file, stopTimeout: o.time ?? copy.grace, startTimeout: o.startTimeout, playFlags: copy.playFlags }, common)];
     }
     if (!pod.infraId) throw new PeapodError('state', `pod ${pod.name} has no infra container: cannot generate its units`);
     const infra = await engine.containers.get(pod.infraId);

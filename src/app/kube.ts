@@ -131,10 +131,36 @@ export async function downKube(open: Opener, sources: Source[], o: { force?: boo
 }
 
 /**
+ * `kube play --wait` run by a Type=notify unit (systemd set NOTIFY_SOCKET): waits until every pod
+ * is ready (readiness probes pass) or completed, then tells systemd READY=1, so `systemctl start`
+ * returns only when the pods serve; then as waitForPods. A pod that fails for good, or a stop
+ * (`signal`) before it is ready, takes the pods down and fails (the unit's start fails). Without
+ * NOTIFY_SOCKET it is waitForPods.
+ */
+export async function servePods(open: Opener, podIds: string[], signal: AbortSignal): Promise<void> {
+  const { sdNotify, underNotifyUnit } = await import('../../engine/spawn.js');
+  if (underNotifyUnit()) {
+    const engine = await open();
+    const { waitReady } = await import('../kube/apply.js');
+    try {
+      await sdNotify(`STATUS=waiting for ${podIds.length === 1 ? 'the pod' : `${podIds.length} pods`} to be ready`);
+      await waitReady(engine, podIds, Number.MAX_SAFE_INTEGER, signal);
+    } catch (err) {
+      await sdNotify(`STATUS=${(err as Error).message.split('\n')[0]}`).catch(() => undefined);
+      for (const id of podIds) if (await engine.pods.find(id)) await engine.pods.remove(id, { force: true });
+      throw err;
+    }
+    const names = await Promise.all(podIds.map(async (id) => (await engine.pods.find(id))?.name ?? id.slice(0, 12)));
+    await sdNotify(`READY=1\nSTATUS=ready: ${names.join(', ')}`);
+  }
+  await waitForPods(open, podIds, signal, () => sdNotify('STOPPING=1').then(() => undefined, () => undefined));
+}
+
+/**
  * `kube play --wait`: returns once every app container of the pods has exited (an init failure
  * counts as ended) or `signal` aborts; then the pods are removed, as Podman's `kube play --wait`.
  */
-export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal): Promise<void> {
+export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal, onStopping?: () => Promise<void>): Promise<void> {
   const engine = await open();
   while (!signal.aborted) {
     let running = false;
@@ -147,6 +173,7 @@ export async function waitForPods(open: Opener, podIds: string[], signal: AbortS
     if (!running) break;
     await new Promise((res) => setTimeout(res, 200));
   }
+  await onStopping?.();
   for (const id of podIds) {
     if (await engine.pods.find(id)) await engine.pods.remove(id, { force: true });
   }

@@ -51,7 +51,7 @@ export function addGenerateKube(c: Command): Command {
 // generate systemd
 
 interface SystemdFlags {
-  new?: boolean; files?: boolean; name?: boolean; restartPolicy?: string; restartSec?: number; time?: number;
+  new?: boolean; files?: boolean; name?: boolean; restartPolicy?: string; restartSec?: number; time?: number; startTimeout?: number;
   header: boolean; format?: string; kubeTemplate?: boolean; includeSecrets?: boolean;
 }
 
@@ -98,6 +98,7 @@ function addGenerateSystemd(c: Command): Command {
     .option('--restart-sec <seconds>', 'RestartSec= of the units', uint('restart-sec'))
     .option('-t, --time <seconds>', 'stop timeout (default: the pod\'s or container\'s)', uint('time'))
     .addOption(new Option('--stop-timeout <seconds>', 'same as --time').argParser(uint('stop-timeout')).hideHelp())
+    .option('--start-timeout <seconds>', 'TimeoutStartSec= of units that play YAML (--new pod units, --kube-template): how long the pods may take to be ready', uint('start-timeout'))
     .option('--no-header', 'leave out the header (version and date)')
     .option('--format <format>', 'json: the units (or with --files their paths) by name')
     .option('--kube-template', 'print the template unit peapod-kube@.service that plays any YAML file')

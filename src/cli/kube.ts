@@ -48,7 +48,7 @@ interface PlayFlags {
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, { force: o.force }, cmd);
-  const { playKube, waitForPods } = await import('../app/kube.js');
+  const { playKube, servePods } = await import('../app/kube.js');
   const open = () => getEngine(cmd);
   const renderer = await pullRenderer(!!o.quiet);
   let r;
@@ -65,7 +65,7 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
-    return untilSignal((signal) => waitForPods(open, r.pods.map((p) => p.id), signal));
+    return untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
   }
   if (o.quiet) return;
   process.stdout.write(r.pods.map((p) => `Pod:\n${p.id}\n${p.containers.length ? `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n` : ''}\n`).join(''));
@@ -153,7 +153,7 @@ function addPlay(c: Command): Command {
     .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', collect)
     .option('--dry-run', 'validate and print what would be created, create nothing')
-    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C, take the pods down')
+    .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C/SIGTERM, take the pods down; under a Type=notify unit, tell systemd READY=1 once every pod is ready')
     .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
     .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', (v: string) => durationMs('timeout', v) / 1000)
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')

@@ -251,11 +251,12 @@ export async function downPods(engine: Engine, objects: Array<{ kind: string; na
  * `play kube --wait-ready`: returns once every pod is ready (all its app containers and sidecars
  * ready) or has completed (a Job's); fails at once when a pod failed for good (Init:Error, or a
  * container that ended with an error and will not restart), and after `timeoutMs` naming what is
- * not ready and why. The pods stay as they are either way.
+ * not ready and why, or when `signal` aborts. The pods stay as they are either way.
  */
-export async function waitReady(engine: Engine, podIds: string[], timeoutMs: number): Promise<void> {
+export async function waitReady(engine: Engine, podIds: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
+    if (signal?.aborted) throw new PeapodError('state', 'interrupted while waiting for the pods to be ready');
     const waiting: string[] = [];
     for (const id of podIds) {
       const pod = await engine.pods.find(id);

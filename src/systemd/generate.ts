@@ -74,6 +74,8 @@ export interface KubeUnitInput {
   stopTimeout: number;
   /** flags of play kube that the YAML cannot carry (--validate=warn, --network, --publish) */
   playFlags?: string[];
+  /** TimeoutStartSec= (how long the pods may take to be ready); systemd's default when unset */
+  startTimeout?: number;
 }
 
 export interface ContainerNewUnitInput {
@@ -181,22 +183,33 @@ export function containerUnit(x: ContainerUnitInput, c: UnitCommon): GeneratedUn
 }
 
 /**
- * A pod unit with --new: plays a YAML file (replacing a pod of the same name) and takes it down
- * again. The containers are the pod's, made by play kube: no container units are needed. There is
- * no PIDFile (the infra's ID is new each time): systemd keeps the unit active while conmon
- * processes of the pod run in it.
+ * What a unit that serves a YAML file runs (the --new pod unit, the template, a `.kube` file's):
+ * `play kube --replace --wait` stays as the unit's main process, tells systemd READY=1 only once
+ * every pod is ready (readiness probes pass), and ends when the pods end; SIGTERM from `systemctl
+ * stop` (KillMode=mixed: to it alone) takes the pods down gracefully (preStop, grace period), and
+ * ExecStopPost's `kube down` removes what a crash may have left. Type=notify with NotifyAccess=all,
+ * as Quadlet's .kube units.
+ */
+export function serveSection(c: UnitCommon, yaml: ExecArg, o: { stopTimeout: number; startTimeout?: number; playFlags?: string[]; downFlags?: string[] }): Section {
+  return [
+    ...environment(c),
+    ...(c.restartPolicy !== undefined || c.restartSec !== undefined ? restart(c) : []),
+    ...(o.startTimeout !== undefined ? [['TimeoutStartSec', String(o.startTimeout)] as const] : []),
+    ['TimeoutStopSec', String(o.stopTimeout + TIMEOUT_STOP_EXTRA)],
+    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', '--wait', ...(o.playFlags ?? []), yaml))],
+    ['ExecStopPost', execLine(peapod(c, 'kube', 'down', ...(o.downFlags ?? []), yaml))],
+    ['Type', 'notify'],
+    ['NotifyAccess', 'all'],
+    ['KillMode', 'mixed'],
+  ];
+}
+
+/**
+ * A pod unit with --new: plays a YAML file (replacing a pod of the same name) and serves it
+ * (serveSection). The containers are the pod's, made by play kube: no container units are needed.
  */
 export function kubeUnit(k: KubeUnitInput, c: UnitCommon): GeneratedUnit {
-  const down = execLine(peapod(c, 'kube', 'down', k.yamlFile));
-  return unit(k.serviceName, c, unitSection(k.serviceName, c, []), [
-    ...environment(c),
-    ...restart(c),
-    ['TimeoutStopSec', String(k.stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', ...(k.playFlags ?? []), k.yamlFile))],
-    ['ExecStop', down],
-    ['ExecStopPost', down],
-    ['Type', 'forking'],
-  ]);
+  return unit(k.serviceName, c, unitSection(k.serviceName, c, []), serveSection({ ...c, restartPolicy: c.restartPolicy ?? DEFAULT_RESTART_POLICY }, k.yamlFile, { stopTimeout: k.stopTimeout, startTimeout: k.startTimeout, playFlags: k.playFlags }));
 }
 
 /**
@@ -252,16 +265,6 @@ export const KUBE_TEMPLATE_NAME = 'peapod-kube@';
  * unescaped instance: `systemctl start peapod-kube@$(systemd-escape /abs/file.yaml).service`),
  * like Podman's podman-kube@.service.
  */
-export function kubeTemplateUnit(c: UnitCommon, stopTimeout = 10): GeneratedUnit {
-  const file = { raw: '%I' };
-  const down = execLine(peapod(c, 'kube', 'down', file));
-  return unit(KUBE_TEMPLATE_NAME, c, unitSection(KUBE_TEMPLATE_NAME, c, [], 'peapod play kube of %I'), [
-    ...environment(c),
-    ...(c.restartPolicy ? restart(c) : []),
-    ['TimeoutStopSec', String(stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStart', execLine(peapod(c, 'play', 'kube', '--replace', file))],
-    ['ExecStop', down],
-    ['ExecStopPost', down],
-    ['Type', 'forking'],
-  ]);
+export function kubeTemplateUnit(c: UnitCommon, stopTimeout = 10, startTimeout?: number): GeneratedUnit {
+  return unit(KUBE_TEMPLATE_NAME, c, unitSection(KUBE_TEMPLATE_NAME, c, [], 'peapod play kube of %I'), serveSection(c, { raw: '%I' }, { stopTimeout, startTimeout }));
 }

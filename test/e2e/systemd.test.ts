@@ -3,7 +3,8 @@
 // run as systemd would run it brings the pod back, its ExecStop takes it away. Units for existing
 // pods and containers work against this sandbox; every generated unit passes systemd-analyze verify.
 // There is no systemd as PID 1 here: Exec lines are read from the unit files and run without a
-// shell, with the unit's Environment= and specifiers, as systemd would.
+// shell, with the unit's Environment= and specifiers, as systemd would (units.test.ts runs them
+// under a real systemd manager).
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -80,6 +81,42 @@ async function runExec(unitFile: string, key: 'ExecStartPre' | 'ExecStart' | 'Ex
   return { ...r, argv, env };
 }
 
+/**
+ * Starts the ExecStart of a unit that serves YAML (`play kube --replace --wait`, the unit's
+ * long-lived main process) as systemd would, until `pod` runs; `stop()` is what systemctl stop does
+ * to it (SIGTERM, KillMode=mixed) and resolves once it has ended.
+ */
+async function serve(unitFile: string, pod: string, opts: { instance?: string } = {}) {
+  const unit = parseUnit(readFileSync(unitFile, 'utf8'));
+  const file = path.basename(unitFile);
+  const name = opts.instance !== undefined ? file.replace('@.service', `@${opts.instance}.service`) : file;
+  const spec: Record<string, string> = { n: name, N: name.replace(/\.service$/, ''), t: '/run' };
+  if (opts.instance !== undefined) Object.assign(spec, { i: opts.instance, I: systemdUnescape(opts.instance) });
+  const env: Record<string, string> = { PATH: SYSTEMD_PATH };
+  for (const line of unit.Service.Environment ?? []) {
+    for (const w of splitExecLine(line).words) {
+      const kv = resolveWord(w, spec, null);
+      env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+    }
+  }
+  const argv = splitExecLine(unit.Service.ExecStart[0]).words.map((w) => resolveWord(w, spec, env));
+  const child = execa(argv[0], argv.slice(1), { env, extendEnv: false, reject: false });
+  for (let i = 0; i < 300; i++) {
+    const p = (await json(['pod', 'ps', '--format', 'json'])).find((x: any) => x.Name === pod);
+    if (p?.Status === 'Running') break;
+    if (child.exitCode !== null) throw new Error(`ExecStart of ${file} ended: ${(await child).stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    argv, env,
+    async stop() {
+      child.kill('SIGTERM');
+      const r = await child;
+      expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    },
+  };
+}
+
 function manifest(name: string, body: string): string {
   const f = path.join(sb.dir, `${name}.yaml`);
   writeFileSync(f, body);
@@ -135,7 +172,8 @@ describe('generate systemd --new for a pod played from YAML (what Podman 4.3.1 r
     const unitFile = path.join(dir, 'pod-kp.service');
     expect(r.stdout).toBe(unitFile);
     const unit = parseUnit(readFileSync(unitFile, 'utf8'));
-    expect(unit.Service.Type).toEqual(['forking']);
+    expect(unit.Service.Type).toEqual(['notify']);
+    expect(unit.Service.KillMode).toEqual(['mixed']);
     expect(unit.Service.TimeoutStopSec).toEqual(['61']);
     expect(unit.Service.Environment).toEqual(['PEAPOD_SYSTEMD_UNIT=%n', `PEAPOD_CGROUP_PARENT=${sb.cgroupParent}`]);
     // the copy of the YAML it replays lives under the root and validates strictly
@@ -147,19 +185,19 @@ describe('generate systemd --new for a pod played from YAML (what Podman 4.3.1 r
     await sb.ok(['pod', 'rm', '-f', '-t', '0', 'kp']);
     expect(await podNames()).toEqual([]);
 
-    const start = await runExec(unitFile, 'ExecStart');
-    expect(start.argv).toEqual([BIN, '--root', sb.root, '--runroot', sb.runroot, 'play', 'kube', '--replace', copy]);
+    const start = await serve(unitFile, 'kp');
+    expect(start.argv).toEqual([BIN, '--root', sb.root, '--runroot', sb.runroot, 'play', 'kube', '--replace', '--wait', copy]);
     expect(start.env.PEAPOD_SYSTEMD_UNIT).toBe('pod-kp.service');
     expect(await processes('kp')).toEqual(before);
     expect(before.state).toBe('Running');
 
-    // a second start (systemd restarting it) replaces the pod
-    await runExec(unitFile, 'ExecStart');
-    expect(await podNames()).toEqual(['kp']);
-
-    await runExec(unitFile, 'ExecStop');
+    // a stop (SIGTERM to the main process) takes the pod down
+    await start.stop();
     expect(await podNames()).toEqual([]);
+    // ExecStopPost (kube down) with the pod there (a crash of the main process) takes it down too
+    await sb.ok(['play', 'kube', copy]);
     await runExec(unitFile, 'ExecStopPost');
+    expect(await podNames()).toEqual([]);
     expect(await settledLeaks(sb.dir)).toEqual([]);
   }, 120_000);
 
@@ -171,9 +209,9 @@ describe('generate systemd --new for a pod played from YAML (what Podman 4.3.1 r
     await peapodIn(dir, ['generate', 'systemd', '--new', '--files', '--name', 'hand']);
     const unitFile = path.join(dir, 'pod-hand.service');
     await sb.ok(['pod', 'rm', '-f', '-t', '0', 'hand']);
-    await runExec(unitFile, 'ExecStart');
+    const served = await serve(unitFile, 'hand');
     expect(await processes('hand')).toEqual(before);
-    await runExec(unitFile, 'ExecStop');
+    await served.stop();
     expect(await podNames()).toEqual([]);
   }, 120_000);
 });
@@ -295,11 +333,11 @@ describe('the template unit peapod-kube@.service', () => {
     const yaml = manifest('tmpl pod', POD('tmpl'));
     const instance = (await execa('systemd-escape', [yaml])).stdout;
     expect(systemdEscape(yaml)).toBe(instance);
-    const start = await runExec(file, 'ExecStart', { instance });
-    expect(start.argv.slice(-4)).toEqual(['play', 'kube', '--replace', yaml]);
+    const start = await serve(file, 'tmpl', { instance });
+    expect(start.argv.slice(-5)).toEqual(['play', 'kube', '--replace', '--wait', yaml]);
     expect(start.env.PEAPOD_SYSTEMD_UNIT).toBe(`peapod-kube@${instance}.service`);
     expect((await processes('tmpl')).state).toBe('Running');
-    await runExec(file, 'ExecStop', { instance });
+    await start.stop();
     expect(await podNames()).toEqual([]);
   }, 120_000);
 });

@@ -4,7 +4,7 @@
 // The records under --root stay, still saying "running". What a reboot clears of the host's
 // network (the pods' iptables rules, veths and bridge) is cleared first with netavark's teardown,
 // while the namespaces still exist, as the host would have it after booting.
-import { readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Sandbox } from './cli.js';
@@ -43,13 +43,23 @@ const alive = (pid: number) => {
   } catch { return false; }
 };
 
-export async function simulateReboot(sb: Sandbox): Promise<void> {
+/** `nsPid`: a process whose mount namespace holds the sandbox's mounts (a systemd manager's). */
+export async function simulateReboot(sb: Sandbox, nsPid?: number): Promise<void> {
   const podsRun = path.join(sb.runroot, 'pods');
   for (const id of existsSync(podsRun) ? readdirSync(podsRun) : []) {
     const file = path.join(podsRun, id, 'network.json');
     if (!existsSync(file)) continue;
     const net = JSON.parse(readFileSync(file, 'utf8')) as PodNetworkState;
-    await new NetavarkBackend(netavarkConfigDir(sb.runroot)).teardown(net.request);
+    // the namespace files are mounted in nsPid's mount namespace: netavark runs there
+    const wrapper = path.join(sb.dir, 'netavark-in-ns');
+    if (nsPid) writeFileSync(wrapper, `#!/bin/sh\nexec nsenter -m -t ${nsPid} /usr/lib/podman/netavark "$@"\n`, { mode: 0o755 });
+    const saved = process.env.PEAPOD_NETAVARK;
+    if (nsPid) process.env.PEAPOD_NETAVARK = wrapper;
+    try {
+      await new NetavarkBackend(netavarkConfigDir(sb.runroot)).teardown(net.request);
+    } finally {
+      if (saved === undefined) delete process.env.PEAPOD_NETAVARK; else process.env.PEAPOD_NETAVARK = saved;
+    }
   }
   await removeIdleNetavarkChains();
   // kill until nothing is left (an exit command may start while the first round dies)
@@ -59,9 +69,9 @@ export async function simulateReboot(sb: Sandbox): Promise<void> {
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
+  const mounts = readFileSync(`/proc/${nsPid ?? 'self'}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')[4])
     .filter((m): m is string => !!m && m.startsWith(sb.runroot + '/'))
     .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await execa('umount', ['-l', m], { reject: false });
+  for (const m of mounts) await execa(nsPid ? 'nsenter' : 'umount', nsPid ? ['-m', '-t', String(nsPid), 'umount', '-l', m] : ['-l', m], { reject: false });
   rmSync(sb.runroot, { recursive: true, force: true });
 }

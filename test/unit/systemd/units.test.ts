@@ -84,15 +84,16 @@ WantedBy=default.target
 });
 
 describe('units that make what they run (--new)', () => {
-  it('a pod replays its YAML: play kube --replace, kube down; no PIDFile', () => {
-    const u = kubeUnit({ serviceName: 'pod-web', yamlFile: '/srv/pp root/systemd/pod-web.yaml', stopTimeout: 2, playFlags: ['--network', 'none'] }, common);
+  it('a pod serves its YAML: play kube --replace --wait as main process (Type=notify), kube down after; no PIDFile', () => {
+    const u = kubeUnit({ serviceName: 'pod-web', yamlFile: '/srv/pp root/systemd/pod-web.yaml', stopTimeout: 2, startTimeout: 30, playFlags: ['--network', 'none'] }, common);
     const s = parseUnit(u.text).Service;
-    expect(argv(s.ExecStart[0])).toEqual(['/opt/peapod/bin/peapod', '--root', '/srv/pp root', '--runroot', '/run/pp', 'play', 'kube', '--replace', '--network', 'none', '/srv/pp root/systemd/pod-web.yaml']);
-    expect(argv(s.ExecStop[0]).slice(-3)).toEqual(['kube', 'down', '/srv/pp root/systemd/pod-web.yaml']);
-    expect(s.ExecStopPost).toEqual(s.ExecStop);
+    expect(argv(s.ExecStart[0])).toEqual(['/opt/peapod/bin/peapod', '--root', '/srv/pp root', '--runroot', '/run/pp', 'play', 'kube', '--replace', '--wait', '--network', 'none', '/srv/pp root/systemd/pod-web.yaml']);
+    expect(s.ExecStop).toBeUndefined();
+    expect(argv(s.ExecStopPost[0]).slice(-3)).toEqual(['kube', 'down', '/srv/pp root/systemd/pod-web.yaml']);
     expect(s.PIDFile).toBeUndefined();
-    expect(s.Type).toEqual(['forking']);
+    expect({ type: s.Type, notify: s.NotifyAccess, kill: s.KillMode, restart: s.Restart }).toEqual({ type: ['notify'], notify: ['all'], kill: ['mixed'], restart: ['on-failure'] });
     expect(s.TimeoutStopSec).toEqual(['62']);
+    expect(s.TimeoutStartSec).toEqual(['30']);
   });
 
   it('a standalone container is run again by name; stop and removal may fail harmlessly', () => {
@@ -109,8 +110,10 @@ describe('units that make what they run (--new)', () => {
     expect(u.name).toBe('peapod-kube@');
     const parsed = parseUnit(u.text);
     expect(parsed.Unit.Description).toEqual(['peapod play kube of %I']);
-    expect(argv(parsed.Service.ExecStart[0], { I: '/etc/my pod.yaml' })).toEqual(['/opt/peapod/bin/peapod', 'play', 'kube', '--replace', '/etc/my pod.yaml']);
-    expect(argv(parsed.Service.ExecStop[0], { I: '/etc/x.yaml' })).toEqual(['/opt/peapod/bin/peapod', 'kube', 'down', '/etc/x.yaml']);
+    expect(argv(parsed.Service.ExecStart[0], { I: '/etc/my pod.yaml' })).toEqual(['/opt/peapod/bin/peapod', 'play', 'kube', '--replace', '--wait', '/etc/my pod.yaml']);
+    expect(argv(parsed.Service.ExecStopPost[0], { I: '/etc/x.yaml' })).toEqual(['/opt/peapod/bin/peapod', 'kube', 'down', '/etc/x.yaml']);
+    expect(parsed.Service.Type).toEqual(['notify']);
+    expect(parsed.Service.TimeoutStartSec).toBeUndefined();
     expect(parsed.Service.Restart).toBeUndefined();
     expect(parsed.Install.WantedBy).toEqual(['default.target']);
   });
