@@ -28,11 +28,15 @@ export class RecordStore<T> {
 
   async get(name: string): Promise<T | undefined> {
     const f = this.file(name);
+    let v: T | undefined;
     try {
-      return await readJson<T>(f);
+      v = await readJson<T>(f);
     } catch (err) {
       throw new PeapodError('state', `reading ${f}: ${(err as Error).message}`, { cause: err });
     }
+    // readJson skips a damaged file (not JSON, not a regular file) as absent: a record is refused instead.
+    if (v === undefined && (await fs.lstat(f).catch(() => undefined))) throw new PeapodError('state', `the ${this.kind} record ${f} is damaged (not a JSON file): remove it`);
+    return v;
   }
 
   async list(): Promise<string[]> {

@@ -28,6 +28,8 @@ export interface ApplyKubeOptions {
   /** the apply set's name (default: from the first file or directory, see setNameOf) */
   set: string;
   validate: 'strict' | 'warn';
+  /** replace the pods of a Job whose template changed (Kubernetes refuses: the template is immutable) */
+  force?: boolean;
   onDiagnostics: (diags: Diagnostic[]) => void;
   /** one line per action, as it is done (rollout steps too) */
   onAction?: (line: string) => void;
@@ -124,7 +126,16 @@ async function removeGracefully(engine: Engine, id: string): Promise<void> {
 
 async function makePod(ctx: Ctx, p: PlannedPod): Promise<string> {
   const { createPod } = await import('../kube/apply.js');
-  const r = await createPod(ctx.engine, p, { start: true }, ctx.created);
+  const mine: string[] = [];
+  let r;
+  try {
+    r = await createPod(ctx.engine, p, { start: true }, mine);
+  } catch (err) {
+    // a pod that was made but did not start is removed at once, whatever phase the apply is in
+    for (const id of mine) await ctx.engine.pods.remove(id, { force: true, timeout: 0 }).catch(() => undefined);
+    throw err;
+  }
+  ctx.created.push(...mine);
   if (r.initFailed) ctx.say(`warning: ${r.initFailed}`);
   return r.id;
 }
@@ -137,6 +148,16 @@ function deploymentPod(o: DesiredObject, set: string, revision: number): Planned
 
 /** Ready: every app container ready (a readiness probe passed; without one, running). */
 async function readyOf(engine: Engine, id: string): Promise<{ ready: boolean; failed?: string; why: string; name: string }> {
+  // A record read while another process (the pod's monitor, conmon's exit command) rewrites it may
+  // fail once: that sample counts as not ready, the next one decides.
+  try {
+    return await readyOnce(engine, id);
+  } catch (err) {
+    return { ready: false, why: (err as Error).message, name: id.slice(0, 12) };
+  }
+}
+
+async function readyOnce(engine: Engine, id: string): Promise<{ ready: boolean; failed?: string; why: string; name: string }> {
   const pod = await engine.pods.find(id);
   if (!pod) return { ready: false, failed: 'removed', why: 'removed', name: id.slice(0, 12) };
   const members = await engine.pods.members(pod);
@@ -158,7 +179,10 @@ async function rollout(ctx: Ctx, o: DesiredObject, have: ExistingPod[], revision
   const R = o.replicas ?? 1;
   const h = o.digests[0] ? templateHash(o.digests[0].spec) : '';
   const strategy = spec.strategy?.type ?? 'RollingUpdate';
-  const { maxSurge, maxUnavailable } = rolloutLimits(R, spec.strategy);
+  let { maxSurge, maxUnavailable } = rolloutLimits(R, spec.strategy);
+  // One host: a new pod cannot publish the host port an old one holds, so such a Deployment
+  // rolls without surge (an old pod goes first).
+  if (o.pods[0]?.pod.publish?.length) { maxSurge = 0; maxUnavailable = Math.max(1, maxUnavailable); }
   const minReadyMs = (spec.minReadySeconds ?? 0) * 1000;
   const deadlineMs = (spec.progressDeadlineSeconds ?? 600) * 1000;
   let old = have.filter((p) => p.labels[TEMPLATE_HASH_LABEL] !== h).map((p) => p.id);
@@ -226,7 +250,7 @@ async function rollout(ctx: Ctx, o: DesiredObject, have: ExistingPod[], revision
     }
     if (Date.now() - lastProgress > deadlineMs) {
       const why = fresh.map((id) => state.get(id)!).filter((s) => !s.ready).map((s) => `${s.name}: ${s.why}`).join('; ');
-      throw new PeapodError('state', `deployment ${o.name}: rollout to revision ${revision} made no progress for ${deadlineMs / 1000}s (progressDeadlineSeconds): ${availNew.length}/${R} new pods available${why ? ` (${why})` : ''}; ${old.length} old pod${old.length === 1 ? '' : 's'} still run; peapod kube rollout undo ${o.name} returns to the previous template`);
+      throw new PeapodError('state', `deployment ${o.name}: rollout to revision ${revision} made no progress for ${deadlineMs / 1000}s (progressDeadlineSeconds): ${availNew.length}/${R} new pods available${why ? ` (${why})` : ''}; ${old.length} old pod${old.length === 1 ? '' : 's'} still running; peapod kube rollout undo ${o.name} returns to the previous template`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -237,7 +261,7 @@ async function rollout(ctx: Ctx, o: DesiredObject, have: ExistingPod[], revision
  * created before a failure in the create phase is removed again; nothing is changed when a
  * conflict, a missing image or a bad file is found.
  */
-async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNames: string[], say: (l: string) => void, pullProgress?: ApplyKubeOptions['pullProgress']): Promise<Action[]> {
+async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNames: string[], say: (l: string) => void, pullProgress?: ApplyKubeOptions['pullProgress'], force = false): Promise<Action[]> {
   const store = engine.records<ApplySetRecord>(RECORDS);
   return store.lock.with(async () => {
     const record = await readRecord(engine, set);
@@ -247,6 +271,8 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
     const conflicts = [...conflictsOf(desired, existing, set), ...(await secretConflicts(engine, desired, set)), ...(await applySetServiceConflicts(engine, loaded.plan.services, set))];
     if (conflicts.length) throw new PeapodError('exists', `${conflicts.join('; ')}: nothing was changed`);
     const actions = actionsOf(desired, existing, set);
+    const jobs = actions.filter((a) => a.action === 'replace' && a.kind === 'Job').map((a) => a.name);
+    if (jobs.length && !force) throw new PeapodError('invalid', `Job ${jobs.join(', ')}: the pod template changed, and a Job's template cannot change (as in Kubernetes): use --force to replace its pods, or kube down first; nothing was changed`);
     const { checkImages } = await import('../kube/apply.js');
     const problems = await checkImages(engine, { ...loaded.plan, pods: podsToMake(desired, actions) }, { pullProgress });
     if (problems.length) throw new PeapodError('invalid', `${problems.join('; ')}: nothing was changed`);
@@ -369,7 +395,7 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
 export async function applyKube(open: Opener, sources: Source[], o: ApplyKubeOptions): Promise<ApplyKubeReport> {
   const loaded = await loadAndPlan(sources, o.validate, o.onDiagnostics);
   const engine = await open();
-  const actions = await applyLoaded(engine, o.set, loaded, sources.map((s) => s.name), o.onAction ?? (() => undefined), o.pullProgress);
+  const actions = await applyLoaded(engine, o.set, loaded, sources.map((s) => s.name), o.onAction ?? (() => undefined), o.pullProgress, o.force);
   return { set: o.set, actions };
 }
 
@@ -404,7 +430,8 @@ async function setOf(engine: Engine, name: string, set?: string): Promise<{ set:
   const sets = set ? [set] : await store.list();
   const found: Array<{ set: string; record: ApplySetRecord }> = [];
   for (const s of sets) {
-    const record = await readRecord(engine, s);
+    // Looking through every set: a damaged record of some other set is not this Deployment's problem.
+    const record = set ? await readRecord(engine, s) : await readRecord(engine, s).catch(() => undefined);
     if (record?.deployments[name]) found.push({ set: s, record });
   }
   if (!found.length) throw new PeapodError('not-found', `no Deployment ${name} in ${set ? `apply set "${set}"` : 'any apply set'}: only Deployments made by kube apply have rollouts`);

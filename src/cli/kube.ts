@@ -185,16 +185,19 @@ async function applySetName(args: string[], given?: string): Promise<string> {
   return n;
 }
 
-interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean }
+interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean }
 
 async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void> {
   const { applyKube } = await import('../app/apply.js');
   const set = await applySetName(args, o.applyset);
   const open = () => getEngine(cmd);
-  const say = (l: string) => { if (!o.quiet) process.stdout.write(`${l}\n`); };
+  let runs = 0;
+  // --watch: after the first apply, only what changed is told (an editor's save of an unchanged file says nothing)
+  const say = (l: string) => { if (!o.quiet && !(runs > 1 && / unchanged$/.test(l))) process.stdout.write(`${l}\n`); };
   const once = async () => {
+    runs++;
     const files = await expandSources(args);
-    await applyKube(open, await readAll(files), { set, validate: o.validate, onDiagnostics: (d) => report(d, files), onAction: say });
+    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, onDiagnostics: (d) => report(d, files), onAction: say });
     return files;
   };
   if (!o.watch) return void (await once());
@@ -230,7 +233,7 @@ async function watchLoop(args: string[], once: () => Promise<string[]>, say: (l:
   };
   const schedule = () => {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(run, 300);
+    timer = setTimeout(run, 150);
   };
   run();
   await new Promise<void>((resolve) => {
@@ -298,6 +301,7 @@ export function registerKubeCommands(program: Command): void {
     .option('--watch', 'stay in the foreground and apply again when a file changes')
     .option('--down-on-exit', 'with --watch: take the pods down on Ctrl-C')
     .option('-q, --quiet', 'print nothing on success')
+    .option('--force', 'replace the pods of a Job whose template changed')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: ApplyFlags, cmd: Command) => apply(files, o, cmd));
   kube.command('diff').description('what kube apply would do (exit 0: nothing, 1: changes, >1: error)')

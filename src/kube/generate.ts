@@ -593,6 +593,8 @@ const POD_SPEC_FIELDS: Fields<PodCtx> = [
   ['dnsPolicy', (x) => x.pod?.spec.dnsPolicy],
   ['dnsConfig', (x) => x.pod?.spec.dnsConfig],
   ['hostAliases', (x) => x.pod?.spec.hostAliases],
+  ['subdomain', (x) => x.pod?.spec.subdomain],
+  ['enableServiceLinks', (x) => (x.pod?.spec.enableServiceLinks === false ? false : undefined)],
   ['securityContext', podSecurityContextOf],
   ['resources', podResourcesOf],
   ['imagePullSecrets', (x) => x.members.find((c) => c.spec.pullSecrets?.length)?.spec.pullSecrets?.map((name) => ({ name }))],

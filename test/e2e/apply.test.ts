@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { useSandbox, until } from '../helpers/e2e.js';
 
-const e2e = useSandbox('peapod-apply');
+const e2e = useSandbox('peapod-apply', { images: ['busybox', 'busybox:v2'] });
 const { json, manifest } = e2e;
 const LOOP = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]`;
 
@@ -45,7 +45,7 @@ async function containers(): Promise<Map<string, { id: string; started: number; 
   return new Map(all.filter((c: any) => !c.IsInfra && !String(c.Names[0]).endsWith('-infra')).map((c: any) => [c.Names[0], { id: c.Id, started: c.StartedAt, pod: c.PodName }]));
 }
 
-const podNames = async (filter?: string) => (await json(['pod', 'ps', '--format', 'json', ...(filter ? ['--filter', filter] : [])])).map((p: any) => p.Name).sort();
+const podNames = async (filter?: string): Promise<string[]> => (await json(['pod', 'ps', '--format', 'json', ...(filter ? ['--filter', filter] : [])])).map((p: any) => p.Name).sort();
 
 describe('kube apply: pods', () => {
   it('a second apply with no change restarts nothing; an env change replaces only that pod; a pod gone from the file is pruned', async () => {
@@ -168,6 +168,36 @@ describe('kube apply: Deployments', () => {
   }, 120_000);
 });
 
+describe('kube apply: Jobs', () => {
+  it('a completed Job that did not change is not run again; a changed template is refused unless --force', async () => {
+    const job = (msg: string) => `apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: app
+          image: localhost/busybox:latest
+          command: ["echo", "${msg}"]
+`;
+    const f = manifest('jobs', job('a'));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const done = await until(containers, (m) => [...m.values()].some((c) => c.started > 0), 100);
+    await until(async () => (await json(['ps', '-a', '--format', 'json'])).filter((c: any) => c.Names[0] === 'once-pod-0-app' && c.State === 'exited').length, (n) => n === 1, 100);
+    expect(String((await e2e.sb.ok(['kube', 'apply', f])).stdout)).toMatch(/job\/once unchanged/);
+    expect(await containers()).toEqual(done);
+    manifest('jobs', job('b'));
+    const r = await e2e.sb.run(['kube', 'apply', f]);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toMatch(/Job once: the pod template changed, and a Job's template cannot change .*--force/);
+    expect(await containers()).toEqual(done);
+    expect(String((await e2e.sb.ok(['kube', 'apply', '--force', f])).stdout)).toMatch(/job\/once replaced/);
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 60_000);
+});
+
 describe('kube apply: adversarial', () => {
   it('a tampered record or a crafted set name cannot make apply delete or write what is not the set\'s', async () => {
     await e2e.sb.ok(['pod', 'create', '--name', 'victim']);
@@ -185,6 +215,10 @@ describe('kube apply: adversarial', () => {
     writeFileSync(rec, '{"version": 1, "name": "other", "objects": 5}');
     const bad = await e2e.sb.run(['kube', 'apply', f]);
     expect(String(bad.stderr)).toMatch(/the record of apply set "mine" is damaged/);
+    writeFileSync(rec, '{not json');
+    const bad2 = await e2e.sb.run(['kube', 'apply', f]);
+    expect(String(bad2.stderr)).toMatch(/the applysets record .*mine\.json is damaged/);
+    expect(await podNames()).toEqual(['own2', 'victim']);
     // A set name that would leave the records' directory.
     const esc = await e2e.sb.run(['kube', 'apply', '--applyset', '../../etc/x', f]);
     expect(esc.exitCode).toBe(125);
@@ -193,4 +227,196 @@ describe('kube apply: adversarial', () => {
   }, 60_000);
 });
 
-void until;
+const READY_DEPLOY = (image: string, probe = '["test", "-e", "/tmp/ready"]', extra = '') => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: roll}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: roll}}${extra}
+  template:
+    metadata: {labels: {app: roll}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: app
+          image: ${image}
+          command: ["sh", "-c", "sleep 0.5; touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+          readinessProbe:
+            exec: {command: ${probe}}
+            periodSeconds: 1
+`;
+
+/** Pods of the sandbox with how many of their app containers are ready. */
+async function readiness(): Promise<Array<{ name: string; ready: boolean; hash: string }>> {
+  const pods = await json(['pod', 'ps', '--format', 'json']);
+  const out = [];
+  for (const p of pods) {
+    // a pod may go between the listing and its inspect (the rollout removes old pods)
+    const r = await e2e.sb.run(['pod', 'inspect', p.Id]);
+    if (r.exitCode !== 0) continue;
+    const got = JSON.parse(String(r.stdout));
+    const i = Array.isArray(got) ? got[0] : got;
+    const apps = (i.Containers ?? []).filter((c: any) => !String(c.Name).endsWith('-infra'));
+    out.push({ name: p.Name, ready: apps.length > 0 && apps.every((c: any) => c.Ready), hash: p.Labels?.['pod-template-hash'] ?? '' });
+  }
+  return out;
+}
+
+describe('kube apply: rollouts', () => {
+  it('an image change with a readiness probe and maxUnavailable 0 keeps replicas pods Ready throughout; old pods end', async () => {
+    const f = manifest('rolling', READY_DEPLOY('localhost/busybox:latest', undefined, '\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}'));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const first = await until(readiness, (r) => r.length === 2 && r.every((x) => x.ready), 150);
+    expect(first.every((x) => x.ready)).toBe(true);
+    const oldHash = first[0].hash;
+    manifest('rolling', READY_DEPLOY('localhost/busybox:v2', undefined, '\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}'));
+    const applying = e2e.sb.run(['kube', 'apply', f], { timeout: 120_000 });
+    let done = false;
+    void applying.then(() => { done = true; });
+    const samples: number[] = [];
+    while (!done) {
+      const r = await readiness();
+      samples.push(r.filter((x) => x.ready).length);
+      expect(r.length).toBeLessThanOrEqual(3);               // replicas + maxSurge
+    }
+    const res = await applying;
+    expect(res.exitCode).toBe(0);
+    expect(String(res.stdout)).toMatch(/deployment\/roll rolled out \(RollingUpdate/);
+    expect(samples.length).toBeGreaterThan(0);
+    expect(Math.min(...samples)).toBeGreaterThanOrEqual(2);  // never fewer than replicas Ready
+    const after = await readiness();
+    expect(after).toHaveLength(2);
+    expect(after.every((x) => x.hash !== oldHash && x.ready)).toBe(true);
+    expect(String((await e2e.sb.ok(['kube', 'rollout', 'status', 'roll'])).stdout)).toMatch(/successfully rolled out \(revision 2, 2\/2 ready\)/);
+    const hist = String((await e2e.sb.ok(['kube', 'rollout', 'history', 'roll'])).stdout);
+    expect(hist).toMatch(/^1 +\S+ +app=localhost\/busybox:latest$/m);
+    expect(hist).toMatch(/^2 +\S+ +app=localhost\/busybox:v2 \(current\)$/m);
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 180_000);
+
+  it('a rollout whose new pods never become Ready stops at its deadline, says why; undo restores the old template', async () => {
+    const extra = '\n  progressDeadlineSeconds: 3';
+    const f = manifest('stuck', READY_DEPLOY('localhost/busybox:latest', undefined, extra).replace('replicas: 2', 'replicas: 1'));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const [orig] = await until(readiness, (r) => r.length === 1 && r[0].ready, 150);
+    const before = await containers();
+    manifest('stuck', READY_DEPLOY('localhost/busybox:v2', '["false"]', extra).replace('replicas: 2', 'replicas: 1'));
+    const r = await e2e.sb.run(['kube', 'apply', f], { timeout: 120_000 });
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toMatch(/deployment roll: rollout to revision 2 made no progress for 3s \(progressDeadlineSeconds\): 0\/1 new pods available \(roll-\S+: container app not ready.*\); 1 old pod still running/);
+    expect((await readiness()).find((x) => x.name === orig.name)?.ready).toBe(true);   // the old pod still serves
+    const st = await e2e.sb.run(['kube', 'rollout', 'status', 'roll']);
+    expect(String(st.stdout) + String(st.stderr)).toMatch(/rollout to revision 2 failed/);
+    expect(st.exitCode).toBe(1);
+    await e2e.sb.ok(['kube', 'rollout', 'undo', 'roll'], { timeout: 120_000 });
+    const back = await readiness();
+    expect(back.map((x) => x.name)).toEqual([orig.name]);    // the failed new pod is gone, the old one kept
+    expect(await containers()).toEqual(before);
+    expect(String((await e2e.sb.ok(['kube', 'rollout', 'history', 'roll'])).stdout)).toMatch(/^3 .*busybox:latest \(current\)$/m);
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 180_000);
+
+  it('Recreate stops the old pods before the new ones start', async () => {
+    const dep = (img: string) => deployment('rec', 2, 'x', '\n  strategy: {type: Recreate}').replace('localhost/busybox:latest', img);
+    const f = manifest('recreate', dep('localhost/busybox:latest'));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const old = await podNames();
+    manifest('recreate', dep('localhost/busybox:v2'));
+    const r = await e2e.sb.ok(['kube', 'apply', f]);
+    expect(String(r.stdout)).toMatch(/2 old pods stopped \(Recreate\)[\s\S]*2 new pods/);
+    const now = await podNames();
+    expect(now).toHaveLength(2);
+    expect(now.some((n) => old.includes(n))).toBe(false);
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 120_000);
+});
+
+describe('kube apply: ConfigMaps', () => {
+  it('a ConfigMap change reaches a mounted file without a restart, and rolls the Deployment that reads it as env', async () => {
+    const files = (v: string) => `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: "${v}"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ${LOOP}
+      volumeMounts: [{name: cfg, mountPath: /etc/cfg}]
+  volumes: [{name: cfg, configMap: {name: settings}}]
+---
+${deployment('envuser', 1).replace('env: [{name: V, value: "one"}]', 'env: [{name: V, valueFrom: {configMapKeyRef: {name: settings, key: greeting}}}]')}`;
+    const f = manifest('cm', files('hello'));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    expect(String((await e2e.sb.ok(['exec', 'reader-app', 'cat', '/etc/cfg/greeting'])).stdout)).toBe('hello');
+    const before = await containers();
+    const envPod = [...before.keys()].find((k) => k.startsWith('envuser-'))!;
+    expect(String((await e2e.sb.ok(['exec', envPod, 'sh', '-c', 'echo $V'])).stdout).trim()).toBe('hello');
+
+    manifest('cm', files('bonjour'));
+    const r = await e2e.sb.ok(['kube', 'apply', f]);
+    expect(String(r.stdout)).toMatch(/pod\/reader updated in place/);
+    expect(String(r.stdout)).toMatch(/deployment\/envuser rolled out/);
+    expect(String((await e2e.sb.ok(['exec', 'reader-app', 'cat', '/etc/cfg/greeting'])).stdout)).toBe('bonjour');
+    const after = await containers();
+    expect(after.get('reader-app')).toEqual(before.get('reader-app'));   // not restarted
+    const newEnvPod = [...after.keys()].find((k) => k.startsWith('envuser-'))!;
+    expect(newEnvPod).not.toBe(envPod);
+    expect(String((await e2e.sb.ok(['exec', newEnvPod, 'sh', '-c', 'echo $V'])).stdout).trim()).toBe('bonjour');
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 120_000);
+});
+
+describe('kube diff and --watch', () => {
+  it('diff exits 0 with no change, 1 with a change (printing what and a unified diff), >1 on an error; it changes nothing', async () => {
+    const f = manifest('difff', pod('d1'));
+    expect((await e2e.sb.run(['kube', 'diff', f])).exitCode).toBe(1);   // not applied yet: would create
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const same = await e2e.sb.run(['kube', 'diff', f]);
+    expect(same.exitCode).toBe(0);
+    expect(String(same.stdout)).toBe('pod/d1 unchanged');
+    const before = await containers();
+    manifest('difff', pod('d1', 'changed'));
+    const d = await e2e.sb.run(['kube', 'diff', f]);
+    expect(d.exitCode).toBe(1);
+    expect(String(d.stdout)).toMatch(/pod\/d1 would be replaced \(spec changed: d1\)/);
+    expect(String(d.stdout)).toMatch(/^-\s+value: one$/m);
+    expect(String(d.stdout)).toMatch(/^\+\s+value: changed$/m);
+    expect(await containers()).toEqual(before);
+    writeFileSync(f, 'kind: Pod\nmetadata: {name: x}\n  bad: [\n');
+    expect((await e2e.sb.run(['kube', 'diff', f])).exitCode).toBeGreaterThan(1);
+  }, 60_000);
+
+  it('--watch applies an edit of a file of the set; an invalid edit changes nothing; Ctrl-C leaves the pods running', async () => {
+    const dir = path.join(e2e.sb.dir, 'watched');
+    mkdirSync(dir, { recursive: true });
+    const f = path.join(dir, 'app.yaml');
+    writeFileSync(f, pod('w1'));
+    const proc: any = e2e.sb.run(['kube', 'apply', '--watch', dir], { timeout: 120_000 });
+    let outText = '';
+    proc.stdout.on('data', (b: Buffer) => { outText += b.toString(); });
+    const waitFor = async (re: RegExp) => { for (let i = 0; i < 300 && !re.test(outText); i++) await new Promise((r) => setTimeout(r, 50)); expect(outText).toMatch(re); };
+    await waitFor(/pod\/w1 created[\s\S]*watching/);
+    const before = await containers();
+    const saved = Date.now();
+    writeFileSync(f, pod('w1', 'edited'));
+    await waitFor(/pod\/w1 replaced/);
+    console.log(`--watch: the edit was applied ${Date.now() - saved} ms after the save`);
+    expect((await containers()).get('w1-app')!.id).not.toBe(before.get('w1-app')!.id);
+    const n = outText.length;
+    writeFileSync(f, `${pod('w1', 'edited')}      comand: ["x"]\n`);
+    for (let i = 0; i < 100 && !/watching/.test(outText.slice(n)); i++) await new Promise((r) => setTimeout(r, 50));
+    const mid = await containers();
+    proc.kill('SIGINT');
+    const res = await proc;
+    expect(String(res.stderr)).toMatch(/app\.yaml:\d+:\d+: .*comand: unknown field/);
+    expect(await containers()).toEqual(mid);                 // the invalid edit changed nothing, Ctrl-C kept the pod
+    expect(await podNames()).toEqual(['w1']);
+    await e2e.sb.ok(['kube', 'down', dir]);
+  }, 120_000);
+});

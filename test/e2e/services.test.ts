@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { writeFileSync, mkdirSync, readdirSync, readFileSync, existsSync, symlinkSync, rmSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { sandbox, requireRoot, type Sandbox } from '../helpers/cli.js';
+import { sandbox, requireRoot, PROJECT, type Sandbox } from '../helpers/cli.js';
 import { settledLeaks } from '../helpers/leaks.js';
 import { busyboxRootfsTar } from '../helpers/busybox.js';
 
@@ -432,6 +432,22 @@ spec:
     expect(claims()).toEqual([]);
     await sb.ok(['kube', 'down', f]);
   }, 120_000);
+
+  it('examples/services/frontend-backend.yaml plays unmodified: the frontend reaches its backend by Service name and port', async () => {
+    await sb.ok(['image', 'tag', 'localhost/bb:latest', 'localhost/busybox:latest']);
+    const f = path.join(PROJECT, 'examples', 'services', 'frontend-backend.yaml');
+    await sb.ok(['play', 'kube', '--wait-ready', f], { timeout: 120_000 });
+    const [front] = await json(['service', 'inspect', 'frontend']);
+    await until(async () => (await json(['service', 'inspect', 'backend']))[0].Endpoints.length, (n) => n === 2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const body = await (await fetch(`http://${front.ClusterIP}/cgi-bin/index`, { signal: AbortSignal.timeout(5000) })).text();
+      seen.add(body.trim());
+    }
+    expect(seen).toEqual(new Set(['backend says: backend-pod-0', 'backend says: backend-pod-1']));
+    await sb.ok(['kube', 'down', f]);
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+  }, 180_000);
 
   it('crash then reset: the rules, names and claims of a root are gone', async () => {
     const before = await iptables();

@@ -315,6 +315,13 @@ spec:
     expect(diagnostics(toYaml(r.objects))).toEqual([]);
   });
 
+  it('subdomain and enableServiceLinks: false are written back', () => {
+    const p = pod('sd', { subdomain: 'web-headless', enableServiceLinks: false, restartPolicy: 'Always', terminationGracePeriodSeconds: 30 });
+    const r = gen(sources([[p, [ctr('sd-c', { kubeName: 'c', kube: {} })]]]));
+    expect(r.objects[0].spec).toMatchObject({ subdomain: 'web-headless', enableServiceLinks: false });
+    expect(diagnostics(toYaml(r.objects))).toEqual([]);
+  });
+
   it('-s: a pod without labels gets app=<name>; a pod without ports gets no Service', () => {
     const withPort = gen(sources([[pod('1abc'), [ctr('1abc-c', { cmd: ['x'], ports: [{ containerPort: 80 }] })]]]), { service: true });
     expect((withPort.objects[0].metadata as any).labels).toEqual({ app: '1abc' });
