@@ -163,6 +163,23 @@ export function readConfigFile(file = configFilePath()): ConfigFile {
   return v as ConfigFile;
 }
 
+/**
+ * containers.conf's `[engine] infra_image` ($CONTAINERS_CONF, else /etc/containers/containers.conf),
+ * which Podman's pods take their infra image from: peapod honours it too.
+ */
+export function containersConfInfraImage(file = process.env.CONTAINERS_CONF || '/etc/containers/containers.conf'): string | undefined {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
+  let section = '';
+  for (const line of text.split('\n')) {
+    const h = /^\s*\[([^\]]+)\]/.exec(line);
+    if (h) { section = h[1].trim(); continue; }
+    const m = /^\s*infra_image\s*=\s*"([^"]*)"/.exec(line);
+    if (m && section === 'engine') return m[1] || undefined;
+  }
+  return undefined;
+}
+
 export function buildConfig(input: EngineConfigInput): EngineConfig {
   const file = readConfigFile();
   input = { ...input, root: input.root ?? file.root, runroot: input.runroot ?? file.runroot, runtime: input.runtime ?? file.runtime };
@@ -178,7 +195,7 @@ export function buildConfig(input: EngineConfigInput): EngineConfig {
     conmonPath: conmon,
     selfCommand: input.selfCommand,
     logLevel: input.logLevel ?? 'warn',
-    infraImage: input.infraImage ?? file.infraImage,
+    infraImage: input.infraImage ?? file.infraImage ?? containersConfInfraImage(),
     cgroupParent: cgroupParentOf(process.env.PEAPOD_CGROUP_PARENT ?? file.cgroupParent ?? '/peapod'),
     rootlessUid: rootlessUid(),
   };

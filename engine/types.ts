@@ -75,6 +75,10 @@ export interface ContainerSpec {
   kubeName?: string;
   ports?: Array<{ containerPort: number; hostPort?: number; hostIP?: string; protocol?: string; name?: string }>;
   restartPolicy?: string;
+  /** Podman's --restart as given (no, always, on-failure[:N], unless-stopped): restartPolicy holds its meaning */
+  restart?: string;
+  /** Podman's --systemd=always: container_uuid in the environment */
+  systemd?: 'always';
   /** mounts of the pod's volumes (PodSpec.volumes) into this container */
   volumeMounts?: VolumeMount[];
   /** env whose values come from secrets: resolved when the container starts, never stored in the record */
@@ -247,6 +251,13 @@ export interface PodSpec {
   volumes?: PodVolume[];
   /** securityContext.fsGroup: the group that owns the pod's volumes (setgid directories) */
   fsGroup?: number;
+  /**
+   * Namespaces the members share with the infra (Podman's --share): a subset of ipc, net, uts, pid,
+   * cgroup. Absent: ipc, net and uts (and pid with shareProcessNamespace).
+   */
+  share?: string[];
+  /** Podman's --exit-policy: 'stop' stops the infra when the last member has ended for good (play kube's pods) */
+  exitPolicy?: 'continue' | 'stop';
   /** Podman's --userns: 'keep-id' (rootless only) gives the pod a user namespace where the user's uid is itself */
   userns?: 'keep-id';
   /** pod-level resources (spec.resources): limits on the pod's cgroup, shared by all its containers */

@@ -393,7 +393,7 @@ export class Containers {
    */
   restartDelay(rec: ContainerRecord): number | undefined {
     const policy = rec.spec.restartPolicy;
-    if (!rec.spec.pod || rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
+    if (rec.spec.isInfra || rec.spec.init === 'init' || rec.state.stopRequested || !canRestart(rec)) return undefined;
     if (rec.state.lastTermination?.reason === HOST_RESTARTED) return undefined;
     // A container a liveness/startup probe ended restarts under OnFailure whatever its exit code (the kubelet's rule).
     const probeKilled = /^(Liveness|Startup) probe failed/.test(rec.state.lastTermination?.message ?? '');

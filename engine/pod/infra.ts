@@ -11,6 +11,12 @@ import { findProgram } from '../config.js';
 import { debug } from '../log.js';
 
 export const INFRA_IMAGE = `localhost/peapod-infra:${VERSION}`;
+/**
+ * Podman's name for its pause image (`localhost/podman-pause:<version>-<built>`, as `version --format
+ * '{{.Server.Version}}-{{.Server.Built}}'` prints it): the built-in infra image answers to it too,
+ * so that scripts removing Podman's pause image work (`rmi` of it untags only).
+ */
+export const PODMAN_PAUSE_NAME = `localhost/podman-pause:${VERSION}-0`;
 
 /** infra-image/ of the installed package (engine/pod/infra.ts -> ../../infra-image, also from dist/). */
 function infraSourceDir(): string {
@@ -28,7 +34,10 @@ function infraSourceDir(): string {
  */
 export async function ensureInfraImage(images: ImageStore, lock: FileLock, name = INFRA_IMAGE): Promise<ImageRecord> {
   const have = await images.get(name);
-  if (have) return have;
+  if (have) {
+    if (name === INFRA_IMAGE && !have.names.includes(PODMAN_PAUSE_NAME)) await images.tag(have.id, PODMAN_PAUSE_NAME).catch(() => undefined);
+    return have;
+  }
   if (name !== INFRA_IMAGE) throw new PeapodError('not-found', `infra image ${name}: image not known`);
   return lock.with(async () => {
     const again = await images.get(name);
@@ -47,7 +56,9 @@ export async function ensureInfraImage(images: ImageStore, lock: FileLock, name 
       if (cc.exitCode !== 0) throw new PeapodError('prerequisite', `building the infra image: gcc failed: ${cc.stderr.trim()}`, { hint: 'apt-get install gcc libc6-dev' });
       const tar = path.join(tmp, 'layer.tar');
       await execa('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', tar, '.']);
-      return await images.importTar(tar, { name, changes: ['ENTRYPOINT ["/pause"]', 'STOPSIGNAL SIGTERM'], message: 'peapod infra (pause) image' });
+      const img = await images.importTar(tar, { name, changes: ['ENTRYPOINT ["/pause"]', 'STOPSIGNAL SIGTERM'], message: 'peapod infra (pause) image' });
+      await images.tag(img.id, PODMAN_PAUSE_NAME);
+      return (await images.get(img.id)) ?? img;
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }

@@ -403,15 +403,17 @@ export class Pods {
       });
     }
     const ns = (t: string) => `/proc/${infra.state.pid}/ns/${t}`;
+    const shared = new Set(this.sharedNamespaces(pod));
     return {
       infra,
       member: {
         ...base,
         namespaces: [
-          pod.spec.shareProcessNamespace ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
-          ...netNs,
-          { type: 'ipc', path: ns('ipc') },
-          ...(hostNet ? [] : [{ type: 'uts' as const, path: ns('uts') }]),
+          shared.has('pid') ? { type: 'pid', path: ns('pid') } : { type: 'pid' },
+          // a member that does not share the pod's network has one of its own (loopback only)
+          ...(shared.has('net') ? netNs : [{ type: 'network' as const }]),
+          shared.has('ipc') ? { type: 'ipc', path: ns('ipc') } : { type: 'ipc' },
+          ...(hostNet && shared.has('uts') ? [] : [shared.has('uts') ? { type: 'uts' as const, path: ns('uts') } : { type: 'uts' as const }]),
           { type: 'mount' },
           ...userNs(infra.state.pid),
         ],
@@ -427,7 +429,35 @@ export class Pods {
 
   private async startMember(pod: PodRecord, prepared: PreparedPod, c: ContainerRecord): Promise<ContainerRecord> {
     if (c.spec.probes) this.ensureMonitor(pod);
+    // a member with a UTS namespace of its own has a host name of its own
+    if (!this.sharedNamespaces(pod).includes('uts')) {
+      const hostname = c.spec.hostname ?? c.id.slice(0, 12);
+      return this.containers.start(c.id, { ...prepared.member, hostname, envHostname: hostname });
+    }
     return this.containers.start(c.id, prepared.member);
+  }
+
+  /** The namespaces the members share with the infra (Podman's SharedNamespaces). */
+  sharedNamespaces(pod: PodRecord): string[] {
+    return pod.spec.share ?? ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])];
+  }
+
+  /**
+   * The exit policy `stop` (Podman's; play kube's pods have it): once every member has ended for
+   * good (no restart pending), the infra stops too and the pod is Exited. Run by conmon's exit
+   * command after a member's cleanup.
+   */
+  async applyExitPolicy(podId: string): Promise<void> {
+    const pod = await this.store.getPod(podId);
+    if (!pod || pod.spec.exitPolicy !== 'stop' || pod.deferred) return;
+    const members = await this.members(pod);
+    const apps = members.filter((c) => !c.spec.isInfra);
+    if (!apps.length || !apps.every((c) => hasEnded(c) && this.containers.restartDelay(c) === undefined)) return;
+    const infra = members.find((c) => c.spec.isInfra);
+    if (infra && isRunning(infra)) {
+      debug(`pod ${pod.name}: every container has ended, exit policy stop: stopping the infra`);
+      await this.containers.stop(infra.id).catch((err) => debug(`stopping the infra of ${pod.name}: ${(err as Error).message}`));
+    }
   }
 
   /**
@@ -706,8 +736,9 @@ export class Pods {
     const pod = await this.get(ref);
     const members = await this.members(pod);
     const running = members.filter((c) => !canRemove(c));
-    if (running.length && !opts.force) {
-      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ') || 'infra'}): stop it first or use --force`);
+    // Only the infra running (its containers have ended) is no reason to refuse, as in Podman.
+    if (running.some((c) => !c.spec.isInfra) && !opts.force) {
+      throw stateError(`pod ${pod.name} has running containers (${running.filter((c) => !c.spec.isInfra).map((c) => c.name).join(', ')}): stop it first or use --force`);
     }
     if (running.length) await this.stop(pod.id, opts.timeout);
     else await this.stopMonitor(pod);

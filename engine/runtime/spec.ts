@@ -551,13 +551,18 @@ export interface ContainerFacts {
   rootless?: { cgroups: RootlessCgroups; ids: { uid: number; gid: number; size: number } };
 }
 
+/** Podman's --systemd=always: the container's ID as systemd's container_uuid (its first 32 characters). */
+function systemdEnv(f: ContainerFacts): string[] {
+  return f.spec.systemd === 'always' ? [`container_uuid=${f.id.slice(0, 32)}`] : [];
+}
+
 /** The OCI spec of a container: pure, from its facts. */
 export function containerSpec(f: ContainerFacts): OciSpec {
   const sec = f.spec.security ?? {};
   const spec = buildOciSpec({
     rootfs: f.rootfs,
     args: f.args,
-    env: mergeEnv(f.image.Env ?? [], [...f.startEnv.before, ...(f.spec.env ?? []), ...f.startEnv.after]),
+    env: mergeEnv(f.image.Env ?? [], [...f.startEnv.before, ...(f.spec.env ?? []), ...f.startEnv.after, ...systemdEnv(f)]),
     cwd: f.spec.workingDir || f.image.WorkingDir || '/',
     user: f.user,
     hostname: f.pod ? f.pod.hostname : f.hostname,

@@ -118,7 +118,7 @@ function podmanExit(err: PeapodError, stateCode = 2): PeapodError {
   return code === err.exitCode ? err : new PeapodError(err.code, err.message, { hint: err.hint, cause: err, exitCode: code });
 }
 
-export interface RmOptions { all?: boolean; force?: boolean; ignore?: boolean; timeout?: number; filters?: string[] }
+export interface RmOptions { all?: boolean; force?: boolean; ignore?: boolean; timeout?: number; filters?: string[]; depend?: boolean }
 
 /**
  * `rm`: the named containers, or all (--all) or those matching --filter. With --all, a pod's infra
@@ -128,6 +128,21 @@ export async function removeContainers(engine: Engine, refs: string[], o: RmOpti
   refsOrAll(refs, o.all, !!o.filters?.length, 'container');
   // --force also means "no error for a container that is not there", as in Podman 4.3
   const ignore = (err: unknown) => (!!o.ignore || !!o.force) && isNotFound(err);
+  if (o.depend && !o.all && !o.filters?.length) {
+    // --depend: an infra container goes with its pod and every container of it (they depend on it)
+    const found = await Promise.all(refs.map((ref) => engine.containers.find(ref)));
+    const pods = [...new Set(found.filter((c) => c?.spec.isInfra && c.spec.pod).map((c) => c!.spec.pod!))];
+    if (pods.length) {
+      const r = await each(pods, async (podId) => {
+        const members = await engine.pods.members(await engine.pods.get(podId));
+        await engine.pods.remove(podId, { force: o.force, timeout: o.timeout });
+        return members.map((m) => m.id).join('\n');
+      }, (err) => isNotFound(err));
+      const rest = refs.filter((_r, i) => !(found[i]?.spec.pod && pods.includes(found[i]!.spec.pod!)));
+      const more = await each(rest, async (ref) => { await engine.containers.remove(ref, { force: o.force, timeout: o.timeout }); return ref; }, ignore);
+      return { done: [...r.done.flatMap((x) => x.split('\n')), ...more.done], errors: [...r.errors, ...more.errors].map((e) => podmanExit(e)) };
+    }
+  }
   if (!o.all && !o.filters?.length) {
     // Podman prints what was asked for (the name or ID as given)
     const r = await each(refs, async (ref) => { await engine.containers.remove(ref, { force: o.force, timeout: o.timeout }); return ref; }, ignore);

@@ -21,15 +21,42 @@ export interface CreateContainerOptions {
   interactive?: boolean;
 }
 
+/**
+ * Podman's auto-update label `io.containers.autoupdate=registry` (or `image`) needs an image that a
+ * registry can be asked about: the docker transport and a fully qualified name. Checked at create,
+ * with Podman's messages.
+ */
+export function checkAutoUpdate(spec: Pick<ContainerSpec, 'labels' | 'image'>): void {
+  const policy = spec.labels?.['io.containers.autoupdate'];
+  if (policy !== 'registry' && policy !== 'image') return;
+  const transport = /^(docker-archive|oci-archive|oci|dir|containers-storage|docker-daemon|docker):/.exec(spec.image)?.[1];
+  if (transport && transport !== 'docker') throw new PeapodError('invalid', `auto updates require the docker image transport but image is of transport "${transport}"`);
+  const ref = spec.image.replace(/^docker:\/\//, '');
+  const first = ref.split('/')[0];
+  if (!ref.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost')) {
+    throw new PeapodError('invalid', `short name: auto updates require fully-qualified image reference: "${ref}"`);
+  }
+}
+
 /** `create`/`run`: pulls the image unless it is here (Podman's implicit pull), then creates. */
 export async function createContainer(open: Opener, spec: ContainerSpec, o: CreateContainerOptions): Promise<ContainerRecord> {
+  checkAutoUpdate(spec);
   const engine = await open();
   // `localhost/...` names local images (imported, loaded): never fetched from a registry, as in play kube.
   const local = /^localhost\//.test(spec.image) && (o.pull ?? 'missing') === 'missing';
   if (!local) await engine.images.pull(spec.image, { policy: o.pull ?? 'missing', signaturePolicy: o.signaturePolicy, interactive: !!o.interactive, progress: o.progress, quiet: !o.progress });
   const opts = { createCommand: o.createCommand };
+  if (o.pod?.startsWith('new:')) {
+    // Podman's --pod new:NAME: a new pod of that name, which takes the container's --hostname
+    const { createPod } = await import('./pods.js');
+    const pod = await createPod(open, { name: o.pod.slice(4), hostname: spec.hostname });
+    return engine.pods.addContainer(pod.id, { ...spec, hostname: undefined }, opts);
+  }
   if (o.pod) {
-    if (spec.hostname) throw new PeapodError('invalid', 'a container in a pod uses the pod\'s host name: --hostname cannot be combined with --pod');
+    const pod = await engine.pods.get(o.pod);
+    if (spec.hostname && engine.pods.sharedNamespaces(pod).includes('uts')) {
+      throw new PeapodError('invalid', 'invalid config provided: cannot set hostname when joining the pod UTS namespace: invalid configuration');
+    }
     return engine.pods.addContainer(o.pod, spec, opts);
   }
   return engine.containers.create(spec, opts);
@@ -127,6 +154,7 @@ export async function cleanupContainer(open: Opener, id: string): Promise<void> 
   await engine.containers.cleanup(id);
   // A pod member that ended is no endpoint of a Service any more (until its restart).
   if (rec.spec.pod) await engine.services.sync().catch(() => undefined);
+  if (rec.spec.pod) await engine.pods.applyExitPolicy(rec.spec.pod);
   await engine.pods.superviseRestart(id);
   if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
 }

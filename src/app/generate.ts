@@ -92,6 +92,10 @@ export interface GenerateSystemdOptions {
   /** TimeoutStartSec= of units that serve YAML (--new pod units, the template): how long the pods may take to be ready */
   startTimeout?: number;
   header: boolean; format?: string; kubeTemplate?: boolean; includeSecrets?: boolean;
+  /** a template unit (containers with --new only) */
+  template?: boolean;
+  /** -e: Environment= of the units (a name alone: its value in the container's environment, else in this one's) */
+  env?: string[];
   /** the peapod the units run, and the global flags given to this one (repeated in the units when not default) */
   executable: string; runtime?: string; infraImage?: string;
 }
@@ -222,6 +226,7 @@ async function systemdUnits(engine: Engine, ref: string, o: GenerateSystemdOptio
     if (!ctr) throw new PeapodError('not-found', `no pod or container with name or ID "${ref}" found`);
     if (ctr.spec.isInfra) { pod = await engine.pods.get(ctr.spec.pod!); ctr = undefined; }
   }
+  if (pod && o.template) throw new PeapodError('invalid', '--template is not supported for pods');
   if (pod) {
     const podService = `pod-${o.name ? pod.name : pod.id}`;
     if (o.new) {
@@ -254,7 +259,17 @@ async function systemdUnits(engine: Engine, ref: string, o: GenerateSystemdOptio
   if (o.new) {
     const runArgs = sd.runArgsFrom(c.createCommand);
     if (!runArgs) throw new PeapodError('invalid', `cannot use --new on container ${c.name}: no create command found`);
-    return [sd.containerNewUnit({ serviceName, name: c.name, runArgs, stopTimeout }, common)];
+    // the container's own restart policy unless --restart-policy says otherwise (Podman's rule)
+    const own = o.restartPolicy === undefined && c.spec.restart ? sd.unitRestartOf(c.spec.restart) : {};
+    const env = (o.env ?? []).flatMap((e) => {
+      if (e.includes('=')) return [e];
+      const v = [...(c.spec.env ?? [])].reverse().find((x) => x.startsWith(`${e}=`)) ?? (process.env[e] !== undefined ? `${e}=${process.env[e]}` : undefined);
+      return v === undefined ? [] : [v];
+    });
+    return [sd.containerNewUnit({ serviceName, name: c.name, runArgs, stopTimeout, template: o.template, env }, { ...common, ...own })];
+  }
+  if (c.spec.restart && c.spec.restart !== 'no') {
+    await warnAll([`Container ${c.id} has restart policy "${c.spec.restart}" which can lead to issues on shutdown: consider recreating the container without a restart policy and use systemd's restart mechanism instead`]);
   }
   return [sd.containerUnit({ serviceName, ref: o.name ? c.name : c.id, pidFile: pidFile(engine, c.id), stopTimeout }, common)];
 }

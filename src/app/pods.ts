@@ -6,6 +6,7 @@ import type { ContainerRecord, PodRecord } from '../../engine/types.js';
 import { parseK8sLog, printLogs, type LogOptions } from '../../engine/runtime/logs.js';
 import { isRunning } from '../../engine/pod/status.js';
 import type { Opener } from './engine.js';
+import type { Engine } from '../../engine/engine.js';
 
 export interface CreatePodOptions {
   name: string; hostname?: string; labels?: Record<string, string>; sharePid?: boolean;
@@ -13,23 +14,74 @@ export interface CreatePodOptions {
   publish?: string[];
   network?: string;
   userns?: string;
+  /** Podman's --share: comma-separated namespaces, `+ns` adds to the default, `none` shares nothing */
+  share?: string;
+  /** --infra=false: the members share no namespace with the infra (peapod keeps the infra container) */
+  infra?: boolean;
+  exitPolicy?: string;
+  /** image of the infra container (pulled when missing) */
+  infraImage?: string;
+  /** --replace: a pod of that name is removed first */
+  replace?: boolean;
+}
+
+const SHAREABLE = ['cgroup', 'ipc', 'net', 'pid', 'uts'];
+const DEFAULT_SHARE = ['ipc', 'net', 'uts'];
+
+/** Podman's --share: `ipc,net`, `+pid` (added to the default), `none`. Podman's messages. */
+export function parseShare(v: string): string[] {
+  const add = v.startsWith('+');
+  const list = (add ? v.slice(1) : v).split(',').map((x) => x.trim()).filter(Boolean);
+  if (list.length === 1 && list[0] === 'none') return [];
+  for (const ns of list) {
+    if (!SHAREABLE.includes(ns)) throw new PeapodError('invalid', `invalid kernel namespace to share: ${ns}. Options are: cgroup, ipc, net, pid, uts or none`);
+  }
+  return [...new Set([...(add ? DEFAULT_SHARE : []), ...list])];
+}
+
+/**
+ * The infra image a pod gets (--infra-image, else the configured one): pulled when missing, a
+ * failure worded as Podman's ("initializing source docker://REF: ..."). Undefined: the built-in one.
+ * The name is kept (the infra container's ImageName).
+ */
+async function infraImageId(engine: Engine, ref = engine.cfg.infraImage): Promise<string | undefined> {
+  if (!ref) return undefined;
+  if (await engine.images.get(ref)) return ref;
+  try {
+    await engine.images.pull(ref, { policy: 'missing', quiet: true });
+    return ref;
+  } catch (err) {
+    const msg = (err as Error).message.replace(/^pulling \S+: /, '');
+    throw new PeapodError(err instanceof PeapodError ? err.code : 'not-found', `initializing source docker://${ref}: ${msg}`);
+  }
 }
 
 /** `pod create`: the ports are checked free, the network known, before anything is made. */
 export async function createPod(open: Opener, o: CreatePodOptions): Promise<PodRecord> {
+  if (o.exitPolicy !== undefined && o.exitPolicy !== 'continue' && o.exitPolicy !== 'stop') {
+    throw new PeapodError('invalid', `running pod create option: invalid pod exit policy: "${o.exitPolicy}"`);
+  }
+  const share = o.infra === false ? [] : o.share !== undefined ? parseShare(o.share) : undefined;
   const engine = await open();
   const { parsePublish } = await import('../kube/plan.js');
   const publish = (o.publish ?? []).map(parsePublish);
   if (publish.length && o.network === 'host') throw new PeapodError('invalid', 'a pod on the host network publishes nothing: its ports are the host\'s');
-  if (o.network && o.network !== 'host' && o.network !== 'none') await engine.networks.mustGet(o.network);
+  // Podman's "private" network is the default bridge
+  const network = o.network === 'private' ? undefined : o.network;
+  if (network && network !== 'host' && network !== 'none') await engine.networks.mustGet(network);
+  if (o.replace && (await engine.pods.find(o.name))) await engine.pods.remove(o.name, { force: true });
   await engine.pods.checkPorts(publish);
+  const infraImage = await infraImageId(engine, o.infraImage);
   return engine.pods.create({
-    name: o.name, hostname: o.hostname, labels: o.labels, shareProcessNamespace: o.sharePid,
+    name: o.name, hostname: o.hostname, labels: o.labels,
+    shareProcessNamespace: share ? share.includes('pid') || undefined : o.sharePid,
+    ...(share ? { share } : {}),
+    ...(o.exitPolicy ? { exitPolicy: o.exitPolicy as 'continue' | 'stop' } : {}),
     publish: publish.length ? publish : undefined,
-    hostNetwork: o.network === 'host' || undefined,
-    network: o.network && o.network !== 'host' ? o.network : undefined,
+    hostNetwork: network === 'host' || undefined,
+    network: network && network !== 'host' ? network : undefined,
     userns: o.userns === 'keep-id' ? 'keep-id' : undefined,
-  });
+  }, { infraImage });
 }
 
 /** `pod start`: the pod's ID; the first member that failed to start is the error. */
@@ -87,10 +139,18 @@ export async function podProcesses(open: Opener, ref: string): Promise<Array<{ c
   const members = (await engine.pods.members(pod)).filter(isRunning);
   if (!members.length) throw new PeapodError('state', `pod ${pod.name} is not running`);
   const { cgroupRoots } = await import('../../engine/runtime/mounts.js');
-  return processesOf(pod, members, cgroupRoots());
+  const { readFileInRoot } = await import('../../engine/runtime/resolve.js');
+  const { parsePasswd } = await import('../../engine/runtime/user.js');
+  // USER as the container's /etc/passwd names it (Podman's top), read without following its links out
+  const passwd = new Map(members.map((c) => {
+    let text: string | undefined;
+    try { text = readFileInRoot(engine.containers.paths(c.id).merged, '/etc/passwd', 1 << 20)?.toString('utf8'); } catch { /* not a file */ }
+    return [c.id, parsePasswd(text)];
+  }));
+  return processesOf(pod, members, cgroupRoots(), (c) => passwd.get(c.id) ?? []);
 }
 
-function processesOf(pod: PodRecord, members: ContainerRecord[], roots: string[]) {
+function processesOf(pod: PodRecord, members: ContainerRecord[], roots: string[], names: (c: ContainerRecord) => Array<{ name: string; uid: number }>) {
   const rows = [];
   const pidsRoot = roots.find((r) => /\/(pids|unified)$/.test(r) || r === '/sys/fs/cgroup') ?? '/sys/fs/cgroup/pids';
   const boot = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
@@ -104,7 +164,8 @@ function processesOf(pod: PodRecord, members: ContainerRecord[], roots: string[]
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const uid = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? '?';
+        const uidNum = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? '?';
+        const uid = names(c).find((u) => String(u.uid) === uidNum)?.name ?? uidNum;
         const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
         rows.push({ container: c.name, uid, pid, ppid: f[1], elapsedMs: (boot - Number(f[19]) / hz) * 1000, command });
       } catch { /* exited meanwhile */ }

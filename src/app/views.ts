@@ -194,7 +194,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: ContainerI
     HostConfig: {
       AutoRemove: !!c.spec.autoRemove,
       Binds: (c.spec.volumes ?? []).map((v) => `${v.source}:${v.destination}:${v.readOnly ? 'ro' : 'rw'},rprivate,rbind`),
-      RestartPolicy: { Name: c.spec.restartPolicy ?? '', MaximumRetryCount: 0 },
+      RestartPolicy: { Name: c.spec.restart?.split(':')[0] ?? c.spec.restartPolicy ?? '', MaximumRetryCount: c.spec.restart ? c.spec.restartLimit ?? 0 : 0 },
       LogConfig: { Type: 'k8s-file', Config: null, Path: engine.containers.paths(c.id).logPath, Tag: '', Size: '0B' },
     },
   };
@@ -287,7 +287,7 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
     Namespace: '',
     Created: pod.created,
     CreateCommand: [],
-    ExitPolicy: 'continue',
+    ExitPolicy: pod.spec.exitPolicy ?? 'continue',
     State: await engine.pods.status(pod, members),
     Hostname: engine.pods.hostnameOf(pod),
     Labels: pod.spec.labels ?? {},
@@ -302,7 +302,7 @@ export async function podInspectView(engine: Engine, pod: PodRecord) {
       HostAdd: pod.spec.hostAliases?.flatMap((a) => a.hostnames.map((h) => `${h}:${a.ip}`)) ?? null,
       Networks: mode === 'host' ? null : [mode], NetworkOptions: null, pid_ns: pod.spec.shareProcessNamespace ? 'pod' : 'private', userns: pod.spec.userns ?? 'host',
     },
-    SharedNamespaces: ['ipc', 'net', 'uts', ...(pod.spec.shareProcessNamespace ? ['pid'] : [])],
+    SharedNamespaces: engine.pods.sharedNamespaces(pod),
     NumContainers: members.length,
     Containers: members.map((c) => ({ Id: c.id, Name: c.name, State: c.state.status, Ready: isReady(c), RestartCount: c.state.restartCount, Reason: engine.containers.reason(c) })),
     InfraState: infra?.state.status ?? '',

@@ -41,6 +41,7 @@ interface CreateFlags {
   name?: string; env?: string[]; workdir?: string; entrypoint?: string; user?: string; rm?: boolean;
   volume?: string[]; label?: string[]; hostname?: string; stopSignal?: string; stopTimeout?: number; detach?: boolean; pod?: string;
   pull?: 'always' | 'missing' | 'never' | 'newer'; signaturePolicy?: string; securityOpt?: string[]; privileged?: boolean;
+  tty?: boolean; interactive?: boolean; restart?: string; systemd?: string;
 }
 
 function addCreateFlags(cmd: Command): Command {
@@ -56,7 +57,11 @@ function addCreateFlags(cmd: Command): Command {
     .option('-h, --hostname <name>', 'container host name')
     .option('--stop-signal <sig>', 'signal to stop the container')
     .option('--stop-timeout <seconds>', 'seconds to wait before killing the container', int('stop-timeout'))
-    .option('--pod <pod>', 'run the container in an existing pod')
+    .option('--pod <pod>', 'run the container in an existing pod, or in a new pod NAME with new:NAME')
+    .option('-t, --tty', 'accepted for Podman scripts: no terminal is allocated yet (the process gets pipes)')
+    .option('-i, --interactive', 'accepted for Podman scripts: stdin is not attached yet')
+    .option('--restart <policy>', 'restart policy: no, always, on-failure[:N] or unless-stopped')
+    .addOption(new Option('--systemd <mode>', 'systemd mode: always sets container_uuid (the first 32 characters of the ID), as Podman').choices(['true', 'false', 'always']))
     .option('--signature-policy <file>', 'containers-policy.json to use for the pull instead of the default one')
     .option('--security-opt <opt>', 'seccomp=unconfined, no-new-privileges, label=disable (as Podman)', collect)
     .option('--privileged', 'all capabilities, no seccomp filter, no masked paths, every device (see SECURITY.md)')
@@ -87,7 +92,17 @@ function specFromFlags(image: string, command: string[], f: CreateFlags): Contai
     stopSignal: f.stopSignal,
     stopTimeout: f.stopTimeout,
     security: securityFromFlags(f),
+    ...(f.restart !== undefined ? restartSpec(f.restart) : {}),
+    ...(f.systemd === 'always' ? { systemd: 'always' as const } : {}),
   };
+}
+
+/** Podman's --restart as the engine's restart policy (the kubelet's names; `unless-stopped` is `always`: a stop is never undone). */
+function restartSpec(v: string): Pick<ContainerSpec, 'restart' | 'restartPolicy' | 'restartLimit'> {
+  const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(v);
+  if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) throw new PeapodError('invalid', `invalid restart policy "${v}": use no, always, on-failure[:N] or unless-stopped`);
+  const policy = m[1] === 'no' ? 'Never' : m[1] === 'on-failure' ? 'OnFailure' : 'Always';
+  return { restart: v, restartPolicy: policy, ...(m[2] !== undefined ? { restartLimit: Number(m[2]) } : {}) };
 }
 
 /** Podman's --security-opt values peapod knows, and --privileged; anything else is an error naming it. */
@@ -174,9 +189,10 @@ export function registerContainerCommands(program: Command): void {
     .option('--filter <key=value>', 'only containers matching (label, name, id, status, pod)', collect)
     .option('-t, --time <seconds>', 'seconds to wait before killing a running container with --force', int('time'))
     .option('-v, --volumes', 'accepted for Podman scripts: peapod containers have no anonymous volumes')
-    .action(async (refs: string[], o: { all?: boolean; force?: boolean; ignore?: boolean; filter?: string[]; time?: number }, cmd: Command) => {
+    .option('--depend', 'also remove the containers that depend on it (an infra container: its whole pod)')
+    .action(async (refs: string[], o: { all?: boolean; force?: boolean; ignore?: boolean; filter?: string[]; time?: number; depend?: boolean }, cmd: Command) => {
       const { removeContainers } = await import('../app/bulk.js');
-      printBulk(await removeContainers(await getEngine(cmd), refs, { all: o.all, force: o.force, ignore: o.ignore, filters: o.filter, timeout: o.time }));
+      printBulk(await removeContainers(await getEngine(cmd), refs, { all: o.all, force: o.force, ignore: o.ignore, filters: o.filter, timeout: o.time, depend: o.depend }));
     });
   multi('wait', 'wait for containers to exit and print their exit codes', async (e, ref) => String(await e.containers.wait(ref)));
 

@@ -8,6 +8,7 @@ import { PeapodError } from '../../engine/errors.js';
 import type { KubeType } from '../kube/generate.js';
 import { GENERATE_TYPES } from '../kube/kinds.js';
 import { getEngine, globals } from './context.js';
+import { collect } from './flags.js';
 
 const TYPES = [...GENERATE_TYPES];
 
@@ -52,7 +53,7 @@ export function addGenerateKube(c: Command): Command {
 
 interface SystemdFlags {
   new?: boolean; files?: boolean; name?: boolean; restartPolicy?: string; restartSec?: number; time?: number; startTimeout?: number;
-  header: boolean; format?: string; kubeTemplate?: boolean; includeSecrets?: boolean;
+  header: boolean; format?: string; kubeTemplate?: boolean; includeSecrets?: boolean; template?: boolean; env?: string[];
 }
 
 /** The peapod to put in units: the path the user ran, else this installation's bin/peapod. */
@@ -92,6 +93,9 @@ function addGenerateSystemd(c: Command): Command {
   return c.description('generate systemd units for a pod or container')
     .argument('[ref]', 'pod or container (name or ID)')
     .option('--new', 'units create the pod or container on start and remove it on stop')
+    .addOption(new Option('--no-new', 'units start and stop the existing pod or container (the default)').hideHelp())
+    .option('--template', 'a template unit (NAME@.service): each instance runs its own container, named NAME-%i (implies --new; containers only)')
+    .option('-e, --env <K[=V]>', 'Environment= of the units; a name alone takes its value from the container\'s environment', collect)
     .option('-f, --files', 'write the units to files in the current directory and print their paths')
     .option('-n, --name', 'use names instead of IDs in unit names and commands')
     .option('--restart-policy <policy>', `Restart= of the units (default on-failure): no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always`)
@@ -104,7 +108,9 @@ function addGenerateSystemd(c: Command): Command {
     .option('--kube-template', 'print the template unit peapod-kube@.service that plays any YAML file')
     .option('--include-secrets', 'write secret values into YAML copies (never without this flag)')
     .action(async (ref: string | undefined, o: SystemdFlags & { stopTimeout?: number }, cmd: Command) => {
-      await generateSystemd(ref, { ...o, time: o.time ?? o.stopTimeout }, cmd);
+      // Podman's rule: --template means --new, and cannot be combined with an explicit --new=false
+      if (o.template && o.new === false) throw new PeapodError('invalid', '--template cannot be set with --new=false');
+      await generateSystemd(ref, { ...o, new: o.new || o.template, time: o.time ?? o.stopTimeout }, cmd);
     });
 }
 

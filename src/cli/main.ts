@@ -22,6 +22,7 @@ program
   .option('--runtime <path>', 'OCI runtime (runc or crun)')
   .option('--infra-image <image>', 'image of the infra container of new pods (default: the built-in pause image)')
   .addOption(new Option('--cgroup-manager <manager>', 'cgroup manager: cgroupfs (peapod manages cgroups itself; systemd is accepted and means the same)').choices(['cgroupfs', 'systemd']))
+  .option('--noout', 'print nothing on stdout (errors still go to stderr)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
   .enablePositionalOptions()
   .showSuggestionAfterError(true)
@@ -29,8 +30,9 @@ program
   .configureOutput({ outputError: () => undefined });
 
 program.hook('preAction', (_this, action) => {
-  const lvl = action.optsWithGlobals().logLevel;
+  const { logLevel: lvl, noout } = action.optsWithGlobals();
   if (lvl) setLogLevel(lvl);
+  if (noout) process.stdout.write = (() => true) as typeof process.stdout.write;
 });
 
 registerContainerCommands(program);

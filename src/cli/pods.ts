@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { writeFileSync } from 'node:fs';
 import type { PodRecord } from '../../engine/types.js';
 import { getEngine } from './context.js';
 import { podPsView, podInspectView } from '../app/views.js';
@@ -34,6 +35,7 @@ export function registerPodCommands(program: Command): void {
   const pod = program.command('pod').description('manage pods');
 
   pod.command('create').description('create a pod (its infra container holds the shared namespaces)')
+    .argument('[name]', 'pod name (same as --name)')
     .option('--name <name>', 'pod name')
     .option('--hostname <name>', 'host name of the pod')
     .option('-l, --label <K=V>', 'labels', collect)
@@ -41,9 +43,17 @@ export function registerPodCommands(program: Command): void {
     .option('-p, --publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port of the pod on the host', collect)
     .option('--network <name>', 'network: a bridge network, host or none')
     .addOption(new Option('--userns <mode>', 'user namespace of the pod: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
-    .action(async (o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string }, cmd: Command) => {
+    .option('--share <namespaces>', 'namespaces the members share: some of cgroup, ipc, net, pid, uts (+ns adds to ipc,net,uts), or none')
+    .option('--infra', 'members share the infra container\'s namespaces (the default)')
+    .option('--no-infra', 'members share no namespace (peapod keeps the infra container: it holds the pod\'s cgroup and files)')
+    .option('--infra-image <image>', 'image of the infra container (pulled when missing)')
+    .option('--exit-policy <policy>', 'continue (the default), or stop: the pod stops when its last container has exited')
+    .option('--replace', 'remove a pod of the same name first')
+    .option('--pod-id-file <file>', 'write the pod\'s ID to this file')
+    .action(async (name: string | undefined, o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string; share?: string; infra?: boolean; infraImage?: string; exitPolicy?: string; replace?: boolean; podIdFile?: string }, cmd: Command) => {
       const { createPod } = await import('../app/pods.js');
-      const rec = await createPod(() => getEngine(cmd), { ...o, name: o.name ?? `pod_${Math.random().toString(36).slice(2, 10)}`, labels: labelsOf(o.label) });
+      const rec = await createPod(() => getEngine(cmd), { ...o, name: o.name ?? name ?? `pod_${Math.random().toString(36).slice(2, 10)}`, labels: labelsOf(o.label) });
+      if (o.podIdFile) writeFileSync(o.podIdFile, rec.id);
       process.stdout.write(`${rec.id}\n`);
     });
 

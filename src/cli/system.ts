@@ -72,14 +72,21 @@ export function registerSystemCommands(program: Command): void {
     .option('-f, --format <format>', 'json, or a Go template')
     .action(async (o: { format?: string }, cmd: Command) => {
       const info = { ...(await getEngine(cmd)).info(), version: { Version: VERSION, NodeVersion: process.version } };
-      if (o.format && o.format !== 'json') process.stdout.write(renderTemplate(o.format, info) + '\n');
+      if (o.format !== undefined && o.format !== 'json') process.stdout.write(renderTemplate(o.format, info) + '\n');
       else if (o.format === 'json') process.stdout.write(JSON.stringify(info, null, 4) + '\n');
       else process.stdout.write(toYamlish(info));
     });
 
-  program.command('version').description('show the version').action(() => {
-    process.stdout.write(`Version:      ${VERSION}\nNode Version: ${process.version}\nOS/Arch:      linux/${process.arch === 'x64' ? 'amd64' : process.arch}\n`);
-  });
+  program.command('version').description('show the version')
+    .option('-f, --format <format>', 'json, or a Go template such as {{.Client.Version}}')
+    .action((o: { format?: string }) => {
+      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+      // Podman's version report: a local engine is its own server, so .Server is .Client.
+      const client = { APIVersion: VERSION, Version: VERSION, NodeVersion: process.version, GitCommit: '', BuiltTime: 'Thu Jan  1 00:00:00 1970', Built: 0, OsArch: `linux/${arch}`, Os: 'linux' };
+      if (o.format === 'json') process.stdout.write(JSON.stringify({ Client: client }) + '\n');
+      else if (o.format) process.stdout.write(renderTemplate(o.format, { Client: client, Server: client }) + '\n');
+      else process.stdout.write(`Version:      ${VERSION}\nNode Version: ${process.version}\nOS/Arch:      linux/${arch}\n`);
+    });
 
   const system = program.command('system').description('manage peapod');
   system.command('reset').description('remove all containers, pods, images and state of this root')

@@ -146,7 +146,8 @@ async function checkNames(engine: Engine, plan: Plan, opts: PlayOptions, problem
 }
 
 export async function createPod(engine: Engine, p: PlannedPod, opts: Pick<PlayOptions, 'start'>, created: string[]): Promise<PlayReport['pods'][number]> {
-  const pod = await engine.pods.create(p.pod, { deferred: p.deferred });
+  // Podman's play kube gives its pods the exit policy stop: the pod exits with its last container.
+  const pod = await engine.pods.create({ exitPolicy: 'stop', ...p.pod }, { deferred: p.deferred });
   created.push(pod.id);
   // Init containers are made one after the other, so that their order is the order they run in.
   const ctrs = [];

@@ -23,6 +23,8 @@ export interface UnitCommon {
   /** Restart= (default on-failure, as Podman) */
   restartPolicy?: string;
   restartSec?: number;
+  /** StartLimitBurst= (a container's on-failure:N) */
+  startLimitBurst?: number;
   noHeader?: boolean;
   /** peapod's version for the header */
   version: string;
@@ -85,6 +87,10 @@ export interface ContainerNewUnitInput {
   /** what follows `run -d --name NAME`: the create flags, the image, the command */
   runArgs: string[];
   stopTimeout: number;
+  /** a template unit (`<serviceName>@.service`): each instance runs the container `<name>-%i` */
+  template?: boolean;
+  /** Environment= lines of generate systemd -e (K=V) */
+  env?: string[];
 }
 
 /** Go's time.UnixDate in UTC: `Sun Nov 22 15:05:40 UTC 2026`, as Podman's header. */
@@ -131,7 +137,14 @@ function environment(c: UnitCommon): Section {
 function restart(c: UnitCommon): Section {
   const out: Section = [['Restart', c.restartPolicy ?? DEFAULT_RESTART_POLICY]];
   if (c.restartSec !== undefined) out.push(['RestartSec', String(c.restartSec)]);
+  if (c.startLimitBurst !== undefined) out.push(['StartLimitBurst', String(c.startLimitBurst)]);
   return out;
+}
+
+/** A container's Podman restart policy as the unit's: unless-stopped is always, on-failure:N also StartLimitBurst=N. */
+export function unitRestartOf(restart: string): Pick<UnitCommon, 'restartPolicy' | 'startLimitBurst'> {
+  const [name, n] = restart.split(':');
+  return { restartPolicy: name === 'unless-stopped' ? 'always' : name, ...(n !== undefined ? { startLimitBurst: Number(n) } : {}) };
 }
 
 function unit(name: string, c: UnitCommon, unitEntries: Section, service: Section, install = true): GeneratedUnit {
@@ -219,21 +232,25 @@ export function kubeUnit(k: KubeUnitInput, c: UnitCommon): GeneratedUnit {
  */
 export function containerNewUnit(x: ContainerNewUnitInput, c: UnitCommon): GeneratedUnit {
   const t = String(x.stopTimeout);
-  return unit(x.serviceName, c, unitSection(x.serviceName, c, []), [
+  // a template's instances each name their container after the instance (%i, left to systemd)
+  const name: ExecArg = x.template ? { raw: `${quoteWord(x.name).replace(/%/g, '%%')}-%i` } : x.name;
+  const unitName = x.template ? `${x.serviceName}@` : x.serviceName;
+  return unit(unitName, c, unitSection(unitName, c, []), [
     ...environment(c),
+    ...(x.env ?? []).map((e) => ['Environment', quoteWord(e, { env: false })] as const),
     ...restart(c),
     ['TimeoutStopSec', String(x.stopTimeout + TIMEOUT_STOP_EXTRA)],
-    ['ExecStartPre', execLine(peapod(c, 'rm', '-f', '-t', t, x.name), '-')],
-    ['ExecStart', execLine(peapod(c, 'run', '-d', '--name', x.name, ...x.runArgs))],
-    ['ExecStop', execLine(peapod(c, 'stop', '-t', t, x.name), '-')],
-    ['ExecStopPost', execLine(peapod(c, 'rm', '-f', '-t', t, x.name), '-')],
+    ['ExecStartPre', execLine(peapod(c, 'rm', '-f', '-t', t, name), '-')],
+    ['ExecStart', execLine(peapod(c, 'run', '-d', '--name', name, ...x.runArgs))],
+    ['ExecStop', execLine(peapod(c, 'stop', '-t', t, name), '-')],
+    ['ExecStopPost', execLine(peapod(c, 'rm', '-f', '-t', t, name), '-')],
     ['Type', 'forking'],
   ]);
 }
 
 const GLOBAL_VALUE_FLAGS = new Set(['--root', '--runroot', '--runtime', '--infra-image', '--log-level']);
 const CREATE_VALUE_FLAGS = new Set(['-e', '--env', '-w', '--workdir', '--entrypoint', '-u', '--user', '-v', '--volume', '-l', '--label',
-  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod']);
+  '-h', '--hostname', '--stop-signal', '--stop-timeout', '--pod', '--restart', '--systemd', '--pull', '--signature-policy', '--security-opt']);
 
 /**
  * What follows `run` in a container's create command, without -d and --name (the unit adds its

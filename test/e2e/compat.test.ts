@@ -194,3 +194,118 @@ describe('short names and pull progress (registry on 127.0.0.1)', () => {
     expect(String(quiet.stderr)).toBe('');
   });
 });
+
+// Podman 4.3.1's system tests (200-pod, 250-systemd) use these; each is checked here against the
+// real runtime, with Podman's wording where scripts match on it.
+describe('Podman\'s pod and container flags', () => {
+  const bb = 'localhost/bb:latest';
+
+  it('version --format and info -f \'\' (an empty template prints nothing); the infra image answers to Podman\'s pause name', async () => {
+    const v = (await e2e.out(['version', '--format', '{{.Server.Version}}-{{.Server.Built}}'])).trim();
+    expect(v).toMatch(/^\d+\.\d+\.\d+-0$/);
+    const info = await e2e.sb.ok(['--log-level', 'warning', '--cgroup-manager=cgroupfs', 'info', '-f', '']);
+    // (execa strips the one newline)
+    expect([String(info.stdout), String(info.stderr)]).toEqual(['', '']);
+    await e2e.sb.ok(['pod', 'create', '--name', 'pausename']);
+    await e2e.sb.ok(['image', 'exists', `localhost/podman-pause:${v}`]);
+    // --noout: nothing on stdout
+    expect(await e2e.out(['--noout', 'pod', 'create', '--name', 'quietpod'])).toBe('');
+  });
+
+  it('pod create --share: a bad namespace fails as in Podman; without uts shared a member has its own host name', async () => {
+    const bad = await e2e.sb.run(['pod', 'create', '--share', 'bogus', '--name', 'bogus']);
+    expect(bad.exitCode).toBe(125);
+    expect(String(bad.stderr)).toBe('Error: invalid kernel namespace to share: bogus. Options are: cgroup, ipc, net, pid, uts or none');
+    await e2e.sb.ok(['pod', 'create', '--share', 'ipc', '--name', 'ipconly']);
+    expect((await e2e.json(['pod', 'inspect', 'ipconly'])).SharedNamespaces).toEqual(['ipc']);
+    expect((await e2e.out(['run', '--rm', '--pod', 'ipconly', '--hostname', 'foobar', bb, 'hostname'])).trim()).toBe('foobar');
+    // the default shares uts: --hostname is refused with Podman's message
+    await e2e.sb.ok(['pod', 'create', '--name', 'shared']);
+    const r = await e2e.sb.run(['run', '--rm', '--pod', 'shared', '--hostname', 'foobar', bb, 'hostname']);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toBe('Error: invalid config provided: cannot set hostname when joining the pod UTS namespace: invalid configuration');
+    await e2e.sb.ok(['pod', 'create', '--share', '+pid', '--replace', '--name', 'shared']);
+    expect((await e2e.json(['pod', 'inspect', 'shared'])).SharedNamespaces.sort()).toEqual(['ipc', 'net', 'pid', 'uts']);
+    // --infra=false: the members share nothing (each its own PID namespace: both are PID 1)
+    const id = (await e2e.out(['pod', 'create', '--infra=false'])).trim();
+    expect((await e2e.json(['pod', 'inspect', id])).SharedNamespaces).toEqual([]);
+    for (let i = 0; i < 2; i++) await e2e.sb.ok(['run', '-d', '--pod', id, bb, 'sleep', '1000']);
+    const top = await e2e.out(['pod', 'top', id]);
+    expect(top.match(/^\S+\s+root\s+\d+\s+\d+\s+.*sleep 1000$/gm)).toHaveLength(2);
+  });
+
+  it('--exit-policy: stop ends the pod with its last container, continue leaves it Degraded; pod rm then needs no --force', async () => {
+    const bad = await e2e.sb.run(['pod', 'create', '--exit-policy', 'invalid']);
+    expect(String(bad.stderr)).toBe('Error: running pod create option: invalid pod exit policy: "invalid"');
+    await e2e.sb.ok(['pod', 'create', '--exit-policy', 'stop', '--name', 'eps']);
+    await e2e.sb.ok(['pod', 'create', '--name', 'epc']);
+    expect((await e2e.json(['pod', 'inspect', 'eps'])).ExitPolicy).toBe('stop');
+    expect((await e2e.json(['pod', 'inspect', 'epc'])).ExitPolicy).toBe('continue');
+    await e2e.sb.ok(['run', '--pod', 'eps', bb, 'true']);
+    await e2e.sb.ok(['run', '--pod', 'epc', bb, 'true']);
+    expect((await until(() => e2e.json(['pod', 'inspect', 'eps']), (p) => p.State === 'Exited')).State).toBe('Exited');
+    expect((await e2e.json(['pod', 'inspect', 'epc'])).State).toBe('Degraded');
+    await e2e.sb.ok(['pod', 'rm', 'epc']);
+    // play kube's pods have the exit policy stop
+    await e2e.sb.ok(['play', 'kube', manifest('playep', pod('playep', `      image: ${bb}\n      command: ["true"]\n`))]);
+    expect((await e2e.json(['pod', 'inspect', 'playep'])).ExitPolicy).toBe('stop');
+    expect((await until(() => e2e.json(['pod', 'inspect', 'playep']), (p) => p.State === 'Exited')).State).toBe('Exited');
+  });
+
+  it('--pod new:NAME makes the pod, which takes --hostname; rm --depend of the infra removes its pod', async () => {
+    expect((await e2e.out(['run', '--rm', '--pod', 'new:np', '--hostname', 'foobar', bb, 'hostname'])).trim()).toBe('foobar');
+    await e2e.sb.ok(['pod', 'rm', 'np']);
+    expect((await e2e.out(['run', '--rm', '--pod', 'new:np', bb, 'hostname'])).trim()).toBe('np');
+    await e2e.sb.ok(['pod', 'rm', 'np']);
+    const ctr = (await e2e.out(['create', '--pod', 'new:dep', bb, 'true'])).trim();
+    const infra = (await e2e.json(['pod', 'inspect', 'dep'])).InfraContainerID;
+    const refused = await e2e.sb.run(['container', 'rm', '--force', infra]);
+    expect(refused.exitCode).toBe(125);
+    expect(String(refused.stderr)).toContain('and cannot be removed without removing the pod');
+    const out = await e2e.out(['container', 'rm', '--depend', infra]);
+    expect(out).toContain(infra);
+    expect(out).toContain(ctr);
+    expect((await e2e.sb.run(['pod', 'exists', 'dep'])).exitCode).toBe(1);
+  });
+
+  it('--restart and generate systemd --new (Restart=, StartLimitBurst=, -e), --template; --systemd=always sets container_uuid', async () => {
+    const bad = await e2e.sb.run(['create', '--restart', 'sometimes', bb]);
+    expect(String(bad.stderr)).toBe('Error: invalid restart policy "sometimes": use no, always, on-failure[:N] or unless-stopped');
+    await e2e.sb.ok(['create', '--restart=on-failure:42', '-e', 'FOO=bar', '--name', 'rs', bb, 'sleep', '1']);
+    expect((await e2e.json(['container', 'inspect', 'rs']))[0].HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 42 });
+    const unit = await e2e.out(['generate', 'systemd', '--new', '-e', 'FOO', 'rs']);
+    expect(unit).toMatch(/^Restart=on-failure$/m);
+    expect(unit).toMatch(/^StartLimitBurst=42$/m);
+    expect(unit).toMatch(/^Environment=FOO=bar$/m);
+    expect(await e2e.out(['generate', 'systemd', '--new', '--restart-policy=always', 'rs'])).toMatch(/^Restart=always$/m);
+    const tpl = await e2e.out(['generate', 'systemd', '--template', '-n', 'rs']);
+    expect(tpl).toContain('# container-rs@.service');
+    expect(tpl).toMatch(/--name rs-%i/);
+    const both = await e2e.sb.run(['generate', 'systemd', '--new=false', '--template', '-n', 'rs']);
+    expect(String(both.stderr)).toBe('Error: --template cannot be set with --new=false');
+    await e2e.sb.ok(['pod', 'create', '--name', 'tplpod']);
+    expect(String((await e2e.sb.run(['generate', 'systemd', '--new', '--template', 'tplpod'])).stderr)).toBe('Error: --template is not supported for pods');
+    // unless-stopped is always for systemd
+    await e2e.sb.ok(['create', '--restart=unless-stopped', '--name', 'us', bb, 'true']);
+    expect(await e2e.out(['generate', 'systemd', '--new', 'us'])).toMatch(/^Restart=always$/m);
+    const uuid = (await e2e.out(['run', '--systemd=always', '--name', 'sd', bb, 'sh', '-c', 'echo $container_uuid'])).trim();
+    expect(uuid).toBe(((await e2e.json(['container', 'inspect', 'sd']))[0].Id as string).slice(0, 32));
+  });
+
+  it('the auto-update label needs a fully qualified image of the docker transport (Podman\'s messages)', async () => {
+    await e2e.sb.ok(['tag', bb, 'shortname:latest']);
+    const short = await e2e.sb.run(['create', '--label', 'io.containers.autoupdate=registry', 'shortname:latest', 'true']);
+    expect(String(short.stderr)).toBe('Error: short name: auto updates require fully-qualified image reference: "shortname:latest"');
+    const archive = await e2e.sb.run(['create', '--label', 'io.containers.autoupdate=registry', 'docker-archive:/nonexistent.tar', 'true']);
+    expect(String(archive.stderr)).toBe('Error: auto updates require the docker image transport but image is of transport "docker-archive"');
+    await e2e.sb.ok(['create', '--label', 'io.containers.autoupdate=registry', bb, 'true']);
+    await e2e.sb.ok(['create', '--label', 'io.containers.autoupdate=local', 'shortname:latest', 'true']);
+  });
+
+  it('a standalone container with --restart=on-failure is restarted by its exit command', async () => {
+    await e2e.sb.ok(['run', '-d', '--restart=on-failure:1', '--name', 'again', bb, 'sh', '-c', 'echo ran; exit 3'], { env: { PEAPOD_RESTART_BACKOFF_MS: '100' } });
+    const logs = await until(() => e2e.out(['logs', 'again']), (s) => s.split('ran').length - 1 >= 2);
+    expect(logs.split('ran').length - 1).toBe(2);
+    expect((await e2e.json(['container', 'inspect', 'again']))[0].RestartCount).toBe(1);
+  });
+});

@@ -152,6 +152,30 @@ describe('units that play YAML are Type=notify: READY=1 once every pod is ready'
   }, 180_000);
 });
 
+describe('adversarial: a YAML path made to break out of the unit file', () => {
+  it('the template plays a file whose path has spaces, a lone ;, $VAR, %n, quotes and a newline as one argument; nothing else runs', async () => {
+    const marks = marksDir();
+    // a command that would leave PWNED in the unit's working directory (/ or the manager's home)
+    const pwned = ['/PWNED', path.join(m.env.HOME, 'PWNED'), path.join(e2e.sb.dir, 'PWNED')];
+    const evilDir = path.join(e2e.sb.dir, `evil dir; touch PWNED; $HOME %n "q' \n x`);
+    mkdirSync(evilDir, { recursive: true });
+    const yaml = path.join(evilDir, 'p ; touch PWNED ;.yaml');
+    writeFileSync(yaml, SLOW('evil', marks, 0));
+    const text = String((await peapod(['generate', 'systemd', '--kube-template'])).stdout);
+    writeFileSync(path.join(m.unitDir, 'peapod-kube@.service'), text);
+    await m.systemctl(['daemon-reload']);
+    const unit = `peapod-kube@${(await execa('systemd-escape', [yaml])).stdout}.service`;
+    const start = await m.systemctl(['start', unit]);
+    expect({ code: start.exitCode, err: String(start.stderr) }).toEqual({ code: 0, err: '' });
+    expect(await pods()).toEqual([{ name: 'evil', status: 'Running', ready: '1/1', reason: '' }]);
+    const main = Number((await show(unit)).MainPID);
+    expect(readFileSync(`/proc/${main}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(-1)).toEqual([yaml]);
+    expect((await m.systemctl(['stop', unit])).exitCode).toBe(0);
+    expect(pwned.filter((f) => existsSync(f))).toEqual([]);
+    await nothingLeft();
+  }, 180_000);
+});
+
 describe('after a reboot, through a unit', () => {
   it('ps -a is truthful (HostRestarted), and starting the unit brings the pod back ready', async () => {
     const marks = marksDir();

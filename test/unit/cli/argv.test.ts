@@ -16,6 +16,13 @@ describe('normalizeArgv', () => {
     expect(n('run', 'img', 'container', 'rm')).toEqual(['run', 'img', 'container', 'rm']);
     expect(n('--root', 'container', 'rm')).toEqual(['--root', 'container', 'rm']);
   });
+  it('Go\'s --flag=true|false of the boolean flags Podman scripts spell that way', () => {
+    expect(n('pod', 'create', '--infra=false')).toEqual(['pod', 'create', '--no-infra']);
+    expect(n('pod', 'create', '--infra=true', '--name=p')).toEqual(['pod', 'create', '--infra', '--name=p']);
+    expect(n('generate', 'systemd', '--new=false', '--template', 'c')).toEqual(['generate', 'systemd', '--no-new', '--template', 'c']);
+    // flags with values are left alone
+    expect(n('run', '--label=false', 'img')).toEqual(['run', '--label=false', 'img']);
+  });
   it('Podman\'s log level "warning" and kubectl\'s --wait=ready', () => {
     expect(n('--log-level', 'warning', 'ps')).toEqual(['--log-level', 'warn', 'ps']);
     expect(n('--log-level=warning', 'ps')).toEqual(['--log-level=warn', 'ps']);
