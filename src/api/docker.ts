@@ -125,7 +125,9 @@ function removeWhenDone(open: Opener, id: string): void {
   if (!entry || entry.removing) return;
   entry.removing = (async () => {
     const engine = await open();
-    await engine.containers.wait(id).catch(() => undefined);
+    const code = await engine.containers.wait(id).catch(() => undefined);
+    const { recordRemovedExit } = await import('./streams.js');
+    if (code !== undefined) recordRemovedExit(id, code);
     while (entry.attaches > 0) await new Promise((r) => setTimeout(r, 50));
     await engine.containers.remove(id, { force: true }).catch(() => undefined);
     autoRemove.delete(id);

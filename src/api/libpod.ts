@@ -365,3 +365,43 @@ export async function containerDelete(ctx: Ctx): Promise<void> {
   if (r.errors.length) throw r.errors[0];
   sendJson(ctx.res, 200, r.done.map((Id) => ({ Id, Err: null })));
 }
+
+/** pod start: 304 when it already runs (Podman's answer), else {Errs, Id} (PodStartReport). */
+export async function podStart(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const pod = await engine.pods.get(ctx.params.name);
+  if ((await engine.pods.status(pod)) === 'Running') { ctx.res.writeHead(304); ctx.res.end(); return; }
+  const { startPod } = await import('../app/pods.js');
+  sendJson(ctx.res, 200, { Errs: [], Id: await startPod(ctx.open, pod.id) });
+}
+
+export async function podStop(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const pod = await engine.pods.get(ctx.params.name);
+  const status = await engine.pods.status(pod);
+  if (status !== 'Running' && status !== 'Degraded') { ctx.res.writeHead(304); ctx.res.end(); return; }
+  const r = await engine.pods.stop(pod.id, qInt(ctx.url.searchParams, 't') ?? qInt(ctx.url.searchParams, 'timeout'));
+  sendJson(ctx.res, 200, { Errs: [], Id: r.id });
+}
+
+export async function podKill(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const r = await engine.pods.kill(ctx.params.name, ctx.url.searchParams.get('signal') || 'KILL');
+  sendJson(ctx.res, 200, { Errs: [], Id: r.id });
+}
+
+export async function podRestart(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const pod = await engine.pods.get(ctx.params.name);
+  await engine.pods.stop(pod.id);
+  const { startPod } = await import('../app/pods.js');
+  sendJson(ctx.res, 200, { Errs: [], Id: await startPod(ctx.open, pod.id) });
+}
+
+export async function podDelete(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const { removePods } = await import('../app/bulk.js');
+  const r = await removePods(await ctx.open(), [ctx.params.name], { force: qBool(q, 'force'), timeout: qInt(q, 'timeout') });
+  if (r.errors.length) throw r.errors[0];
+  sendJson(ctx.res, 200, { Err: null, Id: r.done[0] });
+}

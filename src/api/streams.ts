@@ -80,6 +80,14 @@ export async function untilStarted(open: Opener, id: string, gone: () => boolean
   }
 }
 
+/** Exit codes of containers this service removed itself (AutoRemove): a wait for "removed" reports them. */
+const removedExits = new Map<string, number>();
+
+export function recordRemovedExit(id: string, code: number): void {
+  removedExits.set(id, code);
+  if (removedExits.size > 1000) removedExits.delete(removedExits.keys().next().value!);
+}
+
 /**
  * Docker's wait conditions: not-running (now, if not running), next-exit (the next exit from now),
  * removed (once the container is gone). Its exit code.
@@ -92,7 +100,7 @@ export async function waitFor(open: Opener, ref: string, condition: string, gone
   const startedAt = first.state.startedAt;
   for (;;) {
     const c = await engine.containers.find(id);
-    if (!c) return last.state.exitCode ?? 0;
+    if (!c) return removedExits.get(id) ?? last.state.exitCode ?? 0;
     last = c;
     const ended = hasEnded(c) || (!isRunning(c) && !neverStarted(c));
     if (condition === 'removed') { /* keep polling until it is gone */ } else if (condition === 'next-exit') {

@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import http from 'node:http';
 import net from 'node:net';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, PROJECT } from '../helpers/cli.js';
 import { useSandbox, until } from '../helpers/e2e.js';
@@ -132,6 +132,46 @@ describe('the service', () => {
 
 const demo = readFileSync(path.join(PROJECT, 'examples', 'demo-pod.yaml'), 'utf8');
 
+describe('the shipped systemd units (contrib/systemd)', () => {
+  it('peapod.socket starts peapod.service on the first request; after it idled out the next request starts it again', async () => {
+    // a real systemd user manager, in a private mount namespace (HOST-NOTES.md: PID 1 is not systemd here)
+    const rt = path.join(e2e.sb.dir, 'sd');
+    const units = path.join(rt, 'systemd', 'user');
+    mkdirSync(units, { recursive: true });
+    const contrib = path.join(PROJECT, 'contrib', 'systemd');
+    writeFileSync(path.join(units, 'peapod.socket'), readFileSync(path.join(contrib, 'peapod.socket'), 'utf8'));
+    const service = readFileSync(path.join(contrib, 'peapod.service'), 'utf8');
+    expect(service).toMatch(/^ExecStart=\/usr\/local\/bin\/peapod system service --time 5$/m);
+    expect(service).toMatch(/^KillMode=process$/m); // the containers' conmon outlive the service
+    writeFileSync(path.join(units, 'peapod.service'), service
+      .replace('/usr/local/bin/peapod', `${BIN} --root=${e2e.sb.root} --runroot=${e2e.sb.runroot}`)
+      .replace('--time 5', '--time 1')
+      .replace('[Service]', `[Service]\nEnvironment=PEAPOD_CGROUP_PARENT=${e2e.sb.cgroupParent}`));
+    const manager = execa('unshare', ['-m', '--propagation', 'slave', 'sh', '-c', 'mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user'], { reject: false, env: { XDG_RUNTIME_DIR: rt }, stdin: 'ignore' });
+    const systemctl = (args: string[]) => execa('systemctl', ['--user', ...args], { reject: false, env: { XDG_RUNTIME_DIR: rt } });
+    try {
+      // the manager answers once it is up (is-system-running says "offline" either way)
+      const started = await until(async () => systemctl(['start', 'peapod.socket']), (r) => r.exitCode === 0, 100);
+      expect(String(started.stderr)).toBe('');
+      expect(started.exitCode).toBe(0);
+      const sock = path.join(rt, 'peapod', 'peapod.sock');
+      expect((statSync(sock).mode & 0o777).toString(8)).toBe('600');
+      expect(String((await systemctl(['is-active', 'peapod.service'])).stdout)).toBe('inactive');
+      for (const round of [1, 2]) {
+        const r = await execa('podman', ['--remote', '--url', `unix://${sock}`, 'info', '--format', '{{.Store.GraphRoot}}'], { reject: false });
+        expect(String(r.stderr), `round ${round}`).toBe('');
+        expect(String(r.stdout)).toBe(path.join(e2e.sb.root, 'storage'));
+        // idle for --time: the service exits, the socket stays
+        expect(await until(async () => String((await systemctl(['is-active', 'peapod.service'])).stdout), (s) => s === 'inactive', 100)).toBe('inactive');
+        expect(String((await systemctl(['is-active', 'peapod.socket'])).stdout)).toBe('active');
+      }
+    } finally {
+      manager.kill('SIGTERM');
+      await manager;
+    }
+  });
+});
+
 describe('podman --remote', () => {
   it('info, version, images, ps and pod ps on the service', async () => {
     const info = await podman(['info', '--format', 'json']);
@@ -244,7 +284,33 @@ spec:
     expect(String(ex.stdout)).toBe('in-container talk');
     expect(String(ex.stderr)).toBe('to-err');
     expect(ex.exitCode).toBe(4);
-    expect((await podman(['kube', 'down', file])).exitCode).toBe(0);
+  });
+
+  it('pod stop, start, rm', async () => {
+    const file = e2e.manifest('cycle', `apiVersion: v1
+kind: Pod
+metadata:
+  name: cycle
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+    - name: c
+      image: localhost/busybox:latest
+      command: ["sleep", "1000"]
+`);
+    expect((await podman(['kube', 'play', file])).exitCode).toBe(0);
+    const status = async () => (await e2e.json(['pod', 'ps', '--format', 'json'])).map((p: any) => `${p.Name} ${p.Status}`);
+    const stop = await podman(['pod', 'stop', 'cycle']);
+    expect(String(stop.stderr)).toBe('');
+    expect(stop.exitCode).toBe(0);
+    expect(await status()).toEqual(['cycle Exited']);
+    const start = await podman(['pod', 'start', 'cycle']);
+    expect(String(start.stderr)).toBe('');
+    expect(await status()).toEqual(['cycle Running']);
+    const rm = await podman(['pod', 'rm', '-f', 'cycle']);
+    expect(String(rm.stderr)).toBe('');
+    expect(rm.exitCode).toBe(0);
+    expect(await status()).toEqual([]);
   });
 });
 
