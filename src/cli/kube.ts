@@ -20,9 +20,8 @@ async function readSource(file: string): Promise<{ text: string; name: string }>
     return { text: Buffer.concat(chunks).toString('utf8'), name: '<stdin>' };
   }
   if (/^https?:\/\//.test(file)) {
-    const r = await fetch(file);
-    if (!r.ok) throw new PeapodError('invalid', `fetching ${file}: HTTP ${r.status}`);
-    return { text: await r.text(), name: file };
+    const { fetchManifest } = await import('../app/manifest-url.js');
+    return { text: await fetchManifest(file), name: file };
   }
   try {
     return { text: await readFile(file, 'utf8'), name: file };

@@ -165,6 +165,8 @@ function schemaDiagnostics(doc: ParsedDoc, value: unknown, info: KindInfo, opts:
   const report = reporter(doc);
   for (const e of validate.errors ?? []) {
     const at = instancePath(e.instancePath, value);
+    // a Secret's values are never shown: the message names the key and the kind of value only
+    const describe = info.kind === 'Secret' && (at[0] === 'data' || at[0] === 'stringData') && at.length > 1 ? describeHidden : describeValue;
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = String((e.params as { additionalProperty: string }).additionalProperty);
@@ -639,7 +641,17 @@ function quoteAll(values: readonly string[]): string {
 }
 
 /** `string "abc"`, `integer 3`, `number 1.5`, `boolean true`, `object`, `array`, `null`. */
+/** A value's kind without the value: for what a Secret holds. */
+function describeHidden(v: unknown): string {
+  const kind = describeValue(v).split(' ')[0];
+  return `${kind} (a Secret's value, not shown)`;
+}
+
 function describe(v: unknown): string {
+  return describeValue(v);
+}
+
+function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (Array.isArray(v)) return 'array';
   switch (typeof v) {
