@@ -166,7 +166,7 @@ function schemaDiagnostics(doc: ParsedDoc, value: unknown, info: KindInfo, opts:
   for (const e of validate.errors ?? []) {
     const at = instancePath(e.instancePath, value);
     // a Secret's values are never shown: the message names the key and the kind of value only
-    const describe = info.kind === 'Secret' && (at[0] === 'data' || at[0] === 'stringData') && at.length > 1 ? describeHidden : describeValue;
+    const show = info.kind === 'Secret' && (at[0] === 'data' || at[0] === 'stringData') && at.length > 1 ? describeHidden : describe;
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = String((e.params as { additionalProperty: string }).additionalProperty);
@@ -180,20 +180,20 @@ function schemaDiagnostics(doc: ParsedDoc, value: unknown, info: KindInfo, opts:
         report.error(at, `missing required field ${JSON.stringify((e.params as { missingProperty: string }).missingProperty)}`);
         break;
       case 'type':
-        report.error(at, `expected ${typeNames((e.params as { type: string | string[] }).type)}, got ${describe(e.data)}`);
+        report.error(at, `expected ${typeNames((e.params as { type: string | string[] }).type)}, got ${show(e.data)}`);
         break;
       case 'const': {
         const allowed = (e.params as { allowedValue: unknown }).allowedValue;
         if (at.length === 1 && at[0] === 'apiVersion') {
           report.error(at, `unsupported apiVersion ${JSON.stringify(e.data)} for kind ${info.kind} (expected ${JSON.stringify(allowed)})`);
         } else {
-          report.error(at, `must be ${JSON.stringify(allowed)} (got ${describe(e.data)})`);
+          report.error(at, `must be ${JSON.stringify(allowed)} (got ${show(e.data)})`);
         }
         break;
       }
       case 'enum': {
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-        report.error(at, `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')} (got ${describe(e.data)})`);
+        report.error(at, `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')} (got ${show(e.data)})`);
         break;
       }
       case 'minimum':
@@ -201,21 +201,21 @@ function schemaDiagnostics(doc: ParsedDoc, value: unknown, info: KindInfo, opts:
       case 'exclusiveMinimum':
       case 'exclusiveMaximum': {
         const p = e.params as { comparison: string; limit: number };
-        report.error(at, `must be ${p.comparison} ${p.limit} (got ${describe(e.data)})`);
+        report.error(at, `must be ${p.comparison} ${p.limit} (got ${show(e.data)})`);
         break;
       }
       case 'pattern':
         if (e.schemaPath.includes('/Quantity/')) {
           report.error(at, `invalid quantity ${JSON.stringify(e.data)} (expected a number with an optional suffix, e.g. 500m, 1, 64Mi, 1Gi)`);
         } else {
-          report.error(at, `must match ${(e.params as { pattern: string }).pattern} (got ${describe(e.data)})`);
+          report.error(at, `must match ${(e.params as { pattern: string }).pattern} (got ${show(e.data)})`);
         }
         break;
       case 'format': {
         const format = (e.params as { format: string }).format;
-        if (format === 'byte') report.error(at, `expected base64-encoded data, got ${describe(e.data)} (use stringData for plain text)`);
-        else if (format === 'date-time') report.error(at, `expected an RFC 3339 date-time, got ${describe(e.data)}`);
-        else report.error(at, `expected format ${format}, got ${describe(e.data)}`);
+        if (format === 'byte') report.error(at, `expected base64-encoded data, got ${show(e.data)} (use stringData for plain text)`);
+        else if (format === 'date-time') report.error(at, `expected an RFC 3339 date-time, got ${show(e.data)}`);
+        else report.error(at, `expected format ${format}, got ${show(e.data)}`);
         break;
       }
       case 'if':
@@ -643,15 +643,11 @@ function quoteAll(values: readonly string[]): string {
 /** `string "abc"`, `integer 3`, `number 1.5`, `boolean true`, `object`, `array`, `null`. */
 /** A value's kind without the value: for what a Secret holds. */
 function describeHidden(v: unknown): string {
-  const kind = describeValue(v).split(' ')[0];
+  const kind = describe(v).split(' ')[0];
   return `${kind} (a Secret's value, not shown)`;
 }
 
 function describe(v: unknown): string {
-  return describeValue(v);
-}
-
-function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (Array.isArray(v)) return 'array';
   switch (typeof v) {
