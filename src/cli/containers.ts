@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { PeapodError } from '../../engine/errors.js';
 import type { ContainerRecord, ContainerSpec } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
-import { getEngine, setExit } from './context.js';
+import { getEngine, globals, setExit } from './context.js';
 import { isRunning } from '../../engine/pod/status.js';
 import { printItems, printInspect, humanDuration } from './format.js';
 import { psView, psTemplateView, inspectView, imageInspectView } from '../app/views.js';
@@ -276,6 +277,10 @@ export function registerContainerCommands(program: Command): void {
     // Run by conmon's exit command: records the exit and releases everything. conmon's working
     // directory is the bundle, which cleanup removes: work from / so that later spawns still work.
     process.chdir('/');
+    // A container removed meanwhile (system reset, rm -f) has nothing to clean up: opening the
+    // engine would create the root again, behind a reset that just removed it.
+    const { root } = globals(cmd);
+    if (root && !existsSync(path.join(root, 'containers', id))) return;
     const { cleanupContainer } = await import('../app/containers.js');
     await cleanupContainer(() => getEngine(cmd), id);
   });
