@@ -22,6 +22,7 @@ import { releaseSubPaths } from '../volume/subpath.js';
 import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
 import { checkObjectName } from '../names.js';
+import type { EventLog } from '../events.js';
 
 export type { PodContext } from '../runtime/spec.js';
 
@@ -38,6 +39,19 @@ export class Containers {
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, private readonly secrets: Secrets,
     readonly launcher: Launcher = new HostLauncher(cfg),
   ) {}
+
+  /** Set by the engine: the journal of container events (create, init, start, kill, died, cleanup, stop, restart, remove). */
+  events?: EventLog;
+
+  /** Records a container event as Podman does: its image, name, pod, and labels (the image's under the container's) as attributes. */
+  async event(rec: ContainerRecord, status: string, extra: { exitCode?: number } = {}): Promise<void> {
+    if (!this.events) return;
+    const image = await this.images.get(rec.imageId).catch(() => undefined);
+    this.events.write({
+      ContainerExitCode: extra.exitCode, ID: rec.id, Image: rec.imageName, Name: rec.name, Status: status, Type: 'container', PodID: rec.spec.pod,
+      Attributes: { ...(image?.config.config?.Labels ?? {}), ...(rec.spec.labels ?? {}) },
+    });
+  }
 
   paths(id: string): ContainerPaths {
     const run = path.join(this.cfg.runroot, 'containers', id);
@@ -102,6 +116,7 @@ export class Containers {
       }
       await this.store.saveContainer(rec);
     });
+    await this.event(rec, 'create');
     return rec;
   }
 
@@ -201,6 +216,7 @@ export class Containers {
       exitCommand: exitCommand(stopMarker, [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id]),
     });
     pausePoint(rec.spec.isInfra ? 'infra-created' : 'created');
+    await this.event(rec, 'init');
     rec.state = {
       ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
       oomKilled: false, bootId: bootId(), stopRequested: false, podIP: pod?.podIP, stopMarker,
@@ -208,6 +224,7 @@ export class Containers {
     };
     await this.store.saveContainer(rec);
     await this.launcher.start(rec.id);
+    await this.event(rec, 'start');
     pausePoint(rec.spec.isInfra ? 'infra-started' : 'started');
   }
 
@@ -250,6 +267,7 @@ export class Containers {
     const rec = await this.get(ref);
     if (!canKill(rec)) throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
     await this.launcher.kill(rec.id, normalizeSignal(signal));
+    await this.event(rec, 'kill');
     return rec;
   }
 
@@ -272,6 +290,7 @@ export class Containers {
     if (rec.state.stopMarker) await fs.writeFile(rec.state.stopMarker, '').catch((e) => debug(`stop marker: ${e}`));
     await this.terminate(rec, timeout);
     const done = await this.cleanup(rec.id);
+    await this.event(done, 'stop');
     debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
     // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
     await this.launcher.waitGone(conmonPid, 5000);
@@ -351,10 +370,12 @@ export class Containers {
    */
   async cleanup(id: string): Promise<ContainerRecord> {
     const lock = this.store.containerLock(id);
+    let exited = false;
     const rec = await lock.with(async () => {
       const r = await this.store.getContainer(id);
       if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
       if (mayHaveExited(r)) {
+        exited = true;
         const exit = readExitFile(this.exitFile(id));
         // No exit recorded and the run's state gone with the host (another boot, or the run root
         // (tmpfs) wiped): the host restarted under the container. It is shown as exited for that
@@ -376,8 +397,10 @@ export class Containers {
         };
         r.state.killReason = undefined;
         await this.store.saveContainer(r);
+        await this.event(r, 'died', { exitCode: r.state.exitCode });
       }
       await this.teardownRuntime(r);
+      if (exited) await this.event(r, 'cleanup');
       return r;
     });
     if (rec.spec.autoRemove && !(rec.state.waiterPid !== undefined && this.launcher.alive(rec.state.waiterPid))) {
@@ -436,10 +459,11 @@ export class Containers {
       const now = await this.store.getContainer(id);
       if (!now || !canRestart(now) || now.state.stopRequested) return false;
     }
-    await this.store.updateContainer(id, (r) => {
+    const counted = await this.store.updateContainer(id, (r) => {
       r.state.restartCount += 1;
       r.state.backoffLevel = level + 1;
     });
+    await this.event(counted, 'restart');
     return true;
   }
 
@@ -463,6 +487,7 @@ export class Containers {
       await this.teardownRuntime(rec);
       await this.store.deleteContainer(rec.id);
     });
+    await this.event(rec, 'remove');
     return rec;
   }
 
