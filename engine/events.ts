@@ -141,7 +141,7 @@ export class EventLog {
 
 function envMaxSize(): number {
   const v = Number(process.env.PEAPOD_EVENTS_MAX_SIZE);
-  return Number.isInteger(v) && v >= 4096 ? v : DEFAULT_MAX_SIZE;
+  return Number.isInteger(v) && v >= 1024 ? v : DEFAULT_MAX_SIZE;
 }
 
 /** Which events to show: each key's values are alternatives (OR), the keys all apply (AND). */
@@ -235,6 +235,8 @@ class Cursor {
     }
   }
 
+  get inode(): number { return this.ino; }
+
   /** Whether the path now names another file than the one open (rotated). */
   replaced(): boolean {
     try { return statSync(this.file).ino !== this.ino; } catch { return true; }
@@ -312,9 +314,14 @@ export async function* readEvents(dir: string, opts: ReadEventsOptions = {}): As
       if (!cur.open()) continue;
       for (const e of take(cur.lines())) yield e;
       if (cur.replaced()) {
-        // rotated: the rest of the old file was just read; go on with the new one
+        // rotated: the rest of the old file was just read; if it was rotated more than once
+        // meanwhile, events.log.1 is a newer file than the one read: read it whole; then the new one
         for (const e of take(cur.lines())) yield e;
+        const seen = cur.inode;
         cur.close();
+        const between = new Cursor(`${file}.1`);
+        if (between.open() && between.inode !== seen) for (const e of take(between.lines())) yield e;
+        between.close();
         cur = new Cursor(file);
         if (cur.open()) for (const e of take(cur.lines())) yield e;
       }

@@ -14,7 +14,8 @@ import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { seccompFor } from '../runtime/seccomp.js';
 import { pausePoint } from '../debug.js';
 import { debug } from '../log.js';
-import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { rootlessCgroupRoots, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { containerCgroup, sampleCgroup, type CgroupSample } from '../runtime/stats.js';
 import { httpGetInNetns } from '../network/pasta.js';
 import { startEnv, type Secrets } from '../volume/secrets.js';
 import { volumeMountSources } from '../volume/mounts.js';
@@ -269,6 +270,23 @@ export class Containers {
     await this.launcher.kill(rec.id, normalizeSignal(signal));
     await this.event(rec, 'kill');
     return rec;
+  }
+
+  /**
+   * The running container's figures now (cgroup files, its network namespace's counters); undefined
+   * when it is not running. The cgroup is where peapod runs it, checked against the record.
+   */
+  stats(rec: ContainerRecord): CgroupSample | undefined {
+    if (!isRunning(rec)) return undefined;
+    const cgroup = containerCgroup(this.cfg.cgroupParent, rec.id, rec.spec.pod, rec.state.cgroupPath, rec.name);
+    let mounts: Map<string, string> | undefined;
+    if (this.cfg.rootlessUid !== undefined) {
+      const [root] = rootlessCgroupRoots();
+      if (!root) throw new PeapodError('prerequisite', `stats of ${rec.name}: rootless without a delegated cgroup v2 the container has no cgroup of its own to read (${rootlessCgroups().reason})`);
+      // the containers' cgroups are made under the delegated one: read from there
+      mounts = new Map([['', root]]);
+    }
+    return sampleCgroup(cgroup, mounts);
   }
 
   /** Runs a command in a running container attached to this process's stdio; its exit code. */

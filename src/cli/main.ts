@@ -47,6 +47,7 @@ registerServiceCommands(program);
 registerStorageCommands(program);
 (await import('./compat.js')).registerCompatCommands(program);
 (await import('./events.js')).registerEventCommands(program);
+(await import('./stats.js')).registerStatsCommands(program);
 
 /** The one place that decides what the user sees for an error, and the exit code. */
 function fail(err: unknown): never {
