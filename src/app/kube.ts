@@ -9,6 +9,7 @@ import type { Plan } from '../kube/plan.js';
 import type { PlayOptions } from '../kube/apply.js';
 export type { PullProgress } from '../../engine/image/registry/index.js';
 import { isRunning, neverStarted } from '../../engine/pod/status.js';
+import { DNS1123_SUBDOMAIN, QUALIFIED_NAME } from '../../engine/names.js';
 import type { Opener } from './engine.js';
 
 /** A manifest's text and the name its diagnostics give it (a file, a URL, <stdin>). */
@@ -21,6 +22,8 @@ export interface PlayKubeOptions {
   publish?: string[];
   publishAll?: boolean;
   network?: string;
+  /** --annotation KEY=VALUE: added to every pod and container played (over the YAML's) */
+  annotations?: string[];
   /** --ip: static addresses, one per pod in order */
   ip?: string[];
   userns?: string;
@@ -68,9 +71,30 @@ export function nodeFacts() {
   return { name: os.hostname(), hostIP: addr?.address ?? '127.0.0.1', cpus: os.cpus().length, memoryBytes: os.totalmem() };
 }
 
+/**
+ * --annotation KEY=VALUE values: a key as Kubernetes allows it ([prefix/]name), any value (as
+ * Kubernetes: Podman 4.3.1 refuses values over 63 characters, a label's limit, peapod does not).
+ */
+export function parseAnnotations(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const i = a.indexOf('=');
+    const key = i < 0 ? a : a.slice(0, i);
+    const slash = key.lastIndexOf('/');
+    const prefix = slash < 0 ? undefined : key.slice(0, slash);
+    const name = slash < 0 ? key : key.slice(slash + 1);
+    if (i < 0 || !QUALIFIED_NAME.test(name) || name.length > 63 || (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix)))) {
+      throw new PeapodError('invalid', `--annotation ${JSON.stringify(a)}: want KEY=VALUE with KEY a Kubernetes annotation key ([prefix/]name, the name at most 63 of A-Z a-z 0-9 - _ .)`);
+    }
+    out[key] = a.slice(i + 1);
+  }
+  return out;
+}
+
 /** `kube play`: nothing is created unless every source validates and plans. */
 export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptions): Promise<PlayKubeReport> {
   const names = sources.map((s) => s.name).join(', ');
+  const extra = parseAnnotations(o.annotations ?? []);
   const { docs, diags } = await load(sources, o.validate, true);
   let configMapDocs: ParsedDoc[] = [];
   if (o.configMaps?.length) {
@@ -93,6 +117,12 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   const plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, ips: o.ip, configMapDocs, node: nodeFacts() });
   o.onDiagnostics([...diags, ...plan.diagnostics]);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${names}: nothing was created`);
+  if (Object.keys(extra).length) {
+    for (const p of plan.pods) {
+      p.pod.annotations = { ...(p.pod.annotations ?? {}), ...extra };
+      for (const c of p.containers) c.annotations = { ...(c.annotations ?? {}), ...extra };
+    }
+  }
   if (o.dryRun) return { plan, pods: [] };
   if (o.userns === 'keep-id') for (const p of plan.pods) p.pod.userns = 'keep-id';
   const engine = await open();

@@ -335,3 +335,23 @@ describe('a dead aardvark-dns (250-systemd: its unit\'s cgroup ended it)', () =>
     expect(existsSync(brif) ? (await fs.readdir(brif)).length : 0).toBe(0);
   });
 });
+
+describe('kube play --annotation, --log-driver', () => {
+  it('adds the annotation to every pod and container (a value over 63 characters too, as Kubernetes); a bad key creates nothing', async () => {
+    const long = 'v'.repeat(65);
+    const file = manifest('ann', pod('ann', '      image: localhost/bb:latest\n      command: ["sleep", "1000"]\n'));
+    await e2e.sb.ok(['kube', 'play', '--annotation', 'name=short', '--annotation', `example.com/long=${long}`, '--log-driver', 'k8s-file', '--start=false', file]);
+    const ann = await e2e.out(['inspect', '--format', '{{ .Config.Annotations }}', 'ann-c']);
+    expect(ann).toContain('name:short');
+    expect(ann).toContain(`example.com/long:${long}`);
+    await e2e.sb.ok(['pod', 'rm', '-f', 'ann']);
+    for (const bad of ['novalue', '-bad=x', 'a/b/c=x', `${'k'.repeat(64)}=x`]) {
+      const r = await e2e.sb.run(['kube', 'play', '--annotation', bad, file]);
+      expect(r.exitCode).toBe(125);
+      expect(String(r.stderr)).toContain('--annotation');
+    }
+    expect(await e2e.json(['pod', 'ps', '--format', 'json'])).toEqual([]);
+    const r = await e2e.sb.run(['kube', 'play', '--log-driver', 'journald', file]);
+    expect(r.exitCode).toBe(125);
+  });
+});
