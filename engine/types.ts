@@ -71,6 +71,8 @@ export interface ContainerSpec {
   stopTimeout?: number;                // seconds
   pod?: string;                        // pod id
   isInfra?: boolean;
+  /** the service container of `kube play --service-container`: runs while its pods run */
+  isService?: boolean;
   /** kubernetes container name inside its pod (for generate kube) */
   kubeName?: string;
   ports?: Array<{ containerPort: number; hostPort?: number; hostIP?: string; protocol?: string; name?: string }>;
@@ -260,6 +262,8 @@ export interface PodSpec {
   share?: string[];
   /** Podman's --exit-policy: 'stop' stops the infra when the last member has ended for good (play kube's pods) */
   exitPolicy?: 'continue' | 'stop';
+  /** ID of the service container of `kube play --service-container` this pod was played with */
+  serviceContainer?: string;
   /** Podman's --userns: 'keep-id' (rootless only) gives the pod a user namespace where the user's uid is itself */
   userns?: 'keep-id';
   /** pod-level resources (spec.resources): limits on the pod's cgroup, shared by all its containers */

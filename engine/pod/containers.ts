@@ -497,6 +497,10 @@ export class Containers {
     if (rec.spec.isInfra && rec.spec.pod && !opts.ofPod && await this.store.getPod(rec.spec.pod)) {
       throw stateError(`container ${rec.id} is the infra container of pod ${rec.spec.pod} and cannot be removed without removing the pod`);
     }
+    if (rec.spec.isService && !opts.ofPod) {
+      const users = (await this.store.listPods()).filter((p) => p.spec.serviceContainer === rec.id);
+      if (users.length) throw stateError(`container ${rec.id} is the service container of pod(s) ${users.map((p) => p.id).join(', ')} and cannot be removed without removing the pod(s)`);
+    }
     if (!canRemove(rec)) {
       if (!opts.force) throw stateError(`cannot remove container ${rec.id} as it is running - running or paused containers cannot be removed without force: container state improper`);
       rec = await this.stop(rec.id, opts.timeout ?? 10);

@@ -236,6 +236,30 @@ export class Pods {
     return pod;
   }
 
+  /**
+   * The service container of `kube play --service-container` (Podman's): a container of the infra
+   * image, not in any pod, named `name`; it runs while any of its pods runs (started with them,
+   * stopped when the last of them stops or exits, removed with the last of them).
+   */
+  async createServiceContainer(name: string, infraImage?: string): Promise<ContainerRecord> {
+    const image = await ensureInfraImage(this.images, this.store.lock, infraImage ?? this.cfg.infraImage);
+    return this.containers.create({ name, image: image.id, isService: true, stopTimeout: 10 } as ContainerSpec);
+  }
+
+  /** Stops the pod's service container once none of the pods it serves runs any container. */
+  async releaseService(podId: string): Promise<void> {
+    const pod = await this.store.getPod(podId);
+    const id = pod?.spec.serviceContainer;
+    if (!id) return;
+    const svc = await this.store.getContainer(id);
+    if (!svc || !isRunning(svc)) return;
+    const all = await this.containers.list();
+    const served = (await this.store.listPods()).filter((p) => p.spec.serviceContainer === id).map((p) => p.id);
+    if (all.some((c) => c.spec.pod && served.includes(c.spec.pod) && isRunning(c))) return;
+    debug(`service container ${svc.name}: none of its pods runs: stopping it`);
+    await this.containers.stop(id).catch((err) => debug(`stopping service container ${svc.name}: ${(err as Error).message}`));
+  }
+
   /** Adds a container to a pod (created, not started). */
   async addContainer(podRef: string, spec: ContainerSpec, opts: { createCommand?: string[] } = {}): Promise<ContainerRecord> {
     const pod = await this.store.mustGetPod(podRef);
@@ -674,6 +698,10 @@ export class Pods {
   /** Starts the infra, then every member in parallel. Errors name the container that failed. */
   async start(ref: string): Promise<{ pod: PodRecord; errors: Array<{ container: ContainerRecord; error: Error }>; initFailed?: { container: ContainerRecord; exitCode: number } }> {
     const pod = await this.get(ref);
+    if (pod.spec.serviceContainer) {
+      const svc = await this.containers.find(pod.spec.serviceContainer);
+      if (svc && !isRunning(await this.containers.refresh(svc))) await this.containers.start(svc.id);
+    }
     const members = await this.members(pod);
     const prepared = await this.prepare(pod);
     const errors: Array<{ container: ContainerRecord; error: Error }> = [];
@@ -729,6 +757,7 @@ export class Pods {
     if (infra.status === 'rejected') throw infra.reason;
     await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
     await this.endpointsChanged?.();
+    await this.releaseService(pod.id);
     this.event(pod, 'stop');
     return pod;
   }
@@ -759,6 +788,10 @@ export class Pods {
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
     await this.endpointsChanged?.();
+    const svc = pod.spec.serviceContainer;
+    if (svc && !(await this.store.listPods()).some((p) => p.spec.serviceContainer === svc)) {
+      await this.containers.remove(svc, { force: true, timeout: 0, ofPod: true }).catch((e) => { if (!(e instanceof PeapodError && e.code === 'not-found')) throw e; });
+    }
     this.event(pod, 'remove');
     debug(`removed pod ${pod.name}`);
     return pod;

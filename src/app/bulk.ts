@@ -172,7 +172,12 @@ export async function stopContainers(engine: Engine, refs: string[], o: { all?: 
     targets = all.filter((c) => isRunning(c) && !c.spec.isInfra).filter(containerFilter(o.filters, pods)).map((c) => c.id);
   }
   const r = await each(targets, async (ref) => {
-    await engine.containers.stop(ref, o.timeout);
+    const c = await engine.containers.stop(ref, o.timeout);
+    // as the exit of a pod member: its pod's exit policy, then its service container
+    if (c.spec.pod) {
+      await engine.pods.applyExitPolicy(c.spec.pod);
+      await engine.pods.releaseService(c.spec.pod);
+    }
     return ref;
   }, ignore);
   return r;

@@ -155,6 +155,7 @@ export async function cleanupContainer(open: Opener, id: string): Promise<void> 
   // A pod member that ended is no endpoint of a Service any more (until its restart).
   if (rec.spec.pod) await engine.services.sync().catch(() => undefined);
   if (rec.spec.pod) await engine.pods.applyExitPolicy(rec.spec.pod);
+  if (rec.spec.pod) await engine.pods.releaseService(rec.spec.pod);
   await engine.pods.superviseRestart(id);
   if (rec.spec.pod) await engine.pods.startNextOfJob(rec.spec.pod);
 }

@@ -22,6 +22,8 @@ export interface PlayKubeOptions {
   publish?: string[];
   publishAll?: boolean;
   network?: string;
+  /** --service-container: a container (`<sha256 of the YAML, 12>-service`) that runs while the pods run */
+  serviceContainer?: boolean;
   /** --annotation KEY=VALUE: added to every pod and container played (over the YAML's) */
   annotations?: string[];
   /** --ip: static addresses, one per pod in order */
@@ -135,7 +137,28 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
     plan.services = [];
   }
   const { playPlan, waitReady } = await import('../kube/apply.js');
-  const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: o.pullProgress });
+  let service: string | undefined;
+  if (o.serviceContainer && plan.pods.length) {
+    const { createHash } = await import('node:crypto');
+    const name = `${createHash('sha256').update(sources[0]!.text).digest('hex').slice(0, 12)}-service`;
+    const old = await engine.containers.find(name);
+    if (old?.spec.isService && o.replace) {
+      // --replace: the pods of the earlier play of this YAML go, and their service container with them
+      for (const p of (await engine.pods.list()).filter((x) => x.spec.serviceContainer === old.id)) await engine.pods.remove(p.id, { force: true });
+      if (await engine.containers.find(old.id)) await engine.containers.remove(old.id, { force: true, timeout: 0, ofPod: true });
+    }
+    service = (await engine.pods.createServiceContainer(name)).id;
+    for (const p of plan.pods) p.pod.serviceContainer = service;
+  }
+  let r;
+  try {
+    if (service && o.start) await engine.containers.start(service);
+    r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: o.pullProgress });
+  } catch (err) {
+    // nothing half-made: the service container goes with the pods the play removed
+    if (service) await engine.containers.remove(service, { force: true, timeout: 0, ofPod: true }).catch(() => undefined);
+    throw err;
+  }
   if (o.waitReady) await waitReady(engine, r.pods.map((p) => p.id), (o.timeoutSeconds ?? 300) * 1000);
   return { plan, pods: r.pods };
 }

@@ -65,6 +65,7 @@ export function psView(c: ContainerRecord, podName?: string, reason = '') {
     Image: c.imageName,
     ImageID: c.imageId,
     IsInfra: !!c.spec.isInfra,
+    IsService: !!c.spec.isService,
     Labels: c.spec.labels ?? null,
     Mounts: (c.spec.volumes ?? []).map((v) => v.destination),
     Names: [c.name],

@@ -42,7 +42,7 @@ function report(diags: Diagnostic[], files: string[]): void {
 
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string; ip?: string[]; annotation?: string[]; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
+  publish?: string[]; publishAll?: boolean; network?: string; ip?: string[]; annotation?: string[]; serviceContainer?: boolean; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
 }
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
@@ -149,6 +149,7 @@ function addPlay(c: Command): Command {
     .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', collect)
     .option('--publish-all', 'publish every containerPort, also those without hostPort, on the same host port')
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
+    .addOption(new Option('--service-container [bool]', 'also run a service container (<sha256 of the YAML, 12>-service) while the pods run, as Podman does for systemd units').argParser(parseBool))
     .option('--annotation <key=value>', 'add an annotation to every pod and container played (repeatable)', collect)
     .addOption(new Option('--log-driver <driver>', 'log driver of the containers: k8s-file (json-file is taken as k8s-file, as Podman does); the only one peapod has').choices(['k8s-file', 'json-file']))
     .option('--ip <address>', 'static IP of a pod on its network (repeatable: one per pod, in order; over its peapod.io/ip annotation)', collect)

@@ -355,3 +355,29 @@ describe('kube play --annotation, --log-driver', () => {
     expect(r.exitCode).toBe(125);
   });
 });
+
+describe('kube play --service-container', () => {
+  it('a service container named after the YAML runs while its pod runs, stops with it, cannot be removed alone, goes with the pod', async () => {
+    const body = pod('svc', '      image: localhost/bb:latest\n      command: ["sleep", "1000"]\n');
+    const file = manifest('svc', body);
+    await e2e.sb.ok(['kube', 'play', '--service-container=true', file]);
+    const { createHash } = await import('node:crypto');
+    const svc = `${createHash('sha256').update(body).digest('hex').slice(0, 12)}-service`;
+    const running = async () => (await e2e.out(['container', 'inspect', svc, '--format', '{{.State.Running}}'])).trim();
+    expect(await running()).toBe('true');
+    expect((await e2e.out(['container', 'inspect', svc, '--format', '{{.IsService}}'])).trim()).toBe('true');
+    // its only container stopped: the pod exits (exit policy stop) and the service container stops
+    await e2e.sb.ok(['stop', '-t', '0', 'svc-c']);
+    expect(await until(async () => (await e2e.out(['pod', 'inspect', 'svc', '--format', '{{.State}}'])).trim(), (s) => s === 'Exited')).toBe('Exited');
+    expect(await until(running, (s) => s === 'false')).toBe('false');
+    await e2e.sb.ok(['pod', 'restart', 'svc']);
+    expect(await running()).toBe('true');
+    const rm = await e2e.sb.run(['container', 'rm', svc]);
+    expect(rm.exitCode).toBe(125);
+    expect(String(rm.stderr)).toMatch(/^Error: container [0-9a-f]{64} is the service container of pod\(s\) [0-9a-f]{64} and cannot be removed without removing the pod\(s\)$/);
+    await e2e.sb.ok(['pod', 'kill', 'svc']);
+    expect(await until(running, (s) => s === 'false')).toBe('false');
+    await e2e.sb.ok(['pod', 'rm', 'svc']);
+    expect((await e2e.sb.run(['container', 'exists', svc])).exitCode).toBe(1);
+  });
+});
