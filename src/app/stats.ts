@@ -7,6 +7,7 @@ import type { Opener } from './engine.js';
 import { PeapodError } from '../../engine/errors.js';
 import { isRunning } from '../../engine/pod/status.js';
 import type { CgroupSample } from '../../engine/runtime/stats.js';
+export type { CgroupSample } from '../../engine/runtime/stats.js';
 import type { ContainerRecord } from '../../engine/types.js';
 
 /** One container's sample, with what CPU % is computed against. */

@@ -5,7 +5,7 @@ import { engineOpener } from './context.js';
 import { printItems } from './format.js';
 import { int } from './flags.js';
 import type { ContainerStatsReport, StatsFigures } from '../app/stats.js';
-import type { CgroupSample } from '../../engine/runtime/stats.js';
+import type { CgroupSample } from '../app/stats.js';
 
 interface StatsFlags { all?: boolean; stream: boolean; format?: string; interval?: number; noheading?: boolean }
 
