@@ -325,7 +325,8 @@ describe('a dead aardvark-dns (250-systemd: its unit\'s cgroup ended it)', () =>
     process.kill(pid, 'SIGKILL');
     // Here PID 1 reaps no orphan, so the killed aardvark stays a zombie that signals still reach; under
     // a systemd manager it is reaped and its pid is gone: write the pid of a process gone for good.
-    const gone = await execa('true');
+    const gone = execa('true');
+    await gone;
     await fs.writeFile(pidFile, String(gone.pid));
     const [net] = await e2e.json(['network', 'inspect', 'peapod']);
     const brif = `/sys/class/net/${net.network_interface}/brif`;
