@@ -117,7 +117,7 @@ spec:
     // streaming prints a new sample every interval until interrupted
     const { execa } = await import('execa');
     const { BIN } = await import('../helpers/cli.js');
-    const p = execa(BIN, ['--root', e2e.sb.root, '--runroot', e2e.sb.runroot, 'stats', '-i', '1', '--format', '{{.Name}} {{.PIDS}}', 'mem-c'], { reject: false, stdin: 'ignore' });
+    const p = execa(BIN, ['--root', e2e.sb.root, '--runroot', e2e.sb.runroot, 'stats', '-i', '1', '--format', '{{.Name}} {{.PIDS}}', 'mem-c'], { reject: false, stdin: 'ignore', env: { PEAPOD_CGROUP_PARENT: e2e.sb.cgroupParent } });
     let text = '';
     p.stdout!.on('data', (d: Buffer) => { text += d.toString(); });
     await until(async () => text, (x) => x.split('\n').filter((l) => l === 'mem-c 1').length >= 2);
