@@ -82,13 +82,13 @@ export class NetavarkBackend implements NetworkBackend {
       await this.run('teardown', req);
     } catch (err) {
       const msg = String((err as Error).message);
-      if (/aardvark pid|aardvark.*pid/i.test(msg)) {
+      if (/aardvark.*pid/i.test(msg) && !/multiple errors/i.test(msg)) {
         // aardvark-dns died behind netavark's back (killed, or ended with a systemd unit's cgroup):
-        // netavark stops at telling it. Undo the rest without DNS, then drop the pod's names and
-        // the stale pid file ourselves; the next pod's setup starts a fresh aardvark-dns.
-        debug(`netavark teardown: ${msg}: again without DNS`);
+        // netavark tore down the rest (it collects its errors and goes on) and removed the pod's
+        // names, but could not tell aardvark. Its stale pid file goes (and any names of the pod
+        // left); the next pod's setup starts a fresh aardvark-dns.
+        debug(`netavark teardown: ${msg}: aardvark-dns is gone, the rest was torn down`);
         await this.forgetDeadAardvark(req);
-        await this.teardown({ ...req, network: { ...req.network, dnsEnabled: false } });
         return;
       }
       // The namespace may be gone already (reboot, crash): nothing left to undo inside it.

@@ -35,7 +35,7 @@ export function containerCgroup(parent: string, id: string, pod: string | undefi
   if (!ID.test(id) || (pod !== undefined && !ID.test(pod))) throw new PeapodError('invalid', `container ${name}: its record names no valid ID`);
   const want = path.posix.join(parent, ...(pod ? [pod] : []), id);
   if (recorded !== undefined && recorded !== want) {
-    throw new PeapodError('state', `container ${name}: the cgroup path in its record (${JSON.stringify(recorded)}) is not where peapod runs it (${want}): not reading it (a damaged or tampered record)`);
+    throw new PeapodError('state', `container ${name}: the cgroup path in its record (${JSON.stringify(recorded)}) is not where peapod runs it (${want}): not reading it (a damaged or tampered record, or a cgroup parent other than the one it was started with)`);
   }
   if (path.posix.normalize(want) !== want || want.split('/').some((p) => p === '..' || p === '.')) {
     throw new PeapodError('invalid', `container ${name}: cgroup path ${want} is not a plain path`);
