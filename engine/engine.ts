@@ -23,6 +23,7 @@ import { runProgram } from './spawn.js';
 import { debug, warn } from './log.js';
 import { policyPath } from './image/trust/policy.js';
 import { EventLog } from './events.js';
+import { INFRA_IMAGE, PODMAN_PAUSE_NAME } from './pod/infra.js';
 
 /** Where a run root's events journal lives. */
 export function eventsDir(cfg: { runroot: string }): string {
@@ -108,7 +109,10 @@ export class Engine {
       }
       for (const u of users) await this.containers.remove(u.id, { force: true });
     }
-    return this.images.remove(ref, { force });
+    // The built-in infra image answers to two names, peapod's and Podman's pause name (for Podman's
+    // scripts): removing it by ID is removing one image, as `rmi` of Podman's pause image is.
+    const infraPair = img.names.length === 2 && img.names.includes(INFRA_IMAGE) && img.names.includes(PODMAN_PAUSE_NAME);
+    return this.images.remove(ref, { force: force || infraPair });
   }
 
   async imageInUse(img: ImageRecord): Promise<number> {

@@ -240,7 +240,7 @@ export function registerContainerCommands(program: Command): void {
           const img = await engine.images.get(ref);
           if (img) { out.push(imageInspectView(engine, img)); continue; }
         }
-        const e = new PeapodError('not-found', `no such object: "${ref}"`);
+        const e = new PeapodError('not-found', `inspecting object: no such object: "${ref}"`);
         if (err) process.stderr.write(`Error: ${e.message}\n`);
         err ??= e;
       }

@@ -402,7 +402,8 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     const notApplicable: PathSegment[][] = [];
     walk(v, support, [], unsupported, notApplicable);
     for (const p of unsupported) diagnostics.push(at(doc, p, 'not supported by peapod yet', 'error'));
-    for (const p of notApplicable) diagnostics.push(at(doc, p, 'does not apply on one host: ignored', 'warning'));
+    // `status` is written by a cluster, never read from a manifest: ignored without a word, as the API server does
+    for (const p of notApplicable) if (p[0] !== 'status') diagnostics.push(at(doc, p, 'does not apply on one host: ignored', 'warning'));
   }
   const services: PlannedService[] = [];
   applyServices(docs, pods, diagnostics, services);

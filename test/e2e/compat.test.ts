@@ -391,3 +391,19 @@ describe('kube play --service-container', () => {
     expect((await e2e.sb.run(['container', 'exists', svc])).exitCode).toBe(1);
   });
 });
+
+describe('700-play with valid names', () => {
+  it('status: {} is ignored without a word; inspect of a gone object says Podman\'s words; rmi by ID removes the built-in pause image', async () => {
+    const file = manifest('quiet', `${pod('quiet', '      image: localhost/bb:latest\n      command: ["sleep", "1000"]\n')}status: {}\n`);
+    const r = await e2e.sb.ok(['kube', 'play', file]);
+    expect(String(r.stderr)).toBe('');
+    await e2e.sb.ok(['kube', 'down', file]);
+    const gone = await e2e.sb.run(['inspect', 'quiet-c']);
+    expect(gone.exitCode).toBe(125);
+    expect(String(gone.stderr)).toContain('Error: inspecting object: no such object: "quiet-c"');
+    const images = await e2e.out(['image', 'list', '--format', '{{.ID}} {{.Repository}}']);
+    const pause = images.split('\n').find((l) => / localhost\/podman-pause$/.test(l))!.split(' ')[0]!;
+    await e2e.sb.ok(['rmi', pause]);
+    expect(await e2e.out(['image', 'list', '--format', '{{.Repository}}'])).not.toMatch(/podman-pause|peapod-infra/);
+  });
+});
