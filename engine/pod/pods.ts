@@ -22,7 +22,7 @@ import { pausePoint } from '../debug.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
-import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
+import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge, nodePortHolder } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import { checkUnprivilegedPorts } from '../network/pasta.js';
 import { checkKeepId, keepIdUser, rootlessCgroups } from '../rootless/spec.js';
@@ -124,7 +124,9 @@ export class Pods {
     const others = await Promise.all((await this.store.listPods()).filter((o) => !except.has(o.id)).map(async (o) => ({ o, st: await this.networkState(o) })));
     for (const p of ports) {
       const owner = others.find(({ st }) => st?.request.ports.some((q) => q.hostPort === p.hostPort && q.protocol === p.protocol && (!q.hostIP || !p.hostIP || q.hostIP === p.hostIP)));
+      const service = nodePortHolder(p.hostPort);
       if (owner) problems.push(`host port ${p.hostPort}/${p.protocol} is already published by pod ${owner.o.name}`);
+      else if (service) problems.push(`host port ${p.hostPort} is the nodePort of service ${service.service}${service.root === this.store.root ? '' : ` of peapod root ${service.root}`}`);
       else if (!(await portFree(p))) problems.push(`host port ${p.hostIP ? `${p.hostIP}:` : ''}${p.hostPort}/${p.protocol} is already in use on this host`);
     }
     if (problems.length) throw new PeapodError('exists', problems.join('; '));

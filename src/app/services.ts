@@ -15,6 +15,8 @@ export interface ServiceReport {
   Selector: Record<string, string>;
   SessionAffinity: string;
   PublishNotReadyAddresses: boolean;
+  /** NodePort and LoadBalancer only */
+  ExternalTrafficPolicy?: string;
   Names: string[];
   Endpoints: Array<{ Pod: string; IP: string; Ready: boolean; Ports: Record<string, number> }>;
   Created: string;
@@ -28,10 +30,14 @@ export function serviceReport(v: ServiceView): ServiceReport {
     Namespace: v.spec.namespace,
     Type: v.spec.type,
     ClusterIP: v.clusterIP,
-    Ports: v.spec.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol.toUpperCase()}${String(p.targetPort) !== String(p.port) ? `->${p.targetPort}` : ''}`).join(',') || '<none>',
+    Ports: v.spec.ports.map((p) => {
+      const node = v.nodePorts?.[`${p.protocol}/${p.port}`] ?? p.nodePort;
+      return `${p.port}${node ? `:${node}` : ''}/${p.protocol.toUpperCase()}${String(p.targetPort) !== String(p.port) ? `->${p.targetPort}` : ''}`;
+    }).join(',') || '<none>',
     Selector: v.spec.selector,
     SessionAffinity: v.spec.affinitySeconds ? 'ClientIP' : 'None',
     PublishNotReadyAddresses: !!v.spec.publishNotReadyAddresses,
+    ...(v.spec.type !== 'ClusterIP' ? { ExternalTrafficPolicy: v.spec.externalTrafficPolicy ?? 'Cluster' } : {}),
     Names: serviceNames(v.spec),
     Endpoints: v.endpoints.map((e) => ({ Pod: e.pod, IP: e.ip, Ready: e.ready, Ports: e.ports })),
     Created: v.created,

@@ -906,6 +906,7 @@ function playedService(s: ServiceSpec): Obj {
     ['sessionAffinity', s.affinitySeconds ? 'ClientIP' : undefined],
     ['sessionAffinityConfig', s.affinitySeconds && s.affinitySeconds !== 10800 ? { clientIP: { timeoutSeconds: s.affinitySeconds } } : undefined],
     ['publishNotReadyAddresses', s.publishNotReadyAddresses || undefined],
+    ['externalTrafficPolicy', s.externalTrafficPolicy],
   );
   return topLevel('Service', 'v1', obj(['name', s.name], ['namespace', s.namespace === 'default' ? undefined : s.namespace], ['labels', s.labels]), spec);
 }

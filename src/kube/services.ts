@@ -3,6 +3,7 @@
 // anything is created; the engine re-checks what ends up in iptables rules.
 import type { ServiceSpec, ServicePortSpec } from '../../engine/network/services.js';
 import { DNS1035_LABEL, DNS1123_LABEL, LABEL_VALUE, QUALIFIED_NAME } from '../../engine/names.js';
+import { NODE_PORT_RANGE } from '../../engine/network/service-rules.js';
 import type { PathSegment } from './diagnostics.js';
 
 export interface PlannedService {
@@ -60,6 +61,7 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
   if (!raw.length && !headless) err(['spec', 'ports'], 'a Service needs at least one port (a headless one may have none)');
   const seen = new Set<string>();
   const names = new Set<string>();
+  const nodePorts = new Map<number, string>();
   raw.forEach((p, i) => {
     const at = ['spec', 'ports', i];
     const protocol = String(p.protocol ?? 'TCP');
@@ -89,7 +91,15 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
         return;
       }
     }
-    if (p.nodePort !== undefined && !validPort(p.nodePort)) { err([...at, 'nodePort'], `nodePort ${JSON.stringify(p.nodePort)} must be in 1-65535`); return; }
+    if (p.nodePort !== undefined && p.nodePort !== 0) {
+      if (type === 'ClusterIP') { err([...at, 'nodePort'], 'a nodePort may not be given when type is ClusterIP'); return; }
+      if (!validPort(p.nodePort) || p.nodePort < NODE_PORT_RANGE.min || p.nodePort > NODE_PORT_RANGE.max) {
+        err([...at, 'nodePort'], `nodePort ${JSON.stringify(p.nodePort)} is not in the node port range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
+        return;
+      }
+      if (nodePorts.has(p.nodePort) && nodePorts.get(p.nodePort) === protocol) { err([...at, 'nodePort'], `nodePort ${p.nodePort} is used twice`); return; }
+      nodePorts.set(p.nodePort, protocol);
+    }
     ports.push({ ...(p.name ? { name: p.name } : {}), protocol: protocol.toLowerCase() as ServicePortSpec['protocol'], port: p.port, targetPort, ...(p.nodePort ? { nodePort: p.nodePort } : {}) });
   });
   let affinitySeconds: number | undefined;
@@ -100,7 +110,12 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
   } else if (spec.sessionAffinity !== undefined && spec.sessionAffinity !== 'None') {
     err(['spec', 'sessionAffinity'], `sessionAffinity "${spec.sessionAffinity}" must be None or ClientIP`);
   }
-  if (spec.externalTrafficPolicy !== undefined) warn(['spec', 'externalTrafficPolicy'], 'one host is the only node: every policy behaves as Cluster here');
+  let externalTrafficPolicy: 'Cluster' | 'Local' | undefined;
+  if (spec.externalTrafficPolicy !== undefined) {
+    if (type === 'ClusterIP') err(['spec', 'externalTrafficPolicy'], 'may only be set when type is NodePort or LoadBalancer');
+    else if (spec.externalTrafficPolicy === 'Local') externalTrafficPolicy = 'Local';
+    else if (spec.externalTrafficPolicy !== 'Cluster') err(['spec', 'externalTrafficPolicy'], `externalTrafficPolicy "${spec.externalTrafficPolicy}" must be Cluster or Local`);
+  }
   if (problems.some((p) => p.severity === 'error')) return { problems };
   const labels = v.metadata?.labels;
   return {
@@ -112,6 +127,7 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
         ...(clusterIP ? { clusterIP } : {}),
         ...(affinitySeconds ? { affinitySeconds } : {}),
         ...(spec.publishNotReadyAddresses ? { publishNotReadyAddresses: true } : {}),
+        ...(externalTrafficPolicy ? { externalTrafficPolicy } : {}),
         ...(labels ? { labels } : {}),
         kube: { file, object: v },
       },

@@ -278,6 +278,164 @@ describe('services', () => {
     expect(await iptables()).toBe(before);
   }, 300_000);
 
+  it('NodePort and LoadBalancer publish on the host through the Service rules: 127.0.0.1 and a host address reach every Ready replica; Local keeps the client address; claims are host-wide', async () => {
+    const before = await iptables();
+    const NP = 31780;
+    const app = manifest('np', `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: np
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: np}
+  template:
+    metadata:
+      labels: {app: np}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: httpd
+          image: localhost/bb:latest
+          command: ["sh", "-c"]
+          args:
+            - |
+              mkdir -p /www/cgi-bin && hostname > /www/index.html
+              echo '#!/bin/sh' > /www/cgi-bin/addr
+              echo 'echo "Content-Type: text/plain"; echo; echo "$REMOTE_ADDR"' >> /www/cgi-bin/addr
+              chmod +x /www/cgi-bin/addr
+              exec httpd -f -p 8080 -h /www
+          ports:
+            - {name: http, containerPort: 8080}
+          readinessProbe:
+            exec: {command: ["sh", "-c", "test ! -e /tmp/unready"]}
+            periodSeconds: 1
+            failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports:
+    - {name: http, port: 80, targetPort: http, nodePort: ${NP}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np-local
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: np}
+  ports:
+    - {port: 80, targetPort: 8080}
+`);
+    await sb.ok(['play', 'kube', '--wait-ready', app], { timeout: 120_000 });
+    const replicas = ['np-pod-0', 'np-pod-1', 'np-pod-2'];
+    const [np] = await json(['service', 'inspect', 'np']);
+    expect(np.Type).toBe('NodePort');
+    expect(np.Ports).toBe(`80:${NP}/TCP->http`);
+    expect(np.ExternalTrafficPolicy).toBe('Cluster');
+    const [lb] = await json(['service', 'inspect', 'np-local']);
+    expect(lb.ExternalTrafficPolicy).toBe('Local');
+    const allocated = Number(/^80:(\d+)\/TCP->8080$/.exec(lb.Ports)?.[1]);
+    expect(allocated).toBeGreaterThanOrEqual(30000);
+    expect(allocated).toBeLessThanOrEqual(32767);
+    const nodeClaims = () => (existsSync('/run/peapod-host/node-ports') ? readdirSync('/run/peapod-host/node-ports') : [])
+      .filter((n) => { try { return JSON.parse(readFileSync(`/run/peapod-host/node-ports/${n}`, 'utf8')).root === sb.root; } catch { return false; } }).map(Number).sort();
+    expect(nodeClaims()).toEqual([NP, allocated].sort());
+    // no pod publishes a host port: the only way in is the Service's rules
+    for (const p of replicas) expect((await json(['pod', 'inspect', p])).InfraConfig.PortBindings ?? {}).toEqual({});
+    expect((await execa('iptables-save', ['-t', 'nat'])).stdout).not.toMatch(new RegExp(`-A NETAVARK.*--dport ${NP}\\b`));
+    await until(async () => (await json(['service', 'inspect', 'np']))[0].Endpoints.length, (n) => n === 3);
+
+    const get = async (url: string) => (await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text()).trim();
+    const spread = async (url: string, n = 30) => { const out: string[] = []; for (let i = 0; i < n; i++) out.push(await get(url)); return out; };
+    expect(new Set(await spread(`http://127.0.0.1:${NP}/`))).toEqual(new Set(replicas));
+    expect(new Set(await spread(`http://127.0.0.1:${allocated}/`))).toEqual(new Set(replicas));
+
+    // a network the test makes: a client namespace behind a veth pair, the host's address on it
+    const ns = `ppnp${process.pid}`;
+    const hostAddr = '192.168.237.1';
+    try {
+      await execa('ip', ['netns', 'add', ns]);
+      await execa('ip', ['link', 'add', 'ppnp0', 'type', 'veth', 'peer', 'name', 'ppnp1', 'netns', ns]);
+      await execa('ip', ['addr', 'add', `${hostAddr}/24`, 'dev', 'ppnp0']);
+      await execa('ip', ['link', 'set', 'ppnp0', 'up']);
+      await execa('ip', ['-n', ns, 'addr', 'add', '192.168.237.2/24', 'dev', 'ppnp1']);
+      await execa('ip', ['-n', ns, 'link', 'set', 'ppnp1', 'up']);
+      const curl = async (url: string) => String((await execa('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', '3', url])).stdout).trim();
+      const fromOutside: string[] = [];
+      for (let i = 0; i < 30; i++) fromOutside.push(await curl(`http://${hostAddr}:${NP}/`));
+      expect(new Set(fromOutside)).toEqual(new Set(replicas));
+      // the host itself through that address (OUTPUT, a local destination)
+      expect(new Set(await spread(`http://${hostAddr}:${NP}/`))).toEqual(new Set(replicas));
+      // Cluster: the backend sees the host's bridge address; Local: the client's own
+      // (busybox httpd writes it as an IPv4-mapped address: [::ffff:a.b.c.d])
+      expect(await curl(`http://${hostAddr}:${NP}/cgi-bin/addr`)).toMatch(/^\[::ffff:10\.\d+\.\d+\.1\]$/);
+      expect(await curl(`http://${hostAddr}:${allocated}/cgi-bin/addr`)).toBe('[::ffff:192.168.237.2]');
+    } finally {
+      await execa('ip', ['netns', 'del', ns]).catch(() => undefined);
+      await execa('ip', ['link', 'del', 'ppnp0']).catch(() => undefined);
+    }
+
+    // a replica that stops being Ready stops receiving node port traffic, and comes back
+    await sb.ok(['exec', 'np-pod-1-httpd', 'touch', '/tmp/unready']);
+    await until(async () => (await json(['service', 'inspect', 'np']))[0].Endpoints.length, (n) => n === 2, 200);
+    const out = await spread(`http://127.0.0.1:${NP}/`, 20);
+    expect(new Set(out)).toEqual(new Set(['np-pod-0', 'np-pod-2']));
+    await sb.ok(['exec', 'np-pod-1-httpd', 'rm', '/tmp/unready']);
+    await until(async () => (await json(['service', 'inspect', 'np']))[0].Endpoints.length, (n) => n === 3, 200);
+    expect(new Set(await spread(`http://127.0.0.1:${NP}/`))).toEqual(new Set(replicas));
+
+    // adversarial: the port is the host's, whoever asks
+    const other = sandbox('peapod-svc-np');
+    const listener = (await import('node:net')).createServer();
+    try {
+      await new Promise<void>((r) => listener.listen(NP + 1, '0.0.0.0', () => r()));
+      const nodeSvc = (name: string, port: number) => `apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+spec:
+  type: NodePort
+  selector: {app: x}
+  ports:
+    - {port: 80, nodePort: ${port}}
+`;
+      const taken = await other.run(['play', 'kube', manifest('taken', nodeSvc('taken', NP), other)]);
+      expect(taken.exitCode).toBe(125);
+      expect(String(taken.stderr)).toContain(`service default/taken: nodePort ${NP} is already allocated (to service default/np of peapod root ${sb.root})`);
+      const busy = await other.run(['play', 'kube', manifest('busy', nodeSvc('busy', NP + 1), other)]);
+      expect(busy.exitCode).toBe(125);
+      expect(String(busy.stderr)).toContain(`service default/busy: nodePort ${NP + 1}/tcp is already in use on this host (a program listening on this host)`);
+      for (const bad of [29999, 32768, 80]) {
+        const r = await other.run(['play', 'kube', manifest('range', nodeSvc('range', bad), other)]);
+        expect(r.exitCode).toBe(125);
+        expect(String(r.stderr)).toContain(`nodePort ${bad} is not in the node port range 30000-32767`);
+      }
+      const r = await other.run(['play', 'kube', manifest('cip', nodeSvc('cip', 31000).replace('type: NodePort', 'type: ClusterIP'), other)]);
+      expect(String(r.stderr)).toContain('a nodePort may not be given when type is ClusterIP');
+      // a pod of another root cannot take the node port as its hostPort either
+      await other.ok(['image', 'import', await busyboxRootfsTar(other.dir), 'bb']);
+      const hp = await other.run(['pod', 'create', '--name', 'hp', '-p', `${NP}:80`]);
+      const started = hp.exitCode === 0 ? await other.run(['pod', 'start', 'hp']) : hp;
+      expect(started.exitCode).not.toBe(0);
+      expect(String(started.stderr)).toContain(`host port ${NP} is the nodePort of service default/np of peapod root ${sb.root}`);
+      expect(await json(['service', 'ls', '--format', 'json'], other)).toEqual([]);
+    } finally {
+      listener.close();
+      await other.destroy();
+    }
+
+    await sb.ok(['kube', 'down', app]);
+    expect(nodeClaims()).toEqual([]);
+    expect(await iptables()).toBe(before);
+  }, 300_000);
+
   it('spec.clusterIP is used when free; taken by another root it is an error; sessionAffinity ClientIP sticks', async () => {
     const svc = (name: string, ip: string, extra = '') => `apiVersion: v1
 kind: Service
