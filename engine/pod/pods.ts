@@ -31,6 +31,7 @@ import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes, refreshFileVolumes } from '../volume/podvolumes.js';
 import { checkObjectName, DNS1123_SUBDOMAIN } from '../names.js';
+import { CLUSTER_DOMAIN, namespaceOf } from '../network/services.js';
 
 /** What a pod's members share, made once per start (Pods.prepare). */
 interface PreparedPod {
@@ -512,6 +513,19 @@ export class Pods {
     }
     if (pod.spec.hostNetwork || policy === 'Default' || !net?.status.dnsServers.length) {
       return resolvConf(hostResolv, { nameservers: cfg.nameservers, searches: cfg.searches, options: opts.length ? opts : undefined, keepHostServers: true, hostNetwork: pod.spec.hostNetwork });
+    }
+    if (pod.spec.kube) {
+      // a pod of Kubernetes YAML: the kubelet's ClusterFirst file (its namespace's Service domains
+      // first, ndots:5, the pod's dnsConfig options overriding by name, not the host's options)
+      const ns = namespaceOf(pod);
+      const named = (o: string) => o.split(':')[0];
+      return resolvConf(hostResolv, {
+        nameservers: [...net.status.dnsServers, ...(cfg.nameservers ?? [])],
+        searches: [`${ns}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN, ...net.status.dnsSearch, ...(cfg.searches ?? [])],
+        options: [...['ndots:5'].filter((d) => !opts.some((o) => named(o) === named(d))), ...opts],
+        keepHostServers: true,
+        hostOptions: false,
+      });
     }
     return resolvConf(hostResolv, {
       nameservers: [...net.status.dnsServers, ...(cfg.nameservers ?? [])],

@@ -18,6 +18,10 @@ export interface ServiceReport {
   /** NodePort and LoadBalancer only */
   ExternalTrafficPolicy?: string;
   Names: string[];
+  /** ExternalName: the name, and the addresses its names answer with (looked up when it was made) */
+  ExternalName?: string;
+  ExternalAddresses?: string[];
+  ExternalResolved?: string;
   Endpoints: Array<{ Pod: string; IP: string; Ready: boolean; Ports: Record<string, number> }>;
   Created: string;
   Source?: string;
@@ -39,6 +43,7 @@ export function serviceReport(v: ServiceView): ServiceReport {
     PublishNotReadyAddresses: !!v.spec.publishNotReadyAddresses,
     ...(v.spec.type !== 'ClusterIP' ? { ExternalTrafficPolicy: v.spec.externalTrafficPolicy ?? 'Cluster' } : {}),
     Names: serviceNames(v.spec),
+    ...(v.spec.externalName ? { ExternalName: v.spec.externalName, ExternalAddresses: v.external?.addresses ?? [], ExternalResolved: v.external?.resolved } : {}),
     Endpoints: v.endpoints.map((e) => ({ Pod: e.pod, IP: e.ip, Ready: e.ready, Ports: e.ports })),
     Created: v.created,
     Source: v.spec.kube?.file,

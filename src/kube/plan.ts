@@ -159,7 +159,7 @@ const SUPPORT: Record<string, Support> = {
     ...WORKLOAD_COMMON,
     spec: {
       type: true, selector: true, clusterIP: true, clusterIPs: true, sessionAffinity: true, sessionAffinityConfig: true,
-      publishNotReadyAddresses: true, externalTrafficPolicy: true,
+      publishNotReadyAddresses: true, externalTrafficPolicy: true, externalName: true,
       ports: { each: { name: true, protocol: true, port: true, targetPort: true, nodePort: true, appProtocol: 'n/a' } },
       internalTrafficPolicy: 'n/a', ipFamilies: 'n/a', ipFamilyPolicy: 'n/a', allocateLoadBalancerNodePorts: 'n/a',
       loadBalancerClass: 'n/a', loadBalancerIP: 'n/a', loadBalancerSourceRanges: 'n/a', healthCheckNodePort: 'n/a', trafficDistribution: 'n/a',

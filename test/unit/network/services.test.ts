@@ -124,13 +124,31 @@ describe('planService', () => {
     { name: 'injected targetPort', spec: { selector: { a: 'b' }, ports: [{ port: 80, targetPort: 'http -j X' }] }, path: ['spec', 'ports', 0, 'targetPort'] },
     { name: 'selector value', spec: { selector: { a: 'b c' }, ports: [{ port: 80 }] }, path: ['spec', 'selector', 'a'] },
     { name: 'clusterIP not an address', spec: { clusterIP: '10.96.0.1 -j DROP', selector: { a: 'b' }, ports: [{ port: 80 }] }, path: ['spec', 'clusterIP'] },
-    { name: 'ExternalName', spec: { type: 'ExternalName', externalName: 'x.example' }, path: ['spec', 'type'] },
+    { name: 'ExternalName without a name', spec: { type: 'ExternalName' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName with ;', spec: { type: 'ExternalName', externalName: 'a;b' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName starting with -', spec: { type: 'ExternalName', externalName: '-x' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName of 300 characters', spec: { type: 'ExternalName', externalName: `${'a'.repeat(60)}.`.repeat(5) }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName with a 64-character label', spec: { type: 'ExternalName', externalName: `${'a'.repeat(64)}.example` }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName with a newline', spec: { type: 'ExternalName', externalName: 'a.example\n10.0.0.1 x' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName upper case', spec: { type: 'ExternalName', externalName: 'DB.Example' }, path: ['spec', 'externalName'] },
+    { name: 'externalName on a ClusterIP Service', spec: { externalName: 'x.example', selector: { a: 'b' }, ports: [{ port: 80 }] }, path: ['spec', 'externalName'] },
+    { name: 'nodePort below the range', spec: { type: 'NodePort', selector: { a: 'b' }, ports: [{ port: 80, nodePort: 29999 }] }, path: ['spec', 'ports', 0, 'nodePort'] },
+    { name: 'nodePort above the range', spec: { type: 'NodePort', selector: { a: 'b' }, ports: [{ port: 80, nodePort: 32768 }] }, path: ['spec', 'ports', 0, 'nodePort'] },
+    { name: 'nodePort on ClusterIP', spec: { selector: { a: 'b' }, ports: [{ port: 80, nodePort: 30080 }] }, path: ['spec', 'ports', 0, 'nodePort'] },
+    { name: 'nodePort twice', spec: { type: 'NodePort', selector: { a: 'b' }, ports: [{ name: 'a', port: 80, nodePort: 30080 }, { name: 'b', port: 81, nodePort: 30080 }] }, path: ['spec', 'ports', 1, 'nodePort'] },
+    { name: 'externalTrafficPolicy unknown', spec: { type: 'NodePort', externalTrafficPolicy: 'Nearest', selector: { a: 'b' }, ports: [{ port: 80 }] }, path: ['spec', 'externalTrafficPolicy'] },
     { name: 'unnamed ports', spec: { selector: { a: 'b' }, ports: [{ port: 80 }, { port: 81 }] }, path: ['spec', 'ports', 0, 'name'] },
     { name: 'duplicate port', spec: { selector: { a: 'b' }, ports: [{ name: 'a', port: 80 }, { name: 'b', port: 80 }] }, path: ['spec', 'ports', 1, 'port'] },
   ])('$name is an error at its path', ({ meta, spec, path }) => {
     const r = svc(spec, meta);
     expect(r.service).toBeUndefined();
     expect(r.problems.filter((p) => p.severity === 'error').map((p) => p.path)).toContainEqual(path);
+  });
+  it('ExternalName: the name kept without its trailing dot, no cluster IP, no ports needed; Local policy kept', () => {
+    const r = svc({ type: 'ExternalName', externalName: 'db.example.' });
+    expect(r.problems.filter((p) => p.severity === 'error')).toEqual([]);
+    expect(r.service!.spec).toMatchObject({ type: 'ExternalName', externalName: 'db.example', selector: {}, ports: [] });
+    expect(svc({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { a: 'b' }, ports: [{ port: 80 }] }).service!.spec.externalTrafficPolicy).toBe('Local');
   });
   it('headless, affinity, publishNotReadyAddresses', () => {
     const r = svc({ clusterIP: 'None', selector: { a: 'b' }, sessionAffinity: 'ClientIP', publishNotReadyAddresses: true });
