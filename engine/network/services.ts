@@ -7,7 +7,7 @@ import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { PeapodError } from '../errors.js';
-import { debug } from '../log.js';
+import { debug, warn } from '../log.js';
 import { findProgram, hostStateDir } from '../config.js';
 import { FileLock } from '../state/lock.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
@@ -38,7 +38,9 @@ export interface ServicePortSpec {
 export interface ServiceSpec {
   name: string;
   namespace: string;
-  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+  /** ExternalName: the DNS name its names stand for (checked: an RFC 1123 subdomain) */
+  externalName?: string;
   /** clusterIP: None */
   headless?: boolean;
   /** spec.clusterIP asked for (must be free and inside SERVICE_RANGE) */
@@ -64,12 +66,20 @@ export interface ServiceRecord {
   clusterIP: string;
   /** NodePort/LoadBalancer: the host port of each service port (`protocol/port` -> nodePort), given or allocated */
   nodePorts?: Record<string, number>;
+  /**
+   * ExternalName: the IPv4 addresses the host's resolver gave for externalName when the Service was
+   * made or updated (aardvark-dns has no CNAME records: its names answer with these A records)
+   */
+  external?: { addresses: string[]; resolved: string };
   created: string;
 }
 
 export interface Endpoint { pod: string; podId: string; ip: string; ready: boolean; ports: Record<string, number>; hostname?: string; subdomain?: string }
 
 export interface ServiceView extends ServiceRecord { endpoints: Endpoint[] }
+
+/** `vip A.B.C.D` or `node PORT` -> the addresses of its UDP endpoints */
+type UdpTargets = Record<string, string[]>;
 
 const key = (s: { name: string; namespace: string }) => `${s.namespace}/${s.name}`;
 const shortHash = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
@@ -189,7 +199,8 @@ export class Services {
       if (have && !opts.replace) throw new PeapodError('exists', `service "${key(spec)}" already exists: use --replace to update it, or kube down first`);
       const id = have?.id ?? createHash('sha256').update(`${this.store.root}\0${key(spec)}\0${Date.now()}\0${Math.random()}`).digest('hex');
       let clusterIP = 'None';
-      if (!spec.headless) {
+      const external = spec.type === 'ExternalName' ? await resolveExternalName(spec) : undefined;
+      if (!spec.headless && spec.type !== 'ExternalName') {
         const keep = have && have.clusterIP !== 'None' && (!spec.clusterIP || spec.clusterIP === have.clusterIP) ? have.clusterIP : undefined;
         clusterIP = keep ?? (await this.allocateIP(spec));
       }
@@ -197,12 +208,12 @@ export class Services {
       let nodePorts: Record<string, number> | undefined;
       const fresh: number[] = [];
       try {
-        if (spec.type !== 'ClusterIP') nodePorts = await this.allocateNodePorts(spec, have, fresh);
+        if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') nodePorts = await this.allocateNodePorts(spec, have, fresh);
       } catch (err) {
         await releaseIP();
         throw err;
       }
-      const rec: ServiceRecord = { id, spec, clusterIP, ...(nodePorts ? { nodePorts } : {}), created: have?.created ?? new Date().toISOString() };
+      const rec: ServiceRecord = { id, spec, clusterIP, ...(nodePorts ? { nodePorts } : {}), ...(external ? { external } : {}), created: have?.created ?? new Date().toISOString() };
       await fs.mkdir(this.dir(), { recursive: true, mode: 0o700 });
       try {
         await writeJsonAtomic(this.file(spec), rec);
@@ -388,14 +399,53 @@ export class Services {
     }
     const views = await this.views(records);
     await this.lock().with(async () => {
-      await this.applyRules(views);
+      const udp = await this.applyRules(views);
       await this.applyDns(views);
+      if (views.length) await writeFileAtomic(this.markFile(), JSON.stringify({ udp }));
+      else await fs.rm(this.markFile(), { force: true });
     });
-    if (views.length) await writeFileAtomic(this.markFile(), '');
-    else await fs.rm(this.markFile(), { force: true });
   }
 
-  private async applyRules(views: ServiceView[]): Promise<void> {
+  /** The UDP destinations of the last sync and their endpoints' addresses (the mark file's content). */
+  private lastUdp(): UdpTargets {
+    try {
+      const udp = (JSON.parse(readFileSync(this.markFile(), 'utf8')) as { udp?: UdpTargets }).udp ?? {};
+      return typeof udp === 'object' && udp ? udp : {};
+    } catch { return {}; }
+  }
+
+  /**
+   * UDP has no connection to end: a conntrack entry keeps sending a client's datagrams to the
+   * endpoint it was DNATed to, even after that endpoint left. As kube-proxy does, the entries of
+   * an endpoint that left a Service's VIP or node port are deleted, and those of a VIP or node port
+   * that just got its first endpoint (made before the rules could translate them). Needs
+   * conntrack(8) (Debian's conntrack package); without it stale flows last until their timeout.
+   */
+  private async flushStaleUdp(before: UdpTargets, now: UdpTargets): Promise<void> {
+    const ct = findProgram('conntrack');
+    if (!ct) return;
+    const run = async (args: string[]) => {
+      const r = await runProgram(ct, ['-D', '-p', 'udp', ...args]).catch(() => undefined);
+      debug(`conntrack -D -p udp ${args.join(' ')}: ${r?.stderr.trim() ?? 'failed'}`);
+    };
+    for (const [target, ips] of Object.entries(now)) {
+      const old = before[target] ?? [];
+      const [kind, value] = target.split(' ');
+      if (!(kind === 'vip' ? IPV4.test(value) : /^\d{1,5}$/.test(value))) continue;
+      const match = kind === 'vip' ? ['--orig-dst', value] : ['--orig-port-dst', value];
+      if (!old.length && ips.length) await run(match);
+      for (const ip of old.filter((x) => !ips.includes(x) && IPV4.test(x))) await run([...match, '--reply-src', ip]);
+    }
+    for (const [target, ips] of Object.entries(before)) {
+      if (now[target]) continue;
+      const [kind, value] = target.split(' ');
+      if (!(kind === 'vip' ? IPV4.test(value) : /^\d{1,5}$/.test(value))) continue;
+      const match = kind === 'vip' ? ['--orig-dst', value] : ['--orig-port-dst', value];
+      for (const ip of (Array.isArray(ips) ? ips : []).filter((x) => IPV4.test(x))) await run([...match, '--reply-src', ip]);
+    }
+  }
+
+  private async applyRules(views: ServiceView[]): Promise<UdpTargets> {
     const rules: RuleService[] = views.filter((v) => v.clusterIP !== 'None').map((v) => ({
       key: key(v.spec),
       vip: v.clusterIP,
@@ -411,19 +461,21 @@ export class Services {
     if (save.exitCode !== 0) throw new PeapodError('runtime', `iptables-save: ${save.stderr.trim()}`);
     const podSubnets = rules.some((s) => s.externalLocal) ? (await this.pods().networks.list()).filter((n) => n.driver === 'bridge').map((n) => n.subnet) : [];
     const input = renderServiceRules(this.tag, rules, save.stdout, { podSubnets });
-    if (!input) return;
+    const udp: UdpTargets = {};
+    for (const s of rules) {
+      for (const p of s.ports.filter((x) => x.protocol === 'udp')) {
+        const ips = [...new Set(p.endpoints.map((e) => e.ip))].sort();
+        udp[`vip ${s.vip}`] = [...new Set([...(udp[`vip ${s.vip}`] ?? []), ...ips])].sort();
+        if (p.nodePort) udp[`node ${p.nodePort}`] = ips;
+      }
+    }
+    if (!input) return udp;
     debug(`iptables-restore --noflush <<< ${input}`);
     const r = await runProgram(findProgram('iptables-restore') ?? 'iptables-restore', ['--noflush', '--wait'], { input });
     if (r.exitCode !== 0) throw new PeapodError('runtime', `iptables-restore of the service rules: ${r.stderr.trim()}`);
     if (rules.some((s) => s.ports.some((p) => p.nodePort))) await this.routeLocalnet();
-    // UDP has no connection to end: conntrack entries to an endpoint that left would keep sending
-    // datagrams there. They are dropped for every VIP (cheap, and conntrack may be missing).
-    const ct = findProgram('conntrack');
-    if (ct) {
-      for (const s of rules) {
-        if (s.ports.some((p) => p.protocol === 'udp')) await runProgram(ct, ['-D', '-p', 'udp', '--orig-dst', s.vip]).catch(() => undefined);
-      }
-    }
+    await this.flushStaleUdp(this.lastUdp(), udp);
+    return udp;
   }
 
   /**
@@ -454,7 +506,10 @@ export class Services {
     const entries: string[] = [];
     for (const v of views) {
       const names = serviceNames(v.spec).join(',');
-      if (v.clusterIP !== 'None') entries.push(`${DNS_ID}${shortHash(key(v.spec))} ${v.clusterIP}  ${names}`);
+      if (v.external) {
+        const ips = v.external.addresses.filter((a) => IPV4.test(a));
+        if (ips.length) entries.push(`${DNS_ID}${shortHash(key(v.spec))} ${ips.join(',')}  ${names}`);
+      } else if (v.clusterIP !== 'None') entries.push(`${DNS_ID}${shortHash(key(v.spec))} ${v.clusterIP}  ${names}`);
       else {
         for (const e of v.endpoints) {
           entries.push(`${DNS_ID}${shortHash(`${key(v.spec)}\0${e.ip}`)} ${e.ip}  ${names}`);
@@ -512,6 +567,35 @@ async function netavarkForwardedPorts(): Promise<Set<number>> {
     for (let n = a; n <= b && n - a < 65536; n++) out.add(n);
   }
   return out;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * The A records an ExternalName Service answers with: the externalName looked up now through the
+ * host's resolver (at most 5 s). A name that resolves to nothing gives a Service whose names do
+ * not resolve either, as a CNAME to it would not; an address literal is refused, as CoreDNS would
+ * not serve it.
+ */
+async function resolveExternalName(spec: ServiceSpec): Promise<{ addresses: string[]; resolved: string }> {
+  const name = spec.externalName ?? '';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name) || name.length > 253) {
+    throw new PeapodError('invalid', `service ${key(spec)}: externalName ${JSON.stringify(name.slice(0, 80))} is not a DNS name`);
+  }
+  if (IPV4.test(name)) throw new PeapodError('invalid', `service ${key(spec)}: externalName ${name} is an IP address: an ExternalName Service names a host by DNS name (use a Service without selector for an address)`);
+  const { lookup } = await import('node:dns/promises');
+  let addresses: string[] = [];
+  try {
+    const all = await Promise.race([
+      lookup(name, { all: true, family: 4 }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out after 5 s')), 5000).unref()),
+    ]);
+    addresses = [...new Set(all.map((a) => a.address).filter((a) => IPV4.test(a)))].sort();
+  } catch (err) {
+    debug(`service ${key(spec)}: externalName ${name}: ${(err as Error).message}`);
+  }
+  if (!addresses.length) warn(`service ${key(spec)}: externalName ${name} resolves to no IPv4 address on this host now: the Service's names do not resolve`);
+  return { addresses, resolved: new Date().toISOString() };
 }
 
 function ipInCidr(ip: string, cidr: string): boolean {

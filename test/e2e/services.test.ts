@@ -17,7 +17,8 @@ const iptables = async () => (await execa('iptables-save')).stdout.split('\n').f
 const json = async (args: string[], box = sb) => JSON.parse(String((await box.ok(args)).stdout));
 
 // busybox has no UDP server or client: a tiny static one. `udp serve PORT` answers every datagram
-// with its host name; `udp ask IP PORT` sends one and prints the answer (1 s timeout).
+// with its host name; `udp ask IP PORT [SRCPORT]` sends one (from SRCPORT: the same flow each
+// time) and prints the answer (1 s timeout).
 const UDP = `#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,12 @@ int main(int argc, char **argv) {
       sendto(s, name, strlen(name), 0, (struct sockaddr *)&from, fl);
     }
   }
-  if (argc == 4 && !strcmp(argv[1], "ask")) {
+  if ((argc == 4 || argc == 5) && !strcmp(argv[1], "ask")) {
+    if (argc == 5) {
+      int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      struct sockaddr_in src = {0}; src.sin_family = AF_INET; src.sin_port = htons(atoi(argv[4]));
+      if (bind(s, (struct sockaddr *)&src, sizeof src) < 0) { perror("bind"); return 1; }
+    }
     a.sin_port = htons(atoi(argv[3])); inet_pton(AF_INET, argv[2], &a.sin_addr);
     struct timeval tv = {1, 0}; setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sendto(s, "?", 1, 0, (struct sockaddr *)&a, sizeof a);
@@ -435,6 +441,131 @@ spec:
     expect(nodeClaims()).toEqual([]);
     expect(await iptables()).toBe(before);
   }, 300_000);
+
+  it('resolv.conf as the kubelet writes it; ExternalName answers with its name\'s addresses; a Service without selector refuses at once; hostile externalNames are refused', async () => {
+    const before = await iptables();
+    const f = manifest('ext', `apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: shop}
+spec:
+  type: ExternalName
+  externalName: localhost.
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nosel}
+spec:
+  ports: [{port: 80}]
+---
+${client('shopc').replace('name: shopc', 'name: shopc\n  namespace: shop')}`);
+    const played = await sb.ok(['play', 'kube', f]);
+    expect(String(played.stderr)).toContain('Service nosel has no selector');
+    const resolv = String((await sb.ok(['exec', 'shopc-c', 'cat', '/etc/resolv.conf'])).stdout).split('\n');
+    expect(resolv[0]).toBe('search shop.svc.cluster.local svc.cluster.local cluster.local dns.podman');
+    expect(resolv.filter((l) => l.startsWith('options'))).toEqual(['options ndots:5']);
+    expect(resolv[1]).toMatch(/^nameserver 10\.\d+\.\d+\.1$/);
+
+    const [ext] = await json(['service', 'inspect', 'shop/ext']);
+    expect(ext.Type).toBe('ExternalName');
+    expect(ext.ExternalName).toBe('localhost');
+    expect(ext.ExternalAddresses).toEqual(['127.0.0.1']);
+    expect(ext.Endpoints).toEqual([]);
+    expect(String((await sb.ok(['service', 'ls'])).stdout)).toMatch(/shop\/ext\s+ExternalName\s+<none>\s+<none>\s+localhost \(127\.0\.0\.1\)/);
+    for (const name of ['ext', 'ext.shop', 'ext.shop.svc.cluster.local']) {
+      const out = String((await sb.run(['exec', 'shopc-c', 'nslookup', '-type=a', name])).stdout);
+      expect([...out.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]), `${name}: ${out}`).toEqual(['127.0.0.1']);
+    }
+    // no VIP, no rule, no variable for it
+    expect((await execa('iptables-save', ['-t', 'nat'])).stdout).not.toContain('shop/ext');
+
+    // without a selector: a VIP whose connections are refused at once (REJECT), not left to time out
+    const [nosel] = await json(['service', 'inspect', 'nosel']);
+    expect(nosel.Endpoints).toEqual([]);
+    const err = await fetch(`http://${nosel.ClusterIP}:80/`, { signal: AbortSignal.timeout(3000) }).then(() => undefined, (e) => e);
+    expect(err?.cause?.code).toBe('ECONNREFUSED');
+
+    // hostile externalNames never reach aardvark-dns's files or a resolver: refused before anything is made
+    for (const bad of ['a;b', '-x', `${'a'.repeat(60)}.`.repeat(5).slice(0, 300), 'x.example\\n10.0.0.9 evil', '10.96.0.1 -j ACCEPT']) {
+      const r = await sb.run(['play', 'kube', manifest('badext', `apiVersion: v1
+kind: Service
+metadata: {name: badext}
+spec:
+  type: ExternalName
+  externalName: ${JSON.stringify(bad)}
+`)]);
+      expect(r.exitCode, bad).toBe(125);
+      expect(String(r.stderr), bad).toMatch(/spec\.externalName: externalName .* must be a lower-case RFC 1123 DNS name/);
+      expect(String(r.stderr)).toContain('nothing was created');
+    }
+    // an address literal is no DNS name for an ExternalName
+    const lit = await sb.run(['play', 'kube', manifest('litext', `apiVersion: v1
+kind: Service
+metadata: {name: litext}
+spec:
+  type: ExternalName
+  externalName: 127.0.0.1
+`)]);
+    expect(lit.exitCode).toBe(125);
+    expect(String(lit.stderr)).toContain('externalName 127.0.0.1 is an IP address');
+    expect((await json(['service', 'ls', '--format', 'json'])).map((x: any) => x.Name).sort()).toEqual(['ext', 'nosel']);
+    expect(dnsEntries().join('\n')).not.toMatch(/evil|10\.0\.0\.9/);
+
+    await sb.ok(['kube', 'down', f]);
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+    expect(dnsEntries()).toEqual([]);
+    expect(claims()).toEqual([]);
+    expect(await iptables()).toBe(before);
+  }, 180_000);
+
+  it('UDP: when an endpoint leaves, its conntrack entries go, so a client\'s flow moves to the endpoint that is left', async () => {
+    expect(existsSync('/usr/sbin/conntrack'), 'conntrack(8) is needed (Debian package conntrack, scripts/setup.sh)').toBe(true);
+    const before = await iptables();
+    const member = (name: string, unready: boolean) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  labels: {app: ct}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: udp
+      image: localhost/bbudp:latest
+      command: ["sh", "-c", "${unready ? 'touch /tmp/unready; ' : ''}exec udp serve 5300"]
+      readinessProbe:
+        exec: {command: ["sh", "-c", "test ! -e /tmp/unready"]}
+        periodSeconds: 1
+        failureThreshold: 1
+`;
+    const f = manifest('ct', `apiVersion: v1
+kind: Service
+metadata: {name: ct}
+spec:
+  selector: {app: ct}
+  ports:
+    - {port: 53, targetPort: 5300, protocol: UDP}
+---
+${member('ct-a', false)}---
+${member('ct-b', true)}---
+${client('ctc')}`);
+    await sb.ok(['play', 'kube', f]);
+    const [svc] = await json(['service', 'inspect', 'ct']);
+    await until(async () => (await json(['service', 'inspect', 'ct']))[0].Endpoints.map((e: any) => e.Pod), (p) => p.length === 1 && p[0] === 'ct-a', 200);
+    // one flow (the same source port every time), as a DNS client or a syslog sender keeps
+    const ask = async () => String((await sb.run(['exec', 'ctc-c', 'udp', 'ask', svc.ClusterIP, '53', '40053'])).stdout).trim();
+    expect(await until(ask, (a) => a === 'ct-a', 50)).toBe('ct-a');
+    const flows = (await execa('conntrack', ['-L', '-p', 'udp', '--orig-dst', svc.ClusterIP], { reject: false })).stdout;
+    expect(flows).toContain('dport=53');
+    // ct-a stops being Ready, ct-b becomes Ready: the flow must go to ct-b, not stay on ct-a (which still answers)
+    await sb.ok(['exec', 'ct-a-udp', 'touch', '/tmp/unready']);
+    await sb.ok(['exec', 'ct-b-udp', 'rm', '/tmp/unready']);
+    await until(async () => (await json(['service', 'inspect', 'ct']))[0].Endpoints.map((e: any) => e.Pod), (p) => p.length === 1 && p[0] === 'ct-b', 200);
+    const answers: string[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await ask());
+    expect(answers).toEqual(['ct-b', 'ct-b', 'ct-b', 'ct-b', 'ct-b']);
+    await sb.ok(['kube', 'down', f]);
+    expect((await execa('conntrack', ['-L', '-p', 'udp', '--orig-dst', svc.ClusterIP], { reject: false })).stdout).not.toContain('dport=53');
+    expect(await iptables()).toBe(before);
+  }, 120_000);
 
   it('spec.clusterIP is used when free; taken by another root it is an error; sessionAffinity ClientIP sticks', async () => {
     const svc = (name: string, ip: string, extra = '') => `apiVersion: v1
