@@ -192,7 +192,7 @@ spec:
       persistentVolumeClaim: {claimName: data}
 `;
     // a volume made before the set, by someone else, that the set then names as a claim
-    await e2e.sb.ok(['volume', 'create', 'theirs']);
+    await e2e.sb.ok(['play', 'kube', manifest('theirs', claim('theirs'))]);
     const f = manifest('vols', `${claim('data')}---\n${claim('theirs')}---\n${user}`);
     await e2e.sb.ok(['kube', 'apply', f]);
     await until(async () => String((await e2e.sb.run(['exec', 'user-app', 'cat', '/data/f'])).stdout).trim(), (t) => t === 'kept');
