@@ -9,6 +9,7 @@ import { hasEnded, isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { ContainerRecord, ContainerSpec, ImageRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Opener } from '../app/engine.js';
+import { DEFAULT_NETWORK, listNetworks, type NetworkConfig } from '../app/networks.js';
 import { filtersOf, infoReport, storeCounts, versionReport } from './libpod.js';
 
 const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
@@ -362,14 +363,26 @@ export async function imageCreate(ctx: Ctx): Promise<void> {
   ctx.res.end();
 }
 
-export async function networkList(ctx: Ctx): Promise<void> {
-  const engine = await ctx.open();
-  const nets = await engine.networks.list();
-  sendJson(ctx.res, 200, nets.map((n) => ({
+/** Docker's NetworkResource of a peapod network. */
+function dockerNetwork(n: NetworkConfig) {
+  return {
     Name: n.name, Id: n.id, Created: n.created ?? ZERO, Scope: 'local', Driver: n.driver, EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
-    Internal: !!n.internal, Attachable: false, Ingress: false, Containers: {}, Options: {}, Labels: {},
-  })));
+    Internal: !!n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: n.labels ?? {},
+  };
+}
+
+export async function networkList(ctx: Ctx): Promise<void> {
+  sendJson(ctx.res, 200, (await listNetworks(await ctx.open())).map(dockerNetwork));
+}
+
+/** network inspect: Docker's "bridge" (the default network, which testcontainers asks for) is peapod's default network, as Podman maps it to "podman". */
+export async function networkInspect(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const name = ctx.params.name === 'bridge' ? DEFAULT_NETWORK : ctx.params.name;
+  const n = await engine.networks.get(name);
+  if (!n) throw new ApiError(404, `network ${ctx.params.name} not found`, 'no such network');
+  sendJson(ctx.res, 200, dockerNetwork(n));
 }
 
 export async function volumeList(ctx: Ctx): Promise<void> {

@@ -100,6 +100,7 @@ const ROUTES: Route[] = [
   ['GET', '/images/{name}/json', docker('imageInspect')],
   ['DELETE', '/images/{name}', docker('imageDelete')],
   ['GET', '/networks', docker('networkList')],
+  ['GET', '/networks/{name}', docker('networkInspect')],
   ['GET', '/volumes', docker('volumeList')],
 ];
 
