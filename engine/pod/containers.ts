@@ -22,12 +22,8 @@ import { volumeMountSources } from '../volume/mounts.js';
 import { releaseSubPaths } from '../volume/subpath.js';
 import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
-<<<<<<< HEAD
-import { checkObjectName } from '../names.js';
-import type { EventLog } from '../events.js';
-=======
 import { SYSTEMD_MANAGER_LABEL, SYSTEMD_UNIT_LABEL, checkObjectName } from '../names.js';
->>>>>>> main
+import type { EventLog } from '../events.js';
 
 export type { PodContext } from '../runtime/spec.js';
 
