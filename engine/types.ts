@@ -243,6 +243,8 @@ export interface PodSpec {
   hostNetwork?: boolean;
   /** network to join: a bridge network's name, or 'none'; default: the default bridge `peapod` */
   network?: string;
+  /** static addresses on that network (annotation peapod.io/ip, play kube --ip, pod create --ip): one per family */
+  ips?: string[];
   /** ports published on the host (from hostPort, --publish, pod create -p) */
   publish?: Array<{ hostIP: string; hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp' }>;
   hostAliases?: Array<{ ip: string; hostnames: string[] }>;

@@ -14,33 +14,8 @@ import { checkObjectName, OBJECT_NAME } from '../names.js';
 
 export const DEFAULT_NETWORK = 'peapod';
 
-// --- IPv4 helpers -------------------------------------------------------------------------------
-
-export function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new PeapodError('invalid', `invalid IPv4 address "${ip}"`);
-  return ((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3];
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-export function parseCidr(cidr: string): { base: number; prefix: number; size: number } {
-  const [ip, pfx] = cidr.split('/');
-  const prefix = Number(pfx);
-  if (!Number.isInteger(prefix) || prefix < 8 || prefix > 30) throw new PeapodError('invalid', `invalid subnet "${cidr}": use an IPv4 CIDR with a prefix between /8 and /30`);
-  const size = 2 ** (32 - prefix);
-  const base = ipToInt(ip);
-  if (base % size !== 0) throw new PeapodError('invalid', `invalid subnet "${cidr}": the address has bits set outside the prefix`);
-  return { base, prefix, size };
-}
-
-export function overlaps(a: string, b: string): boolean {
-  const x = parseCidr(a);
-  const y = parseCidr(b);
-  return x.base < y.base + y.size && y.base < x.base + x.size;
-}
+export { ipToInt, intToIp, parseCidr, isIPv4, staticAddressProblem, overlaps } from './address.js';
+import { ipToInt, intToIp, parseCidr, staticAddressProblem, overlaps } from './address.js';
 
 /** Subnets this host uses already: routes and addresses, and Podman's networks. */
 export async function usedSubnets(): Promise<string[]> {
@@ -341,21 +316,56 @@ export class Networks {
   }
 
   /**
-   * The pod's address on the network: the one it has, or the lowest free one. Addresses held by
-   * pods that no longer exist are freed first (crash recovery).
+   * Refuses static addresses that cannot be had on `network`: malformed, outside the subnet, the
+   * gateway, or held by another live pod (`except`: pods that give theirs up, e.g. being replaced).
    */
-  async allocate(network: NetworkConfig, podId: string): Promise<string> {
+  async checkStatic(network: NetworkConfig, ips: string[], except: string[] = []): Promise<string[]> {
+    const problems = ips.map((ip) => staticAddressProblem(network, ip)).filter((p): p is string => !!p);
+    if (problems.length) return problems;
+    const held = await this.allocations(network.name);
+    const pods = await this.store.listPods();
+    for (const ip of ips) {
+      const owner = pods.find((p) => !except.includes(p.id) && (p.id === held[ip] || ((p.spec.network || DEFAULT_NETWORK) === network.name && !p.spec.hostNetwork && p.spec.ips?.includes(ip))));
+      if (owner) problems.push(`IP address ${ip} is already in use by pod ${owner.name} on network ${network.name}`);
+    }
+    return problems;
+  }
+
+  /**
+   * The pod's address on the network: the one it has, its static one (`wanted`), or the lowest
+   * free one that no pod asks for statically. Addresses held by pods that no longer exist are
+   * freed first (crash recovery).
+   */
+  async allocate(network: NetworkConfig, podId: string, wanted?: string): Promise<string> {
+    if (wanted) {
+      const bad = staticAddressProblem(network, wanted);
+      if (bad) throw new PeapodError('invalid', `static IP of pod: ${bad}`);
+    }
     return this.store.lock.with(async () => {
       const a = (await readJson<Allocations>(this.allocFile(network.name))) ?? { ips: {} };
-      const live = new Set((await this.store.listPods()).map((p) => p.id));
+      const pods = await this.store.listPods();
+      const live = new Set(pods.map((p) => p.id));
       for (const [ip, owner] of Object.entries(a.ips)) if (!live.has(owner) && owner !== podId) delete a.ips[ip];
       const mine = Object.entries(a.ips).find(([, owner]) => owner === podId);
-      if (mine) return mine[0];
+      if (mine && (!wanted || mine[0] === wanted)) return mine[0];
+      if (mine) delete a.ips[mine[0]];
+      if (wanted) {
+        const owner = a.ips[wanted];
+        if (owner && owner !== podId) {
+          const name = pods.find((p) => p.id === owner)?.name ?? owner;
+          throw new PeapodError('exists', `IP address ${wanted} is already in use by pod ${name} on network ${network.name}`);
+        }
+        a.ips[wanted] = podId;
+        await writeJsonAtomic(this.allocFile(network.name), a);
+        return wanted;
+      }
+      // addresses other pods of this root ask for statically are kept free for them
+      const reserved = new Set(pods.filter((p) => p.id !== podId && (p.spec.network || DEFAULT_NETWORK) === network.name).flatMap((p) => p.spec.ips ?? []));
       const { base, size } = parseCidr(network.subnet);
       const gw = ipToInt(network.gateway);
       for (let n = base + 1; n < base + size - 1; n++) {
         const ip = intToIp(n);
-        if (n === gw || a.ips[ip]) continue;
+        if (n === gw || a.ips[ip] || reserved.has(ip)) continue;
         a.ips[ip] = podId;
         await writeJsonAtomic(this.allocFile(network.name), a);
         return ip;

@@ -22,7 +22,7 @@ import { pausePoint } from '../debug.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
-import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge } from '../network/networks.js';
+import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge, isIPv4 } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import { checkUnprivilegedPorts } from '../network/pasta.js';
 import { checkKeepId, keepIdUser, rootlessCgroups } from '../rootless/spec.js';
@@ -527,7 +527,7 @@ export class Pods {
     const ports = pod.spec.publish ?? [];
     await this.checkPorts(ports, pod.id);
     // pasta (rootless) copies the host's address into the namespace: no address to hand out
-    const ip = bridge ? await this.networks.allocate(network, pod.id) : '';
+    const ip = bridge ? await this.networks.allocate(network, pod.id, pod.spec.ips?.find(isIPv4)) : '';
     const members = (await this.store.listContainers()).filter((c) => c.spec.pod === pod.id && !c.spec.isInfra);
     const aliases = [...new Set([pod.name, this.hostnameOf(pod), ...members.map((c) => c.name), ...members.map((c) => c.spec.kubeName).filter((n): n is string => !!n)])];
     const request: PodNetworkRequest = { podId: pod.id, podName: pod.name, netnsPath: pod.netnsPath, network, ip, aliases, ports };

@@ -9,6 +9,7 @@ import { hasEnded, isRunning, neverStarted } from '../../engine/pod/status.js';
 import type { ContainerRecord, ContainerSpec, ImageRecord } from '../../engine/types.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Opener } from '../app/engine.js';
+import { DEFAULT_NETWORK, listNetworks, type NetworkConfig } from '../app/networks.js';
 import { filtersOf, infoReport, storeCounts, versionReport } from './libpod.js';
 
 const unix = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
@@ -339,22 +340,61 @@ export async function imageDelete(ctx: Ctx): Promise<void> {
   sendJson(ctx.res, 200, [...r.untagged.map((Untagged) => ({ Untagged })), ...(r.deleted ? [{ Deleted: r.deleted.startsWith('sha256:') ? r.deleted : `sha256:${r.deleted}` }] : [])]);
 }
 
-/** images/create = pull: progress as JSON lines; an error after the headers is a line with errorDetail, as Docker sends it. */
+/**
+ * images/create = pull, with Docker's progress lines (one JSON object a line: "Pulling fs layer",
+ * "Downloading" with progressDetail, "Pull complete", "Digest: ...", "Status: ..."); an error after
+ * the headers is a line with errorDetail, as Docker sends it. A reference that does not parse is a
+ * 400 before anything starts. A client that goes away does not cut the pull short: it ends (stored
+ * whole) or fails (nothing stored), never half.
+ */
 export async function imageCreate(ctx: Ctx): Promise<void> {
   const q = ctx.url.searchParams;
   const from = q.get('fromImage');
-  if (!from) throw new ApiError(400, 'images/create: only pulls (fromImage) are served, not imports (fromSrc)', 'not supported');
+  if (!from) throw new ApiError(501, 'POST /images/create: only pulls (fromImage) are served, not imports (fromSrc)', 'not implemented');
   const tag = q.get('tag');
-  const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+  if (!tag && !/(:[\w][\w.-]*|@sha256:[a-f0-9]{64})$/.test(from.replace(/^[^/]*\//, ''))) {
+    throw new ApiError(501, `POST /images/create: pulling every tag of ${from} is not served: name a tag`, 'not implemented');
+  }
+  const { checkedPullReference, pullWithProgress } = await import('../app/images.js');
+  let ref: string;
+  try {
+    ref = await checkedPullReference(tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from, { docker: true });
+  } catch (err) {
+    throw new ApiError(400, (err as Error).message, 'invalid reference format');
+  }
   ctx.res.writeHead(200, { 'Content-Type': 'application/json' });
   ctx.res.flushHeaders();
   const line = (v: unknown) => { if (!ctx.res.destroyed) ctx.res.write(`${JSON.stringify(v)}\n`); };
-  line({ status: `Pulling from ${from}`, id: tag ?? 'latest' });
+  const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
+  const shown = new Map<string, { status: string; at: number }>();
+  const layer = (digest: string, status: string, detail: Record<string, number> = {}, force = false) => {
+    const id = short(digest);
+    const last = shown.get(id);
+    // Downloading lines at most every 512 KiB (as the CLI needs them to draw a bar), every other status once
+    if (!force && last?.status === status && (status !== 'Downloading' || (detail.current ?? 0) - last.at < 512 * 1024)) return;
+    shown.set(id, { status, at: detail.current ?? 0 });
+    line({ status, progressDetail: detail, id });
+  };
+  // the repository's path in its registry, as Docker names it ("library/busybox", "demo/hello")
+  const name = ref.slice(ref.indexOf('/') + 1).replace(/[:@][^/]*$/, '');
+  line({ status: `Pulling from ${name}`, id: tag ?? ref.slice(ref.search(/[:@][^/]*$/) + 1) });
   try {
-    const engine = await ctx.open();
-    const img = await engine.images.pull(ref, { policy: 'always', quiet: true, interactive: false });
-    line({ status: `Digest: ${img.digest ?? ''}` });
-    line({ status: `Status: Downloaded newer image for ${ref}` });
+    const r = await ctx.hold(pullWithProgress(ctx.open, ref, {
+      policy: 'always',
+      progress: (e) => {
+        if (e.type !== 'layer') return;
+        if (e.status === 'present') layer(e.digest, 'Already exists');
+        else if (e.status === 'downloading') {
+          if (!shown.has(short(e.digest))) layer(e.digest, 'Pulling fs layer');
+          layer(e.digest, 'Downloading', { current: e.current, total: e.total });
+        } else if (e.status === 'unpacking') {
+          layer(e.digest, 'Download complete');
+          layer(e.digest, 'Extracting', { current: e.current, total: e.total });
+        } else if (e.status === 'done' && shown.get(short(e.digest))?.status !== 'Already exists') layer(e.digest, 'Pull complete');
+      },
+    }));
+    line({ status: `Digest: ${r.image.digest ?? ''}` });
+    line({ status: r.updated ? `Status: Downloaded newer image for ${ref}` : `Status: Image is up to date for ${ref}` });
   } catch (err) {
     const message = (err as Error).message;
     line({ errorDetail: { message }, error: message });
@@ -362,14 +402,37 @@ export async function imageCreate(ctx: Ctx): Promise<void> {
   ctx.res.end();
 }
 
-export async function networkList(ctx: Ctx): Promise<void> {
+/** images/{name}/tag?repo=&tag= (201): the name as the client sent it (the docker CLI sends docker.io's full name; a short one is localhost's, as Podman's compat API does). */
+export async function imageTag(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const repo = q.get('repo');
+  if (!repo) throw new ApiError(400, 'image tag: repo is required', 'invalid argument');
   const engine = await ctx.open();
-  const nets = await engine.networks.list();
-  sendJson(ctx.res, 200, nets.map((n) => ({
+  const img = await findImage(engine, ctx.params.name);
+  await engine.images.tag(img.id, `${repo}:${q.get('tag') || 'latest'}`);
+  noContent(ctx, 201);
+}
+
+/** Docker's NetworkResource of a peapod network. */
+function dockerNetwork(n: NetworkConfig) {
+  return {
     Name: n.name, Id: n.id, Created: n.created ?? ZERO, Scope: 'local', Driver: n.driver, EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
-    Internal: !!n.internal, Attachable: false, Ingress: false, Containers: {}, Options: {}, Labels: {},
-  })));
+    Internal: !!n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: n.labels ?? {},
+  };
+}
+
+export async function networkList(ctx: Ctx): Promise<void> {
+  sendJson(ctx.res, 200, (await listNetworks(await ctx.open())).map(dockerNetwork));
+}
+
+/** network inspect: Docker's "bridge" (the default network, which testcontainers asks for) is peapod's default network, as Podman maps it to "podman". */
+export async function networkInspect(ctx: Ctx): Promise<void> {
+  const engine = await ctx.open();
+  const name = ctx.params.name === 'bridge' ? DEFAULT_NETWORK : ctx.params.name;
+  const n = await engine.networks.get(name);
+  if (!n) throw new ApiError(404, `network ${ctx.params.name} not found`, 'no such network');
+  sendJson(ctx.res, 200, dockerNetwork(n));
 }
 
 export async function volumeList(ctx: Ctx): Promise<void> {

@@ -198,7 +198,7 @@ export function publishFlag(m: Mapping): string {
 }
 
 /**
- * Flags of play kube the pod was played with, which its YAML does not carry: --network, and
+ * Flags of play kube the pod was played with, which its YAML does not carry: --network, --ip, and
  * --publish for every mapping when the YAML alone would publish other ports.
  */
 async function replayFlags(pod: PodRecord, docs: ParsedDoc[]): Promise<string[]> {
@@ -210,6 +210,8 @@ async function replayFlags(pod: PodRecord, docs: ParsedDoc[]): Promise<string[]>
     if (!planned?.hostNetwork) flags.push('--network', 'host');
     return flags;
   }
+  // a static IP given with --ip (the YAML's own annotation plays as it is)
+  if (pod.spec.ips?.length && pod.spec.ips.join(',') !== (planned?.ips ?? []).join(',')) flags.push('--ip', pod.spec.ips.join(','));
   const key = (m: Mapping) => publishFlag(m);
   const have = (pod.spec.publish ?? []).map(key).sort();
   const would = (planned?.publish ?? []).map(key).sort();

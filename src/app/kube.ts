@@ -21,6 +21,8 @@ export interface PlayKubeOptions {
   publish?: string[];
   publishAll?: boolean;
   network?: string;
+  /** --ip: static addresses, one per pod in order */
+  ip?: string[];
   userns?: string;
   /** --annotation KEY=VALUE: added to every pod's annotations (over the YAML's), e.g. a .kube file's AutoUpdate= */
   annotations?: Record<string, string>;
@@ -90,7 +92,7 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
     throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${names}: nothing was created`);
   }
   const { planKube } = await import('../kube/plan.js');
-  const plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, configMapDocs, node: nodeFacts() });
+  const plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, ips: o.ip, configMapDocs, node: nodeFacts() });
   o.onDiagnostics([...diags, ...plan.diagnostics]);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${names}: nothing was created`);
   if (o.dryRun) return { plan, pods: [] };

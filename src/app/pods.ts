@@ -13,6 +13,8 @@ export interface CreatePodOptions {
   /** [[ip:]hostPort:]containerPort[/proto] */
   publish?: string[];
   network?: string;
+  /** --ip: a static address on that network */
+  ip?: string;
   userns?: string;
   /** Podman's --share: comma-separated namespaces, `+ns` adds to the default, `none` shares nothing */
   share?: string;
@@ -68,7 +70,19 @@ export async function createPod(open: Opener, o: CreatePodOptions): Promise<PodR
   if (publish.length && o.network === 'host') throw new PeapodError('invalid', 'a pod on the host network publishes nothing: its ports are the host\'s');
   // Podman's "private" network is the default bridge
   const network = o.network === 'private' ? undefined : o.network;
-  if (network && network !== 'host' && network !== 'none') await engine.networks.mustGet(network);
+  const net = network && network !== 'host' && network !== 'none' ? await engine.networks.mustGet(network) : undefined;
+  let ips: string[] | undefined;
+  if (o.ip !== undefined) {
+    const { parseStaticIPs } = await import('../kube/plan-network.js');
+    const r = parseStaticIPs(o.ip);
+    if (r.problem) throw new PeapodError('invalid', `invalid --ip "${o.ip}": static IP ${r.problem}`);
+    if (network === 'host' || network === 'none') throw new PeapodError('invalid', `a pod on the ${network} network cannot have a static IP`);
+    const on = net ?? (await engine.networks.mustGet('peapod'));
+    if (on.driver === 'pasta') throw new PeapodError('invalid', 'a static IP needs a network of its own; rootless pods share the host\'s address through pasta');
+    const problems = await engine.networks.checkStatic(on, r.ips);
+    if (problems.length) throw new PeapodError(problems.some((x) => x.includes('in use')) ? 'exists' : 'invalid', problems.join('; '));
+    ips = r.ips;
+  }
   if (o.replace && (await engine.pods.find(o.name))) await engine.pods.remove(o.name, { force: true });
   await engine.pods.checkPorts(publish);
   const infraImage = await infraImageId(engine, o.infraImage);
@@ -80,6 +94,7 @@ export async function createPod(open: Opener, o: CreatePodOptions): Promise<PodR
     publish: publish.length ? publish : undefined,
     hostNetwork: network === 'host' || undefined,
     network: network && network !== 'host' ? network : undefined,
+    ...(ips ? { ips } : {}),
     userns: o.userns === 'keep-id' ? 'keep-id' : undefined,
   }, { infraImage });
 }

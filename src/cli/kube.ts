@@ -42,7 +42,7 @@ function report(diags: Diagnostic[], files: string[]): void {
 
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
+  publish?: string[]; publishAll?: boolean; network?: string; ip?: string[]; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
   annotation?: string[]; serviceExitCodePropagation?: 'all' | 'any' | 'none';
 }
 
@@ -172,6 +172,7 @@ function addPlay(c: Command): Command {
     .option('--publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port (adds to or overrides the hostPorts in the YAML)', collect)
     .option('--publish-all', 'publish every containerPort, also those without hostPort, on the same host port')
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
+    .option('--ip <address>', 'static IP of a pod on its network (repeatable: one per pod, in order; over its peapod.io/ip annotation)', collect)
     .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .option('--configmap <file>', 'YAML file with ConfigMaps the pods use (repeatable)', collect)
     .option('--dry-run', 'validate and print what would be created, create nothing')

@@ -1,31 +1,9 @@
 import type { Command } from 'commander';
 import { PeapodError } from '../../engine/errors.js';
-import type { NetworkConfig } from '../../engine/network/backend.js';
 import type { Engine } from '../../engine/engine.js';
 import { getEngine } from './context.js';
+import { createNetwork, listNetworks, networkView, removeNetwork } from '../app/networks.js';
 import { printItems, printInspect } from './format.js';
-
-/** Podman's network JSON (netavark format) for ls --format json and inspect. */
-export function networkView(n: NetworkConfig) {
-  return {
-    name: n.name,
-    id: n.id,
-    driver: n.driver,
-    network_interface: n.networkInterface,
-    created: n.created,
-    subnets: [{ subnet: n.subnet, gateway: n.gateway }],
-    ipv6_enabled: false,
-    internal: n.internal,
-    dns_enabled: n.dnsEnabled,
-    labels: n.labels ?? {},
-    ipam_options: { driver: 'host-local' },
-  };
-}
-
-/** Pods (by name) that use a network. */
-async function usersOf(engine: Engine, name: string): Promise<string[]> {
-  return (await engine.pods.list()).filter((p) => engine.pods.networkMode(p) === name).map((p) => p.name);
-}
 
 /** `port` lines of a pod: "8080/tcp -> 0.0.0.0:18080". */
 export async function portLines(engine: Engine, ref: string): Promise<string[]> {
@@ -43,9 +21,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--format <format>', 'json, or a Go template')
     .option('-q, --quiet', 'print only network names')
     .action(async (o: { format?: string; quiet?: boolean }, cmd: Command) => {
-      const engine = await getEngine(cmd);
-      await engine.networks.get('peapod'); // the default network always exists, as Podman's does
-      const views = (await engine.networks.list()).map(networkView);
+      const views = (await listNetworks(await getEngine(cmd))).map(networkView);
       printItems(views, o.format, {
         headers: ['NETWORK ID', 'NAME', 'DRIVER'],
         row: (v) => [v.id.slice(0, 12), v.name, v.driver],
@@ -68,14 +44,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--internal', 'no traffic to or from outside the network')
     .option('-d, --driver <driver>', 'only bridge', 'bridge')
     .action(async (name: string | undefined, o: { subnet?: string; gateway?: string; disableDns?: boolean; internal?: boolean; driver: string }, cmd: Command) => {
-      if (o.driver !== 'bridge') throw new PeapodError('invalid', `unsupported driver ${o.driver}: only bridge networks are available`);
-      const engine = await getEngine(cmd);
-      let n = name;
-      if (!n) {
-        const have = new Set((await engine.networks.list()).map((x) => x.name));
-        for (let i = 1; !n; i++) if (!have.has(`peapod${i}`)) n = `peapod${i}`;
-      }
-      const cfg = await engine.networks.create({ name: n, subnet: o.subnet, gateway: o.gateway, dnsEnabled: !o.disableDns, internal: o.internal });
+      const cfg = await createNetwork(await getEngine(cmd), { name, subnet: o.subnet, gateway: o.gateway, disableDns: o.disableDns, internal: o.internal, driver: o.driver });
       process.stdout.write(`${cfg.name}\n`);
     });
 
@@ -84,13 +53,7 @@ export function registerNetworkCommands(program: Command): void {
     .action(async (refs: string[], o: { force?: boolean }, cmd: Command) => {
       const engine = await getEngine(cmd);
       for (const r of refs) {
-        const n = await engine.networks.mustGet(r);
-        let users = await usersOf(engine, n.name);
-        if (users.length && o.force) {
-          for (const u of users) await engine.pods.remove(u, { force: true, timeout: 0 });
-          users = [];
-        }
-        await engine.networks.remove(n.name, users.map((u) => `pod ${u}`));
+        const n = await removeNetwork(engine, r, { force: o.force });
         process.stdout.write(`${n.name}\n`);
       }
     });

@@ -42,6 +42,7 @@ export function registerPodCommands(program: Command): void {
     .option('--share-pid', 'share the PID namespace between the containers')
     .option('-p, --publish <[[ip:]hostPort:]containerPort[/proto]>', 'publish a port of the pod on the host', collect)
     .option('--network <name>', 'network: a bridge network, host or none')
+    .option('--ip <address>', 'static IPv4 address of the pod on its network')
     .addOption(new Option('--userns <mode>', 'user namespace of the pod: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
     .option('--share <namespaces>', 'namespaces the members share: some of cgroup, ipc, net, pid, uts (+ns adds to ipc,net,uts), or none')
     .option('--infra', 'members share the infra container\'s namespaces (the default)')
@@ -50,7 +51,7 @@ export function registerPodCommands(program: Command): void {
     .option('--exit-policy <policy>', 'continue (the default), or stop: the pod stops when its last container has exited')
     .option('--replace', 'remove a pod of the same name first')
     .option('--pod-id-file <file>', 'write the pod\'s ID to this file')
-    .action(async (name: string | undefined, o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; userns?: string; share?: string; infra?: boolean; infraImage?: string; exitPolicy?: string; replace?: boolean; podIdFile?: string }, cmd: Command) => {
+    .action(async (name: string | undefined, o: { name?: string; hostname?: string; label?: string[]; sharePid?: boolean; publish?: string[]; network?: string; ip?: string; userns?: string; share?: string; infra?: boolean; infraImage?: string; exitPolicy?: string; replace?: boolean; podIdFile?: string }, cmd: Command) => {
       const { createPod } = await import('../app/pods.js');
       const rec = await createPod(() => getEngine(cmd), { ...o, name: o.name ?? name ?? `pod_${Math.random().toString(36).slice(2, 10)}`, labels: labelsOf(o.label) });
       if (o.podIdFile) writeFileSync(o.podIdFile, rec.id);

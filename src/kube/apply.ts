@@ -129,6 +129,16 @@ async function checkNames(engine: Engine, plan: Plan, opts: PlayOptions, problem
   for (const n of networks) {
     if (!(await engine.networks.get(n))) problems.push(`network "${n}" not found: create it with peapod network create ${n}`);
   }
+  // Static addresses: inside the network's subnet and free (pods being replaced give theirs up).
+  for (const p of plan.pods.filter((x) => x.pod.ips?.length && !x.pod.hostNetwork)) {
+    const network = await engine.networks.get(p.pod.network ?? 'peapod');
+    if (!network) continue;
+    if (network.driver === 'pasta') {
+      problems.push(`pod ${p.pod.name}: a static IP needs a network of its own; rootless pods share the host's address through pasta`);
+      continue;
+    }
+    for (const why of await engine.networks.checkStatic(network, p.pod.ips!, existing.map((x) => x.id))) problems.push(`pod ${p.pod.name}: ${why}`);
+  }
   for (const s of plan.externalSecrets) {
     if (!s.optional && !(await engine.secrets.get(s.name))) problems.push(`secret "${s.name}" not found: define it in the play or create it first`);
   }

@@ -11,6 +11,7 @@
 //
 // Each field is one small mapping in a table (POD_SPEC_FIELDS, CONTAINER_FIELDS, VOLUME_SOURCES,
 // ...): a field that play kube learns later gets one more row here.
+import { IP_ANNOTATION } from './plan-network.js';
 import type { ServiceSpec } from '../../engine/network/services.js';
 import { stringify } from 'yaml';
 import type { ContainerRecord, ImageRuntimeConfig, PodRecord, PodVolume, SecretRecord, VolumeFile } from '../../engine/types.js';
@@ -711,7 +712,9 @@ function podObject(name: string, pod: PodRecord | undefined, members: ContainerR
   };
   const what = `pod ${name}`;
   const labels = { ...(validLabels(pod ? pod.spec.labels : ordered[0]?.spec.labels, what, warn) ?? {}), ...(extraLabels ?? {}) };
-  const metadata = obj(['name', name], ['labels', labels], ['annotations', userAnnotations(pod?.spec.annotations, what, warn)]);
+  // the static address is the pod's, whether the YAML or --ip gave it: played again, it is the same
+  const annotations = { ...(userAnnotations(pod?.spec.annotations, what, warn) ?? {}), ...(pod?.spec.ips?.length ? { [IP_ANNOTATION]: pod.spec.ips.join(',') } : {}) };
+  const metadata = obj(['name', name], ['labels', labels], ['annotations', Object.keys(annotations).length ? annotations : undefined]);
   return { metadata, spec: build(POD_SPEC_FIELDS, ctx), name };
 }
 

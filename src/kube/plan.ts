@@ -11,6 +11,7 @@ import { planProbes } from './plan-probes.js';
 import { planEnv, planMounts, planVolumes, expandArgs, type PlanContext, type PlanProblem } from './plan-env.js';
 import { planSecurity, planResources } from './plan-security.js';
 import { planService, type PlannedService } from './services.js';
+import { parseStaticIPs, planStaticIPs } from './plan-network.js';
 
 export interface PlannedPod {
   /** where the pod's spec sits in its document, for positions of later diagnostics */
@@ -51,6 +52,8 @@ export interface PlanOptions {
   publishAll?: boolean;
   /** --network NAME|host|none */
   network?: string;
+  /** --ip: static addresses given to the pods in order (over their peapod.io/ip annotation) */
+  ips?: string[];
   /** ConfigMaps from --configmap files (the play's own ConfigMaps win on a name clash) */
   configMapDocs?: readonly ParsedDoc[];
   /** facts of this host for fieldRef/resourceFieldRef (defaults keep the planner pure and testable) */
@@ -261,6 +264,7 @@ function podFrom(name: string, meta: Obj, spec: Obj, source: PlannedPod['source'
   };
   if (pod.fsGroup === undefined) delete pod.fsGroup;
   if (pod.resources === undefined) delete pod.resources;
+  planStaticIPs(pod, [...basePath.slice(0, -1), 'metadata'], problems);
   const pm: PodMeta = { name, namespace: meta.namespace ?? 'default', labels: meta.labels ?? {}, annotations: meta.annotations ?? {} };
   const vols = planVolumes(spec, pm, ctx);
   // planVolumes reports paths from the pod spec's object; they sit under basePath in the document
@@ -402,6 +406,7 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
   }
   const services: PlannedService[] = [];
   applyServices(docs, pods, diagnostics, services);
+  staticIPsFromFlags(pods, opts, diagnostics);
   for (const p of pods) {
     if (p.pod.hostNetwork) {
       // The pod uses the host's ports directly: nothing to forward.
@@ -409,8 +414,10 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
       delete p.pod.publish;
       continue;
     }
-    if (opts.network === 'host') p.pod.hostNetwork = true;
-    else if (opts.network) p.pod.network = opts.network;
+    if (opts.network === 'host') {
+      p.pod.hostNetwork = true;
+      if (p.pod.ips) diagnostics.push({ file: p.source.file, line: 1, col: 1, path: 'metadata.annotations', message: `pod "${p.pod.name}" has a static IP: it cannot join the host network`, severity: 'error' });
+    } else if (opts.network) p.pod.network = opts.network;
     if (!p.pod.hostNetwork) {
       const ports = [...publishedPorts(p.containers, opts, overrides), ...(p.pod.publish ?? [])];
       if (ports.length) p.pod.publish = ports;
@@ -433,6 +440,23 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
         break;
       }
       byHostPort.set(key, p);
+    }
+  }
+  // One static address, one pod (a Deployment's replicas cannot share one).
+  const byIP = new Map<string, PlannedPod>();
+  for (const p of pods) {
+    for (const ip of p.pod.ips ?? []) {
+      const key = `${p.pod.network ?? ''}/${ip}`;
+      const prev = byIP.get(key);
+      if (prev) {
+        diagnostics.push({
+          file: p.source.file, line: 1, col: 1, path: 'metadata.annotations',
+          message: prev.source.name === p.source.name && prev.source.kind === p.source.kind
+            ? `${p.source.kind} ${p.source.name}: its pods cannot all have the static IP ${ip}: give it replicas: 1, or play it with one --ip per pod`
+            : `static IP ${ip} is given to both pod "${prev.pod.name}" and pod "${p.pod.name}"`,
+          severity: 'error',
+        });
+      } else byIP.set(key, p);
     }
   }
   // Two objects that would make the same pod, in one play, are an error before anything runs.
@@ -464,6 +488,24 @@ export function planKube(docs: readonly ParsedDoc[], opts: PlanOptions = {}): Pl
     services,
     diagnostics,
   };
+}
+
+/**
+ * play kube --ip: the pods (those with a network of their own) take the addresses in order, as
+ * Podman's; a pod beyond the last one keeps its annotation or gets a free address (a warning).
+ */
+function staticIPsFromFlags(pods: PlannedPod[], opts: PlanOptions, diagnostics: Diagnostic[]): void {
+  if (!opts.ips?.length) return;
+  const netted = pods.filter((p) => !p.pod.hostNetwork && opts.network !== 'host' && opts.network !== 'none');
+  opts.ips.forEach((v, i) => {
+    const r = parseStaticIPs(v);
+    if (r.problem) throw new PeapodError('invalid', `invalid --ip "${v.length > 64 ? `${v.slice(0, 64)}...` : v}": static IP ${r.problem}`);
+    const p = netted[i];
+    if (p) p.pod.ips = r.ips;
+  });
+  const file = pods[0]?.source.file ?? '';
+  if (opts.ips.length > netted.length) diagnostics.push({ file, line: 1, col: 1, path: '', message: `${opts.ips.length} --ip given for ${netted.length} pod${netted.length === 1 ? '' : 's'} with a network: the last ${opts.ips.length - netted.length} not used`, severity: 'warning' });
+  else if (opts.ips.length < netted.length) diagnostics.push({ file, line: 1, col: 1, path: '', message: `${opts.ips.length} --ip given for ${netted.length} pods: no more static IPs left, pod ${netted[opts.ips.length].pod.name} and later ones get a free address`, severity: 'warning' });
 }
 
 /** Position of the hostPort field that publishes `port` in a planned pod's document. */

@@ -4,45 +4,16 @@
 // `peapod ps` / `pod ps` see. Adversarial: another local user cannot connect, oversized bodies are
 // refused, a client that goes away mid play leaves no half-made pod. Traffic only over the socket.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import http from 'node:http';
 import net from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, PROJECT } from '../helpers/cli.js';
 import { useSandbox, until } from '../helpers/e2e.js';
+import { call, startService, type Service } from '../helpers/api.js';
 
 const e2e = useSandbox('peapod-api', { images: ['localhost/busybox:latest'] });
-
-interface Service { proc: ResultPromise; sock: string; url: string }
-
-/** Starts `peapod system service` on SOCK; resolves once it answers. `--root=` keeps its argv out of the leak check's process match. */
-async function startService(sock: string, time: string, env: Record<string, string> = {}): Promise<Service> {
-  const proc = execa(BIN, [`--root=${e2e.sb.root}`, `--runroot=${e2e.sb.runroot}`, 'system', 'service', '--time', time, `unix://${sock}`], {
-    reject: false, env: { PEAPOD_CGROUP_PARENT: e2e.sb.cgroupParent, ...env }, stdin: 'ignore',
-  });
-  await until(async () => existsSync(sock) || proc.exitCode !== null, (v) => v, 100);
-  if (!existsSync(sock)) throw new Error(`the service did not start: ${String((await proc).stderr)}`);
-  return { proc, sock, url: `unix://${sock}` };
-}
-
-/** One HTTP request over the unix socket; the body parsed when it is JSON. */
-function call(sock: string, method: string, p: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string; json: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: sock, method, path: p, headers: { Host: 'd', ...headers } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(parts).toString('utf8');
-        let json: any;
-        try { json = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 let svc: Service;
 let apiDir: string;
@@ -54,7 +25,7 @@ beforeAll(async () => {
   mkdirSync(apiDir);
   chmodSync(e2e.sb.dir, 0o755);
   chmodSync(apiDir, 0o755);
-  svc = await startService(path.join(apiDir, 'peapod.sock'), '0');
+  svc = await startService(e2e, path.join(apiDir, 'peapod.sock'), '0');
 });
 
 afterAll(async () => {
@@ -82,7 +53,7 @@ describe('the service', () => {
   });
 
   it('exits after --time seconds without a request, removing its socket', async () => {
-    const s = await startService(path.join(apiDir, 'idle.sock'), '1');
+    const s = await startService(e2e, path.join(apiDir, 'idle.sock'), '1');
     expect((await call(s.sock, 'GET', '/_ping')).status).toBe(200);
     const r = await s.proc;
     expect(r.exitCode).toBe(0);

@@ -26,7 +26,6 @@ const CLI_ENGINE_EXCEPTIONS: Record<string, string[]> = {
   'src/cli/system.ts': ['engine/rootless/userns.ts', 'engine/network/unprivileged.ts', 'engine/config.ts'],
   'src/cli/registry.ts': ['engine/image/registry/login.ts', 'engine/image/registry/pull.ts', 'engine/image/util.ts'],
   'src/cli/images.ts': ['engine/image/util.ts'],
-  'src/cli/networks.ts': ['engine/network/backend.ts'],
 };
 
 export interface ImportRef { spec: string; line: number; form: string }
