@@ -104,8 +104,9 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) o.onWarning(notice);
   if (engine.cfg.rootlessUid !== undefined && plan.services.length) {
-    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports, nothing more`);
+    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports of the pods they select, nothing more`);
     plan.services = [];
+    for (const p of plan.pods) if (p.nodePorts?.length) p.pod.publish = [...(p.pod.publish ?? []), ...p.nodePorts];
   }
   const { playPlan, waitReady } = await import('../kube/apply.js');
   const r = await playPlan(engine, plan, { start: o.start, replace: !!o.replace, pullProgress: o.pullProgress });

@@ -210,7 +210,7 @@ async function applySetName(args: string[], given?: string): Promise<string> {
   return n;
 }
 
-interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean }
+interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean; pruneVolumes?: boolean }
 
 async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void> {
   const { applyKube } = await import('../app/apply.js');
@@ -222,7 +222,7 @@ async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void>
   const once = async () => {
     runs++;
     const files = await expandSources(args);
-    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, onDiagnostics: (d) => report(d, files), onAction: say });
+    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, pruneVolumes: o.pruneVolumes, onDiagnostics: (d) => report(d, files), onAction: say });
     return files;
   };
   if (!o.watch) return void (await once());
@@ -281,14 +281,25 @@ async function diff(args: string[], o: { applyset?: string; validate: 'strict' |
   if (r.changed) process.exitCode = 1;
 }
 
+/** kubectl's ways to name a Deployment: NAME, deployment/NAME, deployments/NAME, deploy/NAME, deployment.apps/NAME. */
+function deploymentName(arg: string): string {
+  const m = /^(?:deployments?|deploy)(?:\.apps)?\/(.+)$/.exec(arg);
+  if (m) return m[1];
+  if (arg.includes('/')) throw new PeapodError('invalid', `${arg}: rollout works on Deployments only (deployment/NAME)`);
+  return arg;
+}
+
 function addRollout(kube: Command): void {
-  const rollout = kube.command('rollout').description('status, history and undo of a Deployment made by kube apply');
+  const rollout = kube.command('rollout').description('status, history, undo, restart, pause and resume of a Deployment made by kube apply');
   const setOpt = () => new Option('--applyset <name>', 'the apply set (default: the one that has the Deployment)');
   rollout.command('status').description('how the rollout of a Deployment stands').argument('<deployment>').addOption(setOpt())
-    .action(async (name: string, o: { applyset?: string }, cmd: Command) => {
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
       const { rolloutStatus } = await import('../app/apply.js');
       const r = await rolloutStatus(() => getEngine(cmd), name, { set: o.applyset });
-      const line = r.status === 'complete'
+      const line = r.paused
+        ? `deployment "${name}" is paused (revision ${r.revision}, ${r.ready}/${r.replicas} ready): peapod kube rollout resume deployment/${name}`
+        : r.status === 'complete'
         ? `deployment "${name}" successfully rolled out (revision ${r.revision}, ${r.ready}/${r.replicas} ready)`
         : r.status === 'failed'
           ? `deployment "${name}" rollout to revision ${r.revision} failed: ${r.message}`
@@ -297,17 +308,40 @@ function addRollout(kube: Command): void {
       if (r.status === 'failed') process.exitCode = 1;
     });
   rollout.command('history').description('the revisions of a Deployment kept (revisionHistoryLimit)').argument('<deployment>').addOption(setOpt())
-    .action(async (name: string, o: { applyset?: string }, cmd: Command) => {
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
       const { rolloutHistory } = await import('../app/apply.js');
       const r = await rolloutHistory(() => getEngine(cmd), name, { set: o.applyset });
       process.stdout.write(`deployment "${name}" (apply set ${r.set})\nREVISION  HASH        CHANGE-CAUSE\n${r.revisions.map((v) => `${String(v.revision).padEnd(9)} ${v.hash.padEnd(11)} ${v.cause}${v.revision === r.current ? ' (current)' : ''}\n`).join('')}`);
     });
   rollout.command('undo').description('roll a Deployment back to its previous revision (or --to-revision)').argument('<deployment>').addOption(setOpt())
     .option('--to-revision <n>', 'the revision to go back to', (v: string) => Number(v))
-    .action(async (name: string, o: { applyset?: string; toRevision?: number }, cmd: Command) => {
+    .action(async (arg: string, o: { applyset?: string; toRevision?: number }, cmd: Command) => {
+      const name = deploymentName(arg);
       const { rolloutUndo } = await import('../app/apply.js');
       const r = await rolloutUndo(() => getEngine(cmd), name, { set: o.applyset, toRevision: o.toRevision, onAction: (l) => process.stdout.write(`${l}\n`) });
       process.stdout.write(`deployment "${name}" rolled back to the template of revision ${r.revision}\n`);
+    });
+  rollout.command('restart').description('replace every pod of a Deployment by a rolling update (kubectl.kubernetes.io/restartedAt)').argument('<deployment>').addOption(setOpt())
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
+      const { rolloutRestart } = await import('../app/apply.js');
+      await rolloutRestart(() => getEngine(cmd), name, { set: o.applyset, onAction: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`deployment.apps/${name} restarted\n`);
+    });
+  rollout.command('pause').description('keep template changes of a Deployment from rolling out until resume').argument('<deployment>').addOption(setOpt())
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
+      const { rolloutPause } = await import('../app/apply.js');
+      await rolloutPause(() => getEngine(cmd), name, { set: o.applyset });
+      process.stdout.write(`deployment.apps/${name} paused\n`);
+    });
+  rollout.command('resume').description('roll out what was applied to a paused Deployment').argument('<deployment>').addOption(setOpt())
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
+      const { rolloutResume } = await import('../app/apply.js');
+      await rolloutResume(() => getEngine(cmd), name, { set: o.applyset, onAction: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`deployment.apps/${name} resumed\n`);
     });
 }
 
@@ -327,6 +361,7 @@ export function registerKubeCommands(program: Command): void {
     .option('--down-on-exit', 'with --watch: take the pods down on Ctrl-C')
     .option('-q, --quiet', 'print nothing on success')
     .option('--force', 'replace the pods of a Job whose template changed')
+    .option('--prune-volumes', 'also delete the volumes of the set\'s PersistentVolumeClaims gone from the files (kept otherwise)')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: ApplyFlags, cmd: Command) => apply(files, o, cmd));
   kube.command('diff').description('what kube apply would do (exit 0: nothing, 1: changes, >1: error)')
