@@ -904,11 +904,13 @@ function playedService(s: ServiceSpec): Obj {
   const spec = obj(
     ['type', s.type === 'ClusterIP' ? undefined : s.type],
     ['clusterIP', s.headless ? 'None' : undefined],
-    ['selector', s.selector],
+    ['externalName', s.externalName],
+    ['selector', Object.keys(s.selector).length ? s.selector : undefined],
     ['ports', ports.length ? ports : undefined],
     ['sessionAffinity', s.affinitySeconds ? 'ClientIP' : undefined],
     ['sessionAffinityConfig', s.affinitySeconds && s.affinitySeconds !== 10800 ? { clientIP: { timeoutSeconds: s.affinitySeconds } } : undefined],
     ['publishNotReadyAddresses', s.publishNotReadyAddresses || undefined],
+    ['externalTrafficPolicy', s.externalTrafficPolicy],
   );
   return topLevel('Service', 'v1', obj(['name', s.name], ['namespace', s.namespace === 'default' ? undefined : s.namespace], ['labels', s.labels]), spec);
 }
