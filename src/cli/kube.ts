@@ -43,17 +43,20 @@ function report(diags: Diagnostic[], files: string[]): void {
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
   publish?: string[]; publishAll?: boolean; network?: string; ip?: string[]; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
+  annotation?: string[]; serviceExitCodePropagation?: 'all' | 'any' | 'none';
 }
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, { force: o.force }, cmd);
-  const { playKube, servePods } = await import('../app/kube.js');
+  const { playKube, servePods, parseAnnotations, propagatedExitCode } = await import('../app/kube.js');
   const open = () => getEngine(cmd);
+  if (o.serviceExitCodePropagation && !o.wait) throw new PeapodError('invalid', '--service-exit-code-propagation needs --wait (the exit code is that of the served pods)');
+  const annotations = await parseAnnotations(o.annotation);
   const renderer = await pullRenderer(!!o.quiet);
   let r;
   try {
     r = await playKube(open, await readAll(files), {
-      ...o, configMaps: o.configmap && (await readAll(o.configmap)), timeoutSeconds: o.timeout,
+      ...o, annotations, configMaps: o.configmap && (await readAll(o.configmap)), timeoutSeconds: o.timeout,
       onDiagnostics: (d) => report(d, files), onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
       pullProgress: renderer?.forImage,
     });
@@ -64,20 +67,23 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
-    return untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
+    const served = await untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
+    const code = propagatedExitCode(served, o.serviceExitCodePropagation ?? 'none');
+    if (code) process.exitCode = code;
+    return;
   }
   if (o.quiet) return;
   process.stdout.write(r.pods.map((p) => `Pod:\n${p.id}\n${p.containers.length ? `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n` : ''}\n`).join(''));
 }
 
 /** Runs fn with a signal that SIGINT or SIGTERM aborts (--wait: Ctrl-C takes the pods down). */
-async function untilSignal(fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
+async function untilSignal<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await fn(ac.signal);
+    return await fn(ac.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -139,6 +145,23 @@ async function down(files: string[], o: { force?: boolean }, cmd: Command): Prom
   process.stdout.write(out);
 }
 
+async function quadlet(file: string, o: { dir?: string; name?: string; validate: 'strict' | 'warn' }): Promise<void> {
+  if (file === '-' || /^https?:\/\//.test(file)) throw new PeapodError('invalid', `kube quadlet needs a local file, not ${file}: the unit plays it at every start`);
+  const { kubeQuadlet } = await import('../app/kube.js');
+  const abs = path.resolve(file);
+  const src = await readSource(abs);
+  const r = await kubeQuadlet({ ...src, path: abs }, { validate: o.validate, name: o.name, onDiagnostics: (d) => report(d, [abs]) });
+  if (o.dir === undefined) return void process.stdout.write(r.text);
+  const out = path.join(o.dir, r.fileName);
+  const { writeFile } = await import('node:fs/promises');
+  try {
+    await writeFile(out, r.text, { flag: 'wx', mode: 0o644 });
+  } catch (err: any) {
+    throw new PeapodError('invalid', `writing ${out}: ${err?.code === 'EEXIST' ? 'the file exists (remove it first)' : err?.code === 'ENOENT' ? 'no such directory' : err.message}`);
+  }
+  process.stdout.write(`${out}\n`);
+}
+
 function addPlay(c: Command): Command {
   return c.description('create pods from Kubernetes YAML')
     .argument('<files...>', 'YAML files, - for stdin, or URLs')
@@ -156,6 +179,8 @@ function addPlay(c: Command): Command {
     .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C/SIGTERM, take the pods down; under a Type=notify unit, tell systemd READY=1 once every pod is ready')
     .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
     .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', (v: string) => durationMs('timeout', v) / 1000)
+    .option('--annotation <key=value>', 'add an annotation to every pod (over the YAML\'s), e.g. io.containers.autoupdate=registry (repeatable)', collect)
+    .addOption(new Option('--service-exit-code-propagation <how>', 'with --wait: exit with a failed container\'s code when any or all of them failed (default none: 0)').choices(['all', 'any', 'none']))
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));
@@ -344,6 +369,12 @@ export function registerKubeCommands(program: Command): void {
     .option('--applyset <name>', 'name of the apply set (default: the first file or directory\'s name)')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: { applyset?: string; validate: 'strict' | 'warn' }, cmd: Command) => diff(files, o, cmd));
+  kube.command('quadlet').description('write a Quadlet .kube file that plays a YAML file as a systemd service (peapod-generator reads it)')
+    .argument('<file>', 'the YAML file (a local file: the unit plays it by its absolute path)')
+    .option('--dir <dir>', 'write DIR/NAME.kube (never over an existing file) and print its path; default: print the file')
+    .option('--name <name>', 'the .kube file\'s (and the unit\'s) name (default: the YAML file\'s name)')
+    .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
+    .action(async (file: string, o: { dir?: string; name?: string; validate: 'strict' | 'warn' }) => quadlet(file, o));
   addRollout(kube);
   // `kube generate`: the same as `generate kube` (src/cli/generate.ts)
   addGenerateKube(kube.command('generate'));
