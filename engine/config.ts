@@ -20,6 +20,12 @@ export interface EngineConfig {
   cgroupParent: string;
   /** the host uid of the user when peapod runs rootless (inside its user namespace), else undefined */
   rootlessUid?: number;
+  /**
+   * The systemd unit this command runs in (a generated unit sets PEAPOD_SYSTEMD_UNIT=%n) and which
+   * manager runs it (a user manager sets MANAGERPID); recorded on the containers made under it, so
+   * that `auto-update` knows which unit to restart
+   */
+  systemdUnit?: { name: string; manager: 'system' | 'user' };
 }
 
 export interface EngineConfigInput {
@@ -198,5 +204,6 @@ export function buildConfig(input: EngineConfigInput): EngineConfig {
     infraImage: input.infraImage ?? file.infraImage ?? containersConfInfraImage(),
     cgroupParent: cgroupParentOf(process.env.PEAPOD_CGROUP_PARENT ?? file.cgroupParent ?? '/peapod'),
     rootlessUid: rootlessUid(),
+    ...(process.env.PEAPOD_SYSTEMD_UNIT ? { systemdUnit: { name: process.env.PEAPOD_SYSTEMD_UNIT, manager: process.env.MANAGERPID ? 'user' : 'system' } } : {}),
   };
 }

@@ -3,6 +3,11 @@
 // A leaf: imports only the error catalogue.
 import { PeapodError } from './errors.js';
 
+/** The label that names the systemd unit a container was made under (Podman's PODMAN_SYSTEMD_UNIT). */
+export const SYSTEMD_UNIT_LABEL = 'PEAPOD_SYSTEMD_UNIT';
+/** Which manager runs that unit: `system` or `user` (so that auto-update asks the right one). */
+export const SYSTEMD_MANAGER_LABEL = 'io.peapod.systemd.manager';
+
 /** Podman's names (containers, pods, networks, volumes, secrets). */
 export const OBJECT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Kubernetes: a lower-case RFC 1123 label (at most 63 characters: check the length too). */

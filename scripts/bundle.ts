@@ -94,6 +94,23 @@ await build({
   writeFileSync(file, code);
 }
 writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');
+// The systemd generator (bin/peapod-generator) has a bundle of its own: systemd runs it at boot and
+// at every daemon-reload, so it carries only the .kube translation (src/systemd/), no commander,
+// no engine, no package from node_modules.
+{
+  const r = await build({
+    entryPoints: [{ in: path.join(dist, 'src', 'cli', 'generator.js'), out: 'generator' }],
+    outdir: out,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const heavy = Object.keys(r.metafile.inputs).filter((f) => /node_modules|[\\/]engine[\\/]/.test(f));
+  if (heavy.length) throw new Error(`bundle: the generator must not load ${heavy.join(', ')}`);
+}
 // validate.ts looks for the precompiled validators next to the module that holds it.
 cpSync(path.join(dist, 'src', 'kube', 'validators'), path.join(out, 'validators'), { recursive: true });
 

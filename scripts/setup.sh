@@ -11,7 +11,7 @@ fi
 
 PACKAGES=(runc crun conmon netavark aardvark-dns passt iptables iproute2 uidmap busybox-static
   catatonit docker-registry skopeo attr gcc libc6-dev curl util-linux tar procps zstd apache2-utils openssl systemd
-  golang-github-containers-common podman python3-docker)
+  golang-github-containers-common podman python3-docker conntrack)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

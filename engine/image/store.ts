@@ -441,6 +441,12 @@ export class ImageStore {
     this.events?.write({ ID: img.id, Name: name ?? img.names[0] ?? '', Status: status, Type: 'image' });
   }
 
+  /** The digest the registry serves now for a fully qualified `ref` on this platform (registry/pull.ts). */
+  async remoteDigest(ref: string, opts: PullOptions = {}): Promise<string> {
+    const { remotePlatformDigest } = await import('./registry/pull.js');
+    return remotePlatformDigest(normalizeImageName(ref), opts);
+  }
+
   /**
    * A pull as the kubelet's runtime makes it (play kube): the image and the fully qualified name
    * it was found under, which the container then carries. Candidates from kubeImageCandidates, the

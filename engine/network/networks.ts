@@ -11,6 +11,7 @@ import { namedRecord, readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkConfig, PortMapping } from './backend.js';
 import { pastaNetwork } from './pasta.js';
 import { checkObjectName, OBJECT_NAME } from '../names.js';
+import { NODE_PORT_RANGE } from './service-rules.js';
 
 export const DEFAULT_NETWORK = 'peapod';
 
@@ -167,6 +168,62 @@ export function claimedServiceIPs(): string[] {
   let names: string[] = [];
   try { names = readdirSync(serviceClaimsDir()); } catch { return []; }
   return names.filter((n) => readServiceClaim(n));
+}
+
+// --- host-wide claims of Service node ports ------------------------------------------------------
+
+export { NODE_PORT_RANGE };
+
+/** One file per port number, as VIPs: a nodePort is the host's, whatever root or protocol asks. */
+function nodePortClaimsDir(): string {
+  return path.join(hostStateDir(), 'node-ports');
+}
+
+const validNodePort = (port: number) => Number.isInteger(port) && port >= NODE_PORT_RANGE.min && port <= NODE_PORT_RANGE.max;
+
+function readNodePortClaim(port: number): ServiceClaim | undefined {
+  if (!validNodePort(port)) return undefined;
+  try {
+    const c = JSON.parse(readClaimFile(path.join(nodePortClaimsDir(), String(port)))) as ServiceClaim;
+    return existsSync(c.root) ? c : undefined;
+  } catch { return undefined; }
+}
+
+/** Claims nodePort `port` for a Service; false when a live claim of another Service (of any root) holds it. */
+export async function claimNodePort(port: number, claim: ServiceClaim): Promise<boolean> {
+  if (!validNodePort(port)) return false;
+  await fs.mkdir(nodePortClaimsDir(), { recursive: true, mode: 0o700 });
+  const file = path.join(nodePortClaimsDir(), String(port));
+  const write = () => fs.writeFile(file, JSON.stringify(claim), { flag: fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_EXCL, mode: 0o600 });
+  try {
+    await write();
+    return true;
+  } catch (err: any) {
+    if (err?.code !== 'EEXIST') throw err;
+    const have = readNodePortClaim(port);
+    if (have) return have.root === claim.root && have.service === claim.service;
+    // stale or unreadable (a planted symlink): removed, never followed
+    await fs.rm(file, { force: true });
+    try { await write(); return true; } catch { return false; }
+  }
+}
+
+export async function releaseNodePort(port: number, root: string): Promise<void> {
+  if (!validNodePort(port)) return;
+  const have = readNodePortClaim(port);
+  if (!have || have.root === root) await fs.rm(path.join(nodePortClaimsDir(), String(port)), { force: true });
+}
+
+/** Releases every nodePort claim of a root (reset). */
+export async function releaseNodePortsOf(root: string): Promise<void> {
+  let names: string[] = [];
+  try { names = readdirSync(nodePortClaimsDir()); } catch { return; }
+  for (const n of names) if (readNodePortClaim(Number(n))?.root === root) await fs.rm(path.join(nodePortClaimsDir(), n), { force: true });
+}
+
+/** Who holds a nodePort (undefined: nobody, or a stale claim). */
+export function nodePortHolder(port: number): ServiceClaim | undefined {
+  return readNodePortClaim(port);
 }
 
 // --- port checks --------------------------------------------------------------------------------

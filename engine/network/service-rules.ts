@@ -8,15 +8,24 @@
 //          PPD<tag>-SVC-<h>       one per Service port: sessionAffinity (recent), then a random
 //                                 spread (statistic) over the endpoint chains
 //          PPD<tag>-SEP-<h>       one per endpoint: DNAT to podIP:targetPort
+//          PPD<tag>-NODEPORTS     jumped last from PEAPOD-SVCS for a local destination (kube-proxy's
+//                                 KUBE-NODEPORTS): nodePort -> the same port chain as the VIP
 //          PEAPOD-POST-<tag>      jumped from POSTROUTING: masquerade what was DNATed to an endpoint,
 //                                 so replies come back through the host (pod to pod on one bridge,
-//                                 a pod reaching itself through its Service)
-//   filter PEAPOD-FW-<tag>        jumped from OUTPUT and FORWARD: a Service port without endpoints
-//                                 is refused at once (REJECT), as kube-proxy does, instead of the
-//                                 packet going to the VIP through the default route
+//                                 a pod reaching itself through its Service, 127.0.0.1:nodePort);
+//                                 externalTrafficPolicy Local: a nodePort's clients from outside the
+//                                 host keep their address
+//   filter PEAPOD-FW-<tag>        jumped from INPUT, OUTPUT and FORWARD: a Service port without
+//                                 endpoints is refused at once (REJECT), as kube-proxy does, instead
+//                                 of the packet going to the VIP through the default route; with
+//                                 node ports (route_localnet on the bridges) packets for 127/8 that
+//                                 were not DNATed by us are dropped (kube-proxy's CVE-2020-8558 rule)
 // Names, comments and addresses come from validated records only; render re-checks them anyway so
 // that nothing a manifest says can become an iptables argument.
 import { createHash } from 'node:crypto';
+
+/** The range nodePorts come from (the kube-apiserver's default --service-node-port-range). */
+export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
 
 export type ServiceProtocol = 'tcp' | 'udp' | 'sctp';
 
@@ -27,8 +36,14 @@ export interface RuleService {
   vip: string;
   /** sessionAffinity ClientIP: seconds a client sticks to its endpoint */
   affinitySeconds?: number;
-  ports: Array<{ name?: string; protocol: ServiceProtocol; port: number; endpoints: Array<{ ip: string; port: number }> }>;
+  /** externalTrafficPolicy Local: node port traffic from outside the host is not masqueraded */
+  externalLocal?: boolean;
+  ports: Array<{ name?: string; protocol: ServiceProtocol; port: number; nodePort?: number; endpoints: Array<{ ip: string; port: number }> }>;
 }
+
+/** Facts of the host the rules need: the pod subnets of the root (Local node ports masquerade pod clients). */
+export interface RuleContext { podSubnets?: string[] }
+const CIDR = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([89]|[12]\d|3[0-2])$/;
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const COMMENT_SAFE = /^[a-z0-9][a-z0-9./:-]*$/;
@@ -47,6 +62,7 @@ export function chainsOf(tag: string) {
     services: `PEAPOD-SVCS-${tag}`,
     post: `PEAPOD-POST-${tag}`,
     filter: `PEAPOD-FW-${tag}`,
+    nodeports: `PPD${tag}-NODEPORTS`,
     svc: (key: string, port: string) => `PPD${tag}-SVC-${hash(`${key}\0${port}`)}`,
     sep: (key: string, port: string, ep: string) => `PPD${tag}-SEP-${hash(`${key}\0${port}\0${ep}`)}`,
     /** every chain of this root in a dump */
@@ -61,6 +77,7 @@ function check(s: RuleService): void {
   for (const p of s.ports) {
     if (!['tcp', 'udp', 'sctp'].includes(p.protocol)) throw new Error(`refusing protocol ${JSON.stringify(p.protocol)}`);
     if (!(Number.isInteger(p.port) && p.port > 0 && p.port < 65536)) throw new Error(`refusing port ${p.port}`);
+    if (p.nodePort !== undefined && !(Number.isInteger(p.nodePort) && p.nodePort > 0 && p.nodePort < 65536)) throw new Error(`refusing node port ${p.nodePort}`);
     if (p.name !== undefined && !COMMENT_SAFE.test(p.name)) throw new Error(`refusing port name ${JSON.stringify(p.name)}`);
     for (const e of p.endpoints) {
       if (!IPV4.test(e.ip) || !(Number.isInteger(e.port) && e.port > 0 && e.port < 65536)) throw new Error(`refusing endpoint ${JSON.stringify(e)}`);
@@ -92,9 +109,10 @@ const JUMP_COMMENT = (tag: string) => `peapod services ${tag}`;
  * given the current `iptables-save` dump (nat and filter tables). Empty services: every chain and
  * jump of the root is removed. Returns '' when there is nothing of ours to write or remove.
  */
-export function renderServiceRules(tag: string, services: readonly RuleService[], saved: string): string {
+export function renderServiceRules(tag: string, services: readonly RuleService[], saved: string, ctx: RuleContext = {}): string {
   const c = chainsOf(tag);
   services.forEach(check);
+  const podSubnets = (ctx.podSubnets ?? []).filter((x) => CIDR.test(x));
   const dump = parseSave(saved);
   const nat = dump.get('nat') ?? { chains: new Set<string>(), rules: [] };
   const filter = dump.get('filter') ?? { chains: new Set<string>(), rules: [] };
@@ -118,19 +136,33 @@ export function renderServiceRules(tag: string, services: readonly RuleService[]
     const rules: string[] = [];
     const post: string[] = [];
     const reject: string[] = [];
+    const nodeRules: string[] = [];
+    let nodePorts = false;
     for (const s of services) {
       post.push(`-A ${c.post} -m comment --comment "${s.key} masquerade" -m conntrack --ctstate DNAT --ctorigdst ${s.vip}/32 -j MASQUERADE`);
       for (const p of s.ports) {
         const portKey = `${p.name ?? ''}/${p.protocol}/${p.port}`;
         const label = `${s.key}${p.name ? `:${p.name}` : ''}`;
         const match = `-p ${p.protocol} -m ${p.protocol} --dport ${p.port}`;
+        if (p.nodePort) nodePorts = true;
         if (!p.endpoints.length) {
           reject.push(`-A ${c.filter} -d ${s.vip}/32 ${match} -m comment --comment "${label} has no endpoints" -j REJECT --reject-with icmp-port-unreachable`);
+          if (p.nodePort) reject.push(`-A ${c.filter} -p ${p.protocol} -m addrtype --dst-type LOCAL -m ${p.protocol} --dport ${p.nodePort} -m comment --comment "${label} node port has no endpoints" -j REJECT --reject-with icmp-port-unreachable`);
           continue;
         }
         const svc = c.svc(s.key, portKey);
         want.add(svc);
         rules.push(`-A ${c.services} -d ${s.vip}/32 -p ${p.protocol} -m comment --comment "${label} cluster IP" -m ${p.protocol} --dport ${p.port} -j ${svc}`);
+        if (p.nodePort) {
+          nodeRules.push(`-A ${c.nodeports} -p ${p.protocol} -m comment --comment "${label} node port" -m ${p.protocol} --dport ${p.nodePort} -j ${svc}`);
+          const masq = `-p ${p.protocol} -m comment --comment "${label} node port masquerade" -m conntrack --ctstate DNAT --ctproto ${p.protocol} --ctorigdstport ${p.nodePort} -j MASQUERADE`;
+          if (!s.externalLocal) post.push(`-A ${c.post} ${masq}`);
+          else {
+            // Local: the host's own clients (127.0.0.1, its addresses) and the pods' still need it
+            post.push(`-A ${c.post} -m addrtype --src-type LOCAL ${masq}`);
+            for (const net of podSubnets) post.push(`-A ${c.post} -s ${net} ${masq}`);
+          }
+        }
         const seps = p.endpoints.map((e) => ({ e, chain: c.sep(s.key, portKey, `${e.ip}:${e.port}`) }));
         if (s.affinitySeconds) {
           for (const { chain } of seps) {
@@ -149,6 +181,10 @@ export function renderServiceRules(tag: string, services: readonly RuleService[]
         }
       }
     }
+    if (nodeRules.length) {
+      want.add(c.nodeports);
+      rules.push(`-A ${c.services} -m comment --comment "peapod node ports" -m addrtype --dst-type LOCAL -j ${c.nodeports}`, ...nodeRules);
+    }
     // declaring a chain (":C - [0:0]") with --noflush creates it or empties it
     natOut.push(...[...want].map((x) => `:${x} - [0:0]`));
     for (const [builtin, target] of [['PREROUTING', c.services], ['OUTPUT', c.services], ['POSTROUTING', c.post]]) {
@@ -157,9 +193,12 @@ export function renderServiceRules(tag: string, services: readonly RuleService[]
     natOut.push(...rules, ...post);
     const stale = [...nat.chains].filter((x) => c.isOurs(x) && !want.has(x));
     natOut.push(...stale.map((x) => `-F ${x}`), ...stale.map((x) => `-X ${x}`));
+    if (nodePorts) {
+      reject.push(`-A ${c.filter} ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`);
+    }
     if (reject.length) {
       filterOut.push(`:${c.filter} - [0:0]`);
-      for (const builtin of ['OUTPUT', 'FORWARD']) {
+      for (const builtin of ['INPUT', 'OUTPUT', 'FORWARD']) {
         const rule = jumpRule(builtin, c.filter);
         if (!hasRule(filter, rule)) filterOut.push(`-I ${builtin} 1 ${rule.slice(3 + builtin.length + 1)}`);
       }

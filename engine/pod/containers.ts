@@ -22,7 +22,7 @@ import { volumeMountSources } from '../volume/mounts.js';
 import { releaseSubPaths } from '../volume/subpath.js';
 import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
-import { checkObjectName } from '../names.js';
+import { SYSTEMD_MANAGER_LABEL, SYSTEMD_UNIT_LABEL, checkObjectName } from '../names.js';
 import type { EventLog } from '../events.js';
 
 export type { PodContext } from '../runtime/spec.js';
@@ -35,6 +35,18 @@ export const HOST_RESTARTED = 'HostRestarted';
  * Container lifecycle: create, start, stop, kill, remove, cleanup after exit, wait. Knows nothing
  * of pods: a pod member is started with the PodContext its pod made (Pods.startContainer).
  */
+
+
+/** A container's labels with the unit it is made under (a label given by the user stays). */
+function systemdLabels(labels: Record<string, string> | undefined, unit: { name: string; manager: string }): Record<string, string> {
+  const out = { ...(labels ?? {}) };
+  if (out[SYSTEMD_UNIT_LABEL] === undefined) {
+    out[SYSTEMD_UNIT_LABEL] = unit.name;
+    out[SYSTEMD_MANAGER_LABEL] = unit.manager;
+  }
+  return out;
+}
+
 export class Containers {
   constructor(
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, private readonly secrets: Secrets,
@@ -101,7 +113,7 @@ export class Containers {
       created: new Date().toISOString(),
       imageId: image.id,
       imageName: image.names[0] ?? image.id,
-      spec: { ...spec, name: spec.name },
+      spec: { ...spec, name: spec.name, ...(this.cfg.systemdUnit ? { labels: systemdLabels(spec.labels, this.cfg.systemdUnit) } : {}) },
       args,
       runtime: this.cfg.runtimeName,
       createCommand: opts.createCommand,

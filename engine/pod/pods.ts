@@ -23,7 +23,7 @@ import { pausePoint } from '../debug.js';
 import { FileLock, procStartTime } from '../state/lock.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import type { NetworkBackend, PodNetworkRequest, PodNetworkStatus, PortMapping } from '../network/backend.js';
-import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge, isIPv4 } from '../network/networks.js';
+import { DEFAULT_NETWORK, Networks, portFree, bridgeHolder, claimBridge, isIPv4, nodePortHolder } from '../network/networks.js';
 import { removeIdleNetavarkChains } from '../network/netavark.js';
 import { checkUnprivilegedPorts } from '../network/pasta.js';
 import { checkKeepId, keepIdUser, rootlessCgroups } from '../rootless/spec.js';
@@ -32,6 +32,7 @@ import type { Secrets } from '../volume/secrets.js';
 import type { Volumes } from '../volume/volumes.js';
 import { preparePodVolumes, refreshFileVolumes } from '../volume/podvolumes.js';
 import { checkObjectName, DNS1123_SUBDOMAIN } from '../names.js';
+import { CLUSTER_DOMAIN, namespaceOf } from '../network/services.js';
 
 /** What a pod's members share, made once per start (Pods.prepare). */
 interface PreparedPod {
@@ -131,7 +132,9 @@ export class Pods {
     const others = await Promise.all((await this.store.listPods()).filter((o) => !except.has(o.id)).map(async (o) => ({ o, st: await this.networkState(o) })));
     for (const p of ports) {
       const owner = others.find(({ st }) => st?.request.ports.some((q) => q.hostPort === p.hostPort && q.protocol === p.protocol && (!q.hostIP || !p.hostIP || q.hostIP === p.hostIP)));
+      const service = nodePortHolder(p.hostPort);
       if (owner) problems.push(`host port ${p.hostPort}/${p.protocol} is already published by pod ${owner.o.name}`);
+      else if (service) problems.push(`host port ${p.hostPort} is the nodePort of service ${service.service}${service.root === this.store.root ? '' : ` of peapod root ${service.root}`}`);
       else if (!(await portFree(p))) problems.push(`host port ${p.hostIP ? `${p.hostIP}:` : ''}${p.hostPort}/${p.protocol} is already in use on this host`);
     }
     if (problems.length) throw new PeapodError('exists', problems.join('; '));
@@ -542,6 +545,19 @@ export class Pods {
     }
     if (pod.spec.hostNetwork || policy === 'Default' || !net?.status.dnsServers.length) {
       return resolvConf(hostResolv, { nameservers: cfg.nameservers, searches: cfg.searches, options: opts.length ? opts : undefined, keepHostServers: true, hostNetwork: pod.spec.hostNetwork });
+    }
+    if (pod.spec.kube) {
+      // a pod of Kubernetes YAML: the kubelet's ClusterFirst file (its namespace's Service domains
+      // first, ndots:5, the pod's dnsConfig options overriding by name, not the host's options)
+      const ns = namespaceOf(pod);
+      const named = (o: string) => o.split(':')[0];
+      return resolvConf(hostResolv, {
+        nameservers: [...net.status.dnsServers, ...(cfg.nameservers ?? [])],
+        searches: [`${ns}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN, ...net.status.dnsSearch, ...(cfg.searches ?? [])],
+        options: [...['ndots:5'].filter((d) => !opts.some((o) => named(o) === named(d))), ...opts],
+        keepHostServers: true,
+        hostOptions: false,
+      });
     }
     return resolvConf(hostResolv, {
       nameservers: [...net.status.dnsServers, ...(cfg.nameservers ?? [])],

@@ -75,6 +75,8 @@ export interface ResolvOptions {
   ipv6?: boolean;
   /** The container shares the host's network namespace: the host file is used unfiltered. */
   hostNetwork?: boolean;
+  /** false: the host's options are left out even with keepHostServers (the kubelet's ClusterFirst) */
+  hostOptions?: boolean;
 }
 
 const IPV4 = String.raw`(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)`;
@@ -148,7 +150,7 @@ export function resolvConf(hostResolvConf: string, opts: ResolvOptions = {}): st
   const nameservers = [...new Set(pick(given.nameservers, host.nameservers))];
   const searchesGiven = noDots(given.searches);
   const searches = given.searches.length === 0 || (opts.keepHostServers && searchesGiven.length > 0) ? [...searchesGiven, ...host.searches] : searchesGiven;
-  const options = pick(given.options, host.options);
+  const options = pick(given.options, opts.hostOptions === false ? [] : host.options);
 
   let out = '';
   if (searches.length > 0 && searches.join(' ').trim() !== '.') out += `search ${searches.join(' ')}\n`;

@@ -340,27 +340,77 @@ export async function imageDelete(ctx: Ctx): Promise<void> {
   sendJson(ctx.res, 200, [...r.untagged.map((Untagged) => ({ Untagged })), ...(r.deleted ? [{ Deleted: r.deleted.startsWith('sha256:') ? r.deleted : `sha256:${r.deleted}` }] : [])]);
 }
 
-/** images/create = pull: progress as JSON lines; an error after the headers is a line with errorDetail, as Docker sends it. */
+/**
+ * images/create = pull, with Docker's progress lines (one JSON object a line: "Pulling fs layer",
+ * "Downloading" with progressDetail, "Pull complete", "Digest: ...", "Status: ..."); an error after
+ * the headers is a line with errorDetail, as Docker sends it. A reference that does not parse is a
+ * 400 before anything starts. A client that goes away does not cut the pull short: it ends (stored
+ * whole) or fails (nothing stored), never half.
+ */
 export async function imageCreate(ctx: Ctx): Promise<void> {
   const q = ctx.url.searchParams;
   const from = q.get('fromImage');
-  if (!from) throw new ApiError(400, 'images/create: only pulls (fromImage) are served, not imports (fromSrc)', 'not supported');
+  if (!from) throw new ApiError(501, 'POST /images/create: only pulls (fromImage) are served, not imports (fromSrc)', 'not implemented');
   const tag = q.get('tag');
-  const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+  if (!tag && !/(:[\w][\w.-]*|@sha256:[a-f0-9]{64})$/.test(from.replace(/^[^/]*\//, ''))) {
+    throw new ApiError(501, `POST /images/create: pulling every tag of ${from} is not served: name a tag`, 'not implemented');
+  }
+  const { checkedPullReference, pullWithProgress } = await import('../app/images.js');
+  let ref: string;
+  try {
+    ref = await checkedPullReference(tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from, { docker: true });
+  } catch (err) {
+    throw new ApiError(400, (err as Error).message, 'invalid reference format');
+  }
   ctx.res.writeHead(200, { 'Content-Type': 'application/json' });
   ctx.res.flushHeaders();
   const line = (v: unknown) => { if (!ctx.res.destroyed) ctx.res.write(`${JSON.stringify(v)}\n`); };
-  line({ status: `Pulling from ${from}`, id: tag ?? 'latest' });
+  const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
+  const shown = new Map<string, { status: string; at: number }>();
+  const layer = (digest: string, status: string, detail: Record<string, number> = {}, force = false) => {
+    const id = short(digest);
+    const last = shown.get(id);
+    // Downloading lines at most every 512 KiB (as the CLI needs them to draw a bar), every other status once
+    if (!force && last?.status === status && (status !== 'Downloading' || (detail.current ?? 0) - last.at < 512 * 1024)) return;
+    shown.set(id, { status, at: detail.current ?? 0 });
+    line({ status, progressDetail: detail, id });
+  };
+  // the repository's path in its registry, as Docker names it ("library/busybox", "demo/hello")
+  const name = ref.slice(ref.indexOf('/') + 1).replace(/[:@][^/]*$/, '');
+  line({ status: `Pulling from ${name}`, id: tag ?? ref.slice(ref.search(/[:@][^/]*$/) + 1) });
   try {
-    const engine = await ctx.open();
-    const img = await engine.images.pull(ref, { policy: 'always', quiet: true, interactive: false });
-    line({ status: `Digest: ${img.digest ?? ''}` });
-    line({ status: `Status: Downloaded newer image for ${ref}` });
+    const r = await ctx.hold(pullWithProgress(ctx.open, ref, {
+      policy: 'always',
+      progress: (e) => {
+        if (e.type !== 'layer') return;
+        if (e.status === 'present') layer(e.digest, 'Already exists');
+        else if (e.status === 'downloading') {
+          if (!shown.has(short(e.digest))) layer(e.digest, 'Pulling fs layer');
+          layer(e.digest, 'Downloading', { current: e.current, total: e.total });
+        } else if (e.status === 'unpacking') {
+          layer(e.digest, 'Download complete');
+          layer(e.digest, 'Extracting', { current: e.current, total: e.total });
+        } else if (e.status === 'done' && shown.get(short(e.digest))?.status !== 'Already exists') layer(e.digest, 'Pull complete');
+      },
+    }));
+    line({ status: `Digest: ${r.image.digest ?? ''}` });
+    line({ status: r.updated ? `Status: Downloaded newer image for ${ref}` : `Status: Image is up to date for ${ref}` });
   } catch (err) {
     const message = (err as Error).message;
     line({ errorDetail: { message }, error: message });
   }
   ctx.res.end();
+}
+
+/** images/{name}/tag?repo=&tag= (201): the name as the client sent it (the docker CLI sends docker.io's full name; a short one is localhost's, as Podman's compat API does). */
+export async function imageTag(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const repo = q.get('repo');
+  if (!repo) throw new ApiError(400, 'image tag: repo is required', 'invalid argument');
+  const engine = await ctx.open();
+  const img = await findImage(engine, ctx.params.name);
+  await engine.images.tag(img.id, `${repo}:${q.get('tag') || 'latest'}`);
+  noContent(ctx, 201);
 }
 
 /** Docker's NetworkResource of a peapod network. */

@@ -200,12 +200,12 @@ export async function kubePlay(ctx: Ctx): Promise<void> {
   const network = q.getAll('network').filter(Boolean);
   let report;
   try {
-    report = await playKube(ctx.open, [{ text, name: '<request body>' }], {
+    report = await ctx.hold(playKube(ctx.open, [{ text, name: '<request body>' }], {
       start: qBool(q, 'start', true), replace: qBool(q, 'replace'), validate: 'strict',
       network: network[0],
       onDiagnostics: (d) => { problems = d.filter((x) => x.severity === 'error').map(formatDiagnostic); logs.push(...d.filter((x) => x.severity !== 'error').map(formatDiagnostic)); },
       onWarning: (w) => logs.push(w),
-    });
+    }));
   } catch (err) {
     if (err instanceof PeapodError && problems.length) throw new PeapodError(err.code, `${err.message}:\n${problems.join('\n')}`);
     throw err;
@@ -231,10 +231,10 @@ export async function kubeDown(ctx: Ctx): Promise<void> {
   const { downKube } = await import('../app/kube.js');
   const { formatDiagnostic } = await import('../kube/diagnostics.js');
   let problems: string[] = [];
-  const r = await downKube(ctx.open, [{ text, name: '<request body>' }], {
+  const r = await ctx.hold(downKube(ctx.open, [{ text, name: '<request body>' }], {
     force: qBool(ctx.url.searchParams, 'force'),
     onDiagnostics: (d) => { problems = d.map(formatDiagnostic); },
-  }).catch((err) => { throw problems.length ? new PeapodError('invalid', `${err.message}:\n${problems.join('\n')}`) : err; });
+  })).catch((err) => { throw problems.length ? new PeapodError('invalid', `${err.message}:\n${problems.join('\n')}`) : err; });
   sendJson(ctx.res, 200, {
     Pods: [], Volumes: r.volumes.map((Name) => ({ Name })), Secrets: [],
     StopReport: r.stopped.map((Id) => ({ Errs: [], Id })),
@@ -404,4 +404,120 @@ export async function podDelete(ctx: Ctx): Promise<void> {
   const r = await removePods(await ctx.open(), [ctx.params.name], { force: qBool(q, 'force'), timeout: qInt(q, 'timeout') });
   if (r.errors.length) throw r.errors[0];
   sendJson(ctx.res, 200, { Err: null, Id: r.done[0] });
+}
+
+/**
+ * images/pull (?reference=&policy=&quiet=&tlsVerify=): one JSON line per step ({"stream": ...} as
+ * Podman's copier words it), then {"id", "images"}; a failure is {"error": ...} after the headers.
+ * A reference that does not parse is a 400 before anything starts. The pull ends (stored whole) or
+ * fails (nothing stored) even when the client goes away.
+ */
+export async function imagePull(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const ref = q.get('reference');
+  if (!ref) throw new ApiError(400, 'images/pull: reference parameter cannot be empty', 'invalid argument');
+  if (qBool(q, 'allTags')) throw new ApiError(501, 'POST /libpod/images/pull?allTags=true: pulling every tag is not served by peapod', 'not implemented');
+  const policy = q.get('policy') || 'always';
+  if (!['always', 'missing', 'never', 'newer'].includes(policy)) throw new ApiError(400, `images/pull: unsupported pull policy "${policy}"`, 'invalid argument');
+  const { checkedPullReference, pullWithProgress } = await import('../app/images.js');
+  try {
+    await checkedPullReference(ref);
+  } catch (err) {
+    throw new ApiError(400, (err as Error).message, 'invalid reference format');
+  }
+  const quiet = qBool(q, 'quiet');
+  ctx.res.writeHead(200, { 'Content-Type': 'application/json' });
+  ctx.res.flushHeaders();
+  const line = (v: unknown) => { if (!ctx.res.destroyed) ctx.res.write(`${JSON.stringify(v)}\n`); };
+  const say = (text: string) => { if (!quiet) line({ stream: `${text}\n` }); };
+  const seen = new Set<string>();
+  try {
+    const r = await ctx.hold(pullWithProgress(ctx.open, ref, {
+      policy: policy as 'always', tlsVerify: q.has('tlsVerify') ? qBool(q, 'tlsVerify', true) : undefined,
+      progress: (e) => {
+        if (e.type === 'trying') say(`Trying to pull ${e.reference}...`);
+        else if (e.type === 'manifest') say('Getting image source signatures');
+        else if (e.type === 'layer' && (e.status === 'present' || e.status === 'done') && !seen.has(e.digest)) {
+          seen.add(e.digest);
+          say(`Copying blob ${e.digest}${e.status === 'present' ? ' skipped: already exists' : ' done'}`);
+        } else if (e.type === 'stored') {
+          say(`Copying config sha256:${e.imageId} done`);
+          say('Writing manifest to image destination');
+          say('Storing signatures');
+        }
+      },
+    }));
+    line({ images: [r.image.id], id: r.image.id });
+  } catch (err) {
+    line({ error: (err as Error).message });
+  }
+  ctx.res.end();
+}
+
+/** images/{name}/tag?repo=&tag= (201). */
+export async function imageTag(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  const repo = q.get('repo');
+  if (!repo) throw new ApiError(400, 'image tag: repo is required', 'invalid argument');
+  const engine = await ctx.open();
+  await engine.images.tag(ctx.params.name, `${repo}:${q.get('tag') || 'latest'}`);
+  ctx.res.writeHead(201); ctx.res.end();
+}
+
+/** Removes images one by one as `rmi` does: what was untagged and deleted, and the errors. */
+async function removeImages(ctx: Ctx, refs: string[], force: boolean, ignore: boolean) {
+  const engine = await ctx.open();
+  const report = { Deleted: [] as string[], Untagged: [] as string[], Errors: [] as string[], ExitCode: 0 };
+  const failures: unknown[] = [];
+  for (const ref of refs) {
+    try {
+      if (ignore && !(await engine.images.get(ref).catch(() => undefined))) continue;
+      const r = await engine.removeImage(ref, force);
+      report.Untagged.push(...r.untagged);
+      if (r.deleted) report.Deleted.push(r.deleted);
+    } catch (err) {
+      failures.push(err);
+      report.Errors.push((err as Error).message);
+    }
+  }
+  // rmi's exit codes: 1 when an image was not known, 2 when one is in use (Podman's)
+  if (failures.length) report.ExitCode = failures.some((e) => e instanceof PeapodError && e.code === 'state') ? 2 : 1;
+  return { report, failures };
+}
+
+/** DELETE images/{name}?force= (ImageRemoveReport); an unknown image is a 404. */
+export async function imageDelete(ctx: Ctx): Promise<void> {
+  const { report, failures } = await removeImages(ctx, [ctx.params.name], qBool(ctx.url.searchParams, 'force'), false);
+  if (failures.length) throw failures[0];
+  const { Errors: _e, ...r } = report;
+  sendJson(ctx.res, 200, r);
+}
+
+/** DELETE images/remove?images=...&force=&ignore=&all= (`podman --remote rmi`): one report, errors inside it. */
+export async function imageRemove(ctx: Ctx): Promise<void> {
+  const q = ctx.url.searchParams;
+  let refs = q.getAll('images');
+  if (qBool(q, 'all')) refs = [...refs, ...(await (await ctx.open()).images.list()).map((i) => i.id)];
+  const { report } = await removeImages(ctx, refs, qBool(q, 'force'), qBool(q, 'ignore'));
+  sendJson(ctx.res, 200, report);
+}
+
+/**
+ * images/load: the body is an OCI or docker archive. It goes to a private file first (bounded by
+ * PEAPOD_MAX_LAYER_SIZE), then loads; a client that leaves before the body ended loads nothing.
+ */
+export async function imageLoad(ctx: Ctx): Promise<void> {
+  const { loadImages, maxUploadSize } = await import('../app/images.js');
+  const { receiveUpload } = await import('./streams.js');
+  const upload = await receiveUpload(ctx, await maxUploadSize());
+  try {
+    const names = await ctx.hold(loadImages(ctx.open, upload.file)).catch((err) => {
+      // the private file's path means nothing to the client: it sent a request body
+      if (err instanceof PeapodError) throw new PeapodError(err.code, err.message.split(upload.file).join('the request body'));
+      throw err;
+    });
+    sendJson(ctx.res, 200, { Names: names });
+  } finally {
+    await upload.remove();
+  }
 }

@@ -18,6 +18,11 @@ export interface Ctx {
   hijack?: { socket: Socket; head: Buffer };
   /** marks a connection that carries a stream, so an idle stop lets it finish */
   busy: (s: Socket) => void;
+  /**
+   * Work that runs to its end even when the client goes away (a pull, a play, a load): the service
+   * neither idles out nor stops before it ended. Returns the same promise.
+   */
+  hold: <T>(work: Promise<T>) => Promise<T>;
   /** the API version the client named in the path (e.g. "1.41", "4.3.1"), if any */
   version?: string;
 }
@@ -69,6 +74,11 @@ const ROUTES: Route[] = [
   ['POST', '/libpod/pods/{name}/restart', libpod('podRestart')],
   ['DELETE', '/libpod/pods/{name}', libpod('podDelete')],
   ['GET', '/libpod/images/json', libpod('imageList')],
+  ['POST', '/libpod/images/pull', libpod('imagePull')],
+  ['POST', '/libpod/images/load', libpod('imageLoad')],
+  ['DELETE', '/libpod/images/remove', libpod('imageRemove')],
+  ['POST', '/libpod/images/{name}/tag', libpod('imageTag')],
+  ['DELETE', '/libpod/images/{name}', libpod('imageDelete')],
   ['GET', '/libpod/images/{name}/json', libpod('imageInspect')],
   ['GET', '/libpod/images/{name}/exists', libpod('imageExists')],
   ['POST', '/libpod/play/kube', libpod('kubePlay')],
@@ -98,6 +108,7 @@ const ROUTES: Route[] = [
   ['GET', '/images/json', docker('imageList')],
   ['POST', '/images/create', docker('imageCreate')],
   ['GET', '/images/{name}/json', docker('imageInspect')],
+  ['POST', '/images/{name}/tag', docker('imageTag')],
   ['DELETE', '/images/{name}', docker('imageDelete')],
   ['GET', '/networks', docker('networkList')],
   ['GET', '/networks/{name}', docker('networkInspect')],

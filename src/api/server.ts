@@ -63,6 +63,8 @@ async function clearStaleSocket(p: string): Promise<void> {
 /** Serves until the service has been idle for idleSeconds (or forever); resolves when it stopped. */
 export async function serve(o: ServeOptions): Promise<void> {
   let inFlight = 0;
+  /** work that must end before the service may exit (a pull, a play, a load), even if its client left */
+  const holding = new Set<Promise<unknown>>();
   let idleTimer: NodeJS.Timeout | undefined;
   const sockets = new Set<Socket>();
   let stopping = false;
@@ -81,13 +83,13 @@ export async function serve(o: ServeOptions): Promise<void> {
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    server.close(() => finished());
+    server.close(() => { void Promise.allSettled([...holding]).then(() => finished()); });
     for (const s of sockets) if (!(s as Socket & { peapodBusy?: boolean }).peapodBusy) s.destroy();
   };
   const armIdle = () => {
     if (idleTimer) clearTimeout(idleTimer);
     idleTimer = undefined;
-    if (o.idleSeconds > 0 && inFlight === 0) idleTimer = setTimeout(stop, o.idleSeconds * 1000);
+    if (o.idleSeconds > 0 && inFlight === 0 && holding.size === 0) idleTimer = setTimeout(stop, o.idleSeconds * 1000);
   };
   const begin = () => { inFlight++; if (idleTimer) clearTimeout(idleTimer); idleTimer = undefined; };
   const end = () => { inFlight--; armIdle(); };
@@ -108,6 +110,12 @@ export async function serve(o: ServeOptions): Promise<void> {
         open: () => (engine ??= o.openEngine()),
         hijack: upgradeSocket ? { socket: upgradeSocket, head: head ?? Buffer.alloc(0) } : undefined,
         busy: (s: Socket) => { (s as Socket & { peapodBusy?: boolean }).peapodBusy = true; },
+        hold: <T>(work: Promise<T>): Promise<T> => {
+          holding.add(work);
+          const release = () => { holding.delete(work); armIdle(); };
+          work.then(release, release);
+          return work;
+        },
       };
       await route(ctx);
     } catch (err) {
@@ -117,6 +125,9 @@ export async function serve(o: ServeOptions): Promise<void> {
         const text = JSON.stringify(body);
         upgradeSocket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
       } else {
+        // an answer before the body was read whole (413, a refused upload): the rest of the body
+        // would be read as the next request, so this connection closes after the answer
+        if (!req.complete && !res.headersSent) { res.shouldKeepAlive = false; res.setHeader('Connection', 'close'); }
         sendError(res, err);
       }
     } finally {

@@ -176,3 +176,41 @@ export function execInspectView(s: ExecSession) {
     ProcessConfig: { tty: s.tty, entrypoint: s.cmd[0], arguments: s.cmd.slice(1), privileged: false, user: s.user ?? '' },
   };
 }
+
+/**
+ * A request body received into a private file (0600 in a 0700 directory of its own), at most
+ * `limit` bytes (413 beyond, declared or not). A body that does not arrive whole (the client went
+ * away) leaves no file and rejects.
+ */
+export async function receiveUpload(ctx: Ctx, limit: number): Promise<{ file: string; size: number; remove: () => Promise<void> }> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { createWriteStream } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { pipeline } = await import('node:stream/promises');
+  const { Transform } = await import('node:stream');
+  const declared = Number(ctx.req.headers['content-length'] ?? NaN);
+  if (declared > limit) throw new ApiError(413, `request body of ${declared} bytes is larger than the limit of ${limit} bytes`, 'request body too large');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'peapod-upload-'));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  const file = path.join(dir, 'body');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > limit) done(new ApiError(413, `request body is larger than the limit of ${limit} bytes`, 'request body too large'));
+      else done(null, chunk);
+    },
+  });
+  try {
+    let aborted = false;
+    ctx.req.on('aborted', () => { aborted = true; });
+    await pipeline(ctx.req, meter, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+    if (aborted || !ctx.req.complete) throw new ApiError(400, 'the client went away before the request body ended', 'client disconnected');
+    return { file, size, remove };
+  } catch (err) {
+    await remove();
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(400, `receiving the request body: ${(err as Error).message}`, 'client disconnected');
+  }
+}

@@ -30,6 +30,8 @@ export interface ApplyKubeOptions {
   validate: 'strict' | 'warn';
   /** replace the pods of a Job whose template changed (Kubernetes refuses: the template is immutable) */
   force?: boolean;
+  /** delete the volumes of the set's PersistentVolumeClaims gone from the files (kept otherwise) */
+  pruneVolumes?: boolean;
   onDiagnostics: (diags: Diagnostic[]) => void;
   /** one line per action, as it is done (rollout steps too) */
   onAction?: (line: string) => void;
@@ -47,7 +49,24 @@ export function setNameOf(source: string): string | undefined {
 
 interface Loaded { docs: ParsedDoc[]; plan: Plan; objects: ApplySetRecord['objects'] }
 
-async function loadAndPlan(sources: Source[], validate: 'strict' | 'warn', onDiagnostics: (d: Diagnostic[]) => void): Promise<Loaded> {
+/** The annotation `kubectl rollout restart` puts on a Deployment's pod template. */
+export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+
+/**
+ * What the set's record adds to the files' Deployments: the restartedAt annotation of `rollout
+ * restart` stays on the template, as kubectl apply's merge keeps a field it did not set, so the
+ * next apply of unchanged files does not roll the pods again.
+ */
+function patchFromRecord(docs: ParsedDoc[], record?: ApplySetRecord): void {
+  for (const d of docs) {
+    const at = d.kind === 'Deployment' ? record?.deployments[String(d.name)]?.restartedAt : undefined;
+    const v = d.value as any;
+    if (!at || !v?.spec?.template || typeof v.spec.template !== 'object') continue;
+    v.spec.template.metadata = { ...(v.spec.template.metadata ?? {}), annotations: { ...(v.spec.template.metadata?.annotations ?? {}), [RESTARTED_AT]: at } };
+  }
+}
+
+async function loadAndPlan(sources: Source[], validate: 'strict' | 'warn', onDiagnostics: (d: Diagnostic[]) => void, record?: ApplySetRecord): Promise<Loaded> {
   const names = sources.map((s) => s.name).join(', ');
   const { docs, diags } = await load(sources, validate, true);
   if (hasErrors(diags)) {
@@ -55,6 +74,7 @@ async function loadAndPlan(sources: Source[], validate: 'strict' | 'warn', onDia
     const n = diags.filter((d) => d.severity === 'error').length;
     throw new PeapodError('invalid', `${n} problem${n === 1 ? '' : 's'} in ${names}: nothing was changed`);
   }
+  patchFromRecord(docs, record);
   const { planKube } = await import('../kube/plan.js');
   const plan = planKube(docs, { node: nodeFacts() });
   onDiagnostics([...diags, ...plan.diagnostics]);
@@ -257,11 +277,31 @@ async function rollout(ctx: Ctx, o: DesiredObject, have: ExistingPod[], revision
 }
 
 /**
+ * The set's claims gone from the files (`before` minus `now`): without `prune`, each is said to be
+ * kept and returned (a later apply with --prune-volumes still knows it); with it, the volume is
+ * deleted when this set made it (its label) and no pod uses it. Returns the claims still kept.
+ */
+async function pruneClaims(engine: Engine, set: string, before: string[], now: string[], prune: boolean, say: (l: string) => void): Promise<string[]> {
+  const kept: string[] = [];
+  for (const name of [...new Set(before)].filter((n) => !now.includes(n))) {
+    const vol = await engine.volumes.get(name).catch(() => undefined);
+    if (!vol) continue;
+    if (vol.labels?.[SET_LABEL] !== set) { say(`persistentvolumeclaim/${name} pruned; volume ${name} kept: apply set "${set}" did not make it`); continue; }
+    if (!prune) { kept.push(name); say(`persistentvolumeclaim/${name} kept: its volume holds data (--prune-volumes deletes it)`); continue; }
+    const users = (await engine.pods.list()).filter((p) => p.spec.volumes?.some((v) => v.type === 'persistentVolumeClaim' && v.claimName === name)).map((p) => p.name);
+    if (users.length) { kept.push(name); say(`persistentvolumeclaim/${name} kept: volume ${name} is used by ${users.join(', ')}`); continue; }
+    await engine.volumes.remove(name, []);
+    say(`persistentvolumeclaim/${name} pruned (volume ${name} deleted)`);
+  }
+  return kept;
+}
+
+/**
  * The core of apply (and of rollout undo): takes the set to `loaded`, records it. Everything
  * created before a failure in the create phase is removed again; nothing is changed when a
  * conflict, a missing image or a bad file is found.
  */
-async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNames: string[], say: (l: string) => void, pullProgress?: ApplyKubeOptions['pullProgress'], force = false): Promise<Action[]> {
+async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNames: string[], say: (l: string) => void, pullProgress?: ApplyKubeOptions['pullProgress'], force = false, pruneVolumes = false): Promise<Action[]> {
   const store = engine.records<ApplySetRecord>(RECORDS);
   return store.lock.with(async () => {
     const record = await readRecord(engine, set);
@@ -271,6 +311,8 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
     const conflicts = [...conflictsOf(desired, existing, set), ...(await secretConflicts(engine, desired, set)), ...(await applySetServiceConflicts(engine, loaded.plan.services, set))];
     if (conflicts.length) throw new PeapodError('exists', `${conflicts.join('; ')}: nothing was changed`);
     const actions = actionsOf(desired, existing, set);
+    // `rollout pause`: a changed template waits (no new revision, no pod touched) until resume
+    const paused = new Set(actions.filter((a) => a.action === 'roll' && record?.deployments[a.name]?.paused).map((a) => a.name));
     const jobs = actions.filter((a) => a.action === 'replace' && a.kind === 'Job').map((a) => a.name);
     if (jobs.length && !force) throw new PeapodError('invalid', `Job ${jobs.join(', ')}: the pod template changed, and a Job's template cannot change (as in Kubernetes): use --force to replace its pods, or kube down first; nothing was changed`);
     const { checkImages } = await import('../kube/apply.js');
@@ -281,7 +323,7 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
     const next: ApplySetRecord = { version: 1, name: set, created: record?.created ?? now, updated: now, sources: sourceNames, objects: loaded.objects, deployments: { ...(record?.deployments ?? {}) } };
     // Revisions of the Deployments whose template is new.
     for (const o of desired.objects) {
-      if (o.kind !== 'Deployment' || !o.digests[0]) continue;
+      if (o.kind !== 'Deployment' || !o.digests[0] || paused.has(o.name)) continue;
       next.deployments[o.name] = recordRevision(next.deployments[o.name], o.digests[0].spec, o.object, o.object?.spec?.revisionHistoryLimit ?? 10, now);
     }
     for (const name of Object.keys(next.deployments)) if (!desired.objects.some((o) => o.kind === 'Deployment' && o.name === name)) delete next.deployments[name];
@@ -303,7 +345,8 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
         await engine.secrets.put({ name: s.name, type: s.type, data: s.data, labels: { [SET_LABEL]: set } }, { replace: true });
         undoSecrets.push(have ? async () => { await engine.secrets.put(have, { replace: true }); } : async () => engine.secrets.remove(s.name));
       }
-      for (const c of desired.claims) await engine.volumes.ensure(c, { claim: true });
+      // a claim's volume made by this set carries its label: only such a volume is ever pruned
+      for (const c of desired.claims) await engine.volumes.ensure(c, { claim: true, labels: { [SET_LABEL]: set } });
       for (const a of actions) {
         const o = find(a.kind, a.name);
         if (a.action === 'create' && o.kind !== 'Deployment') {
@@ -353,6 +396,8 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
           states.sort((x, y) => Number(x.r.ready) - Number(y.r.ready) || y.p.created.localeCompare(x.p.created));
           await Promise.all(states.slice(0, a.from - a.to).map((s) => removeGracefully(engine, s.p.id)));
           say(describeAction(a));
+        } else if (a.action === 'roll' && o && paused.has(o.name)) {
+          say(`deployment/${o.name} paused: the template change is not rolled out (peapod kube rollout resume deployment/${o.name})`);
         } else if (a.action === 'roll' && o) {
           const rec = next.deployments[o.name];
           rec.rollout = { status: 'progressing', message: `rolling out revision ${rec.revision}`, at: new Date().toISOString() };
@@ -382,6 +427,9 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
         const have = await engine.secrets.get(o.name);
         if (have?.labels?.[SET_LABEL] === set) { await engine.secrets.remove(o.name); say(`secret/${o.name} pruned`); }
       }
+      // Claims of the set no longer in the files: their volumes hold data, kept unless --prune-volumes.
+      next.keptClaims = await pruneClaims(engine, set, [...(record?.objects ?? []).filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.name), ...(record?.keptClaims ?? [])], desired.claims, !!pruneVolumes, say);
+      if (!next.keptClaims.length) delete next.keptClaims;
       // Services of the set no longer in the files; then the rules and names follow the pods.
       await services.prune();
     } finally {
@@ -393,9 +441,9 @@ async function applyLoaded(engine: Engine, set: string, loaded: Loaded, sourceNa
 
 /** `kube apply FILE|DIR|-`: takes the set to what the files say; one line per action. */
 export async function applyKube(open: Opener, sources: Source[], o: ApplyKubeOptions): Promise<ApplyKubeReport> {
-  const loaded = await loadAndPlan(sources, o.validate, o.onDiagnostics);
   const engine = await open();
-  const actions = await applyLoaded(engine, o.set, loaded, sources.map((s) => s.name), o.onAction ?? (() => undefined), o.pullProgress, o.force);
+  const loaded = await loadAndPlan(sources, o.validate, o.onDiagnostics, await readRecord(engine, o.set));
+  const actions = await applyLoaded(engine, o.set, loaded, sources.map((s) => s.name), o.onAction ?? (() => undefined), o.pullProgress, o.force, o.pruneVolumes);
   return { set: o.set, actions };
 }
 
@@ -403,9 +451,9 @@ export interface DiffKubeReport { set: string; actions: Action[]; diff: string; 
 
 /** `kube diff`: what apply would do, and a unified diff of each changed object; changes nothing. */
 export async function diffKube(open: Opener, sources: Source[], o: { set: string; validate: 'strict' | 'warn'; onDiagnostics: (d: Diagnostic[]) => void }): Promise<DiffKubeReport> {
-  const loaded = await loadAndPlan(sources, o.validate, o.onDiagnostics);
   const engine = await open();
   const record = await readRecord(engine, o.set);
+  const loaded = await loadAndPlan(sources, o.validate, o.onDiagnostics, record);
   const desired = desiredOf(loaded.plan, loaded.objects);
   const existing = existingOf(await engine.pods.list());
   const conflicts = [...conflictsOf(desired, existing, o.set), ...(await secretConflicts(engine, desired, o.set))];
@@ -442,6 +490,8 @@ async function setOf(engine: Engine, name: string, set?: string): Promise<{ set:
 export interface RolloutStatusReport {
   set: string; name: string; revision: number; replicas: number; updated: number; ready: number; total: number;
   status: 'progressing' | 'complete' | 'failed'; message: string;
+  /** `rollout pause`d: a template change waits for resume */
+  paused?: boolean;
 }
 
 /** `kube rollout status`: the recorded rollout and the pods as they are now. */
@@ -460,7 +510,7 @@ export async function rolloutStatus(open: Opener, name: string, o: { set?: strin
   const r = d.rollout ?? { status: 'complete', message: '' };
   let status = r.status;
   if (status === 'complete' && (updated.length !== replicas || ready !== replicas || pods.length !== replicas)) status = 'progressing';
-  return { set, name, revision: d.revision, replicas, updated: updated.length, ready, total: pods.length, status, message: r.message };
+  return { set, name, revision: d.revision, replicas, updated: updated.length, ready, total: pods.length, status, message: r.message, ...(d.paused ? { paused: true } : {}) };
 }
 
 export interface RolloutHistoryReport { set: string; name: string; current: number; revisions: Array<{ revision: number; at: string; hash: string; cause: string }> }
@@ -493,11 +543,70 @@ export async function rolloutUndo(open: Opener, name: string, o: { set?: string;
   const older = [...d.history].filter((h) => h.revision !== d.revision).sort((a, b) => b.revision - a.revision);
   const target = o.toRevision !== undefined ? d.history.find((h) => h.revision === o.toRevision) : older[0];
   if (!target) throw new PeapodError('not-found', o.toRevision !== undefined ? `Deployment ${name} has no revision ${o.toRevision} (kept: ${d.history.map((h) => h.revision).join(', ')})` : `Deployment ${name} has no earlier revision to go back to`);
+  if (d.paused) throw new PeapodError('state', `deployment ${name} is paused: it cannot be rolled back (peapod kube rollout resume deployment/${name} first)`);
+  // the restart annotation the record keeps becomes the target revision's own
+  const at = (target.object as any)?.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
+  if (at !== d.restartedAt) await editDeployment(engine, set, name, (x) => { if (typeof at === 'string') x.restartedAt = at; else delete x.restartedAt; });
   const items = record.objects.map((x) => (x.kind === 'Deployment' && x.name === name ? { ...(target.object as object) } : x.object));
   const source: Source = { text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }), name: `<apply set ${set}>` };
   const loaded = await loadAndPlan([source], 'warn', () => undefined);
   const actions = await applyLoaded(engine, set, loaded, record.sources, o.onAction ?? (() => undefined));
   return { set, actions, revision: target.revision };
+}
+
+/** Changes a Deployment's entry of its set's record, under the set's lock. */
+async function editDeployment(engine: Engine, set: string, name: string, edit: (d: ApplySetRecord['deployments'][string]) => void): Promise<ApplySetRecord> {
+  const store = engine.records<ApplySetRecord>(RECORDS);
+  return store.lock.with(async () => {
+    const record = await readRecord(engine, set);
+    if (!record?.deployments[name]) throw new PeapodError('not-found', `no Deployment ${name} in apply set "${set}"`);
+    edit(record.deployments[name]);
+    await store.save(set, record);
+    return record;
+  });
+}
+
+/** Applies the set's record again (its objects as last applied, with what the record adds). */
+async function reapply(engine: Engine, set: string, record: ApplySetRecord, say: (l: string) => void): Promise<Action[]> {
+  const source: Source = { text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: record.objects.map((x) => x.object) }), name: `<apply set ${set}>` };
+  const loaded = await loadAndPlan([source], 'warn', () => undefined, record);
+  return applyLoaded(engine, set, loaded, record.sources, say);
+}
+
+/**
+ * `kube rollout restart deployment/NAME`: as kubectl, the template gets the annotation
+ * kubectl.kubernetes.io/restartedAt = now, so every pod is replaced by a rolling update (the
+ * Deployment's strategy, readiness and limits as for any template change). The annotation is kept
+ * in the set's record: a later apply of the unchanged files does not roll again.
+ */
+export async function rolloutRestart(open: Opener, name: string, o: { set?: string; onAction?: (l: string) => void } = {}): Promise<ApplyKubeReport> {
+  const engine = await open();
+  const { set, record: before } = await setOf(engine, name, o.set);
+  if (before.deployments[name].paused) throw new PeapodError('state', `deployment ${name} is paused: it cannot be restarted (peapod kube rollout resume deployment/${name} first)`);
+  const record = await editDeployment(engine, set, name, (d) => { d.restartedAt = new Date().toISOString(); });
+  return { set, actions: await reapply(engine, set, record, o.onAction ?? (() => undefined)) };
+}
+
+/** `kube rollout pause deployment/NAME`: template changes applied from now on wait for resume (scaling does not). */
+export async function rolloutPause(open: Opener, name: string, o: { set?: string } = {}): Promise<{ set: string }> {
+  const engine = await open();
+  const { set } = await setOf(engine, name, o.set);
+  await editDeployment(engine, set, name, (d) => {
+    if (d.paused) throw new PeapodError('state', `deployment ${name} is already paused`);
+    d.paused = true;
+  });
+  return { set };
+}
+
+/** `kube rollout resume deployment/NAME`: rolls out the template applied while it was paused, if any. */
+export async function rolloutResume(open: Opener, name: string, o: { set?: string; onAction?: (l: string) => void } = {}): Promise<ApplyKubeReport> {
+  const engine = await open();
+  const { set } = await setOf(engine, name, o.set);
+  const record = await editDeployment(engine, set, name, (d) => {
+    if (!d.paused) throw new PeapodError('state', `deployment ${name} is not paused`);
+    delete d.paused;
+  });
+  return { set, actions: await reapply(engine, set, record, o.onAction ?? (() => undefined)) };
 }
 
 /** `kube down` of an applied set: its record goes once none of its pods is left. */

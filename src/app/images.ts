@@ -40,3 +40,40 @@ export async function rawTrustPolicy(policyPath?: string): Promise<string> {
 export async function setTrust(scope: string, opts: TrustSetOptions): Promise<string> {
   return (await import('../../engine/image/trust/manage.js')).setTrust(scope, opts);
 }
+
+/** A reference a pull is asked for, checked before anything starts: Docker's rules (a short name is docker.io's) for the Docker API, Podman's otherwise. */
+export async function checkedPullReference(ref: string, o: { docker?: boolean } = {}): Promise<string> {
+  const { normalizeImageName, parseReference } = await import('../../engine/image/reference.js');
+  if (!o.docker) {
+    parseReference(ref);
+    return ref;
+  }
+  return normalizeImageName(ref, { defaultDomain: 'docker.io' });
+}
+
+export type { PullProgress } from '../../engine/image/registry/pull.js';
+
+/** `pull` for a front end that reports progress itself; whether the image was new or changed under that name. */
+export async function pullWithProgress(open: Opener, ref: string, o: { policy?: 'always' | 'missing' | 'never' | 'newer'; tlsVerify?: boolean; progress: (e: import('../../engine/image/registry/pull.js').PullProgress) => void }): Promise<{ image: import('../../engine/types.js').ImageRecord; updated: boolean }> {
+  const engine = await open();
+  const before = await engine.images.get(ref).catch(() => undefined);
+  const image = await engine.images.pull(ref, { policy: o.policy ?? 'always', tlsVerify: o.tlsVerify, progress: o.progress, interactive: false });
+  return { image, updated: before?.id !== image.id };
+}
+
+/** `load`: the names the archive brought (an image already known under them keeps its ID), or its ID when it brought none. */
+export async function loadImages(open: Opener, file: string): Promise<string[]> {
+  const engine = await open();
+  const before = new Set((await engine.images.list()).flatMap((i) => i.names.map((n) => `${i.id} ${n}`)));
+  const loaded = await engine.images.load(file);
+  return loaded.flatMap((i) => {
+    const added = i.names.filter((n) => !before.has(`${i.id} ${n}`));
+    return added.length ? added : [i.names[0] ?? `sha256:${i.id}`];
+  });
+}
+
+/** The largest archive a front end accepts as an upload (the layer size limit, PEAPOD_MAX_LAYER_SIZE). */
+export async function maxUploadSize(): Promise<number> {
+  const { decompressionLimits } = await import('../../engine/image/util.js');
+  return decompressionLimits().maxSize;
+}

@@ -9,7 +9,6 @@ import type { Plan } from '../kube/plan.js';
 import type { PlayOptions } from '../kube/apply.js';
 export type { PullProgress } from '../../engine/image/registry/index.js';
 import { isRunning, neverStarted } from '../../engine/pod/status.js';
-import { DNS1123_SUBDOMAIN, QUALIFIED_NAME } from '../../engine/names.js';
 import type { Opener } from './engine.js';
 
 /** A manifest's text and the name its diagnostics give it (a file, a URL, <stdin>). */
@@ -24,11 +23,11 @@ export interface PlayKubeOptions {
   network?: string;
   /** --service-container: a container (`<sha256 of the YAML, 12>-service`) that runs while the pods run */
   serviceContainer?: boolean;
-  /** --annotation KEY=VALUE: added to every pod and container played (over the YAML's) */
-  annotations?: string[];
   /** --ip: static addresses, one per pod in order */
   ip?: string[];
   userns?: string;
+  /** --annotation KEY=VALUE: added to every pod's annotations (over the YAML's), e.g. a .kube file's AutoUpdate= */
+  annotations?: Record<string, string>;
   /** --configmap files (ConfigMaps only) */
   configMaps?: Source[];
   /** validate and plan, create nothing */
@@ -73,30 +72,9 @@ export function nodeFacts() {
   return { name: os.hostname(), hostIP: addr?.address ?? '127.0.0.1', cpus: os.cpus().length, memoryBytes: os.totalmem() };
 }
 
-/**
- * --annotation KEY=VALUE values: a key as Kubernetes allows it ([prefix/]name), any value (as
- * Kubernetes: Podman 4.3.1 refuses values over 63 characters, a label's limit, peapod does not).
- */
-export function parseAnnotations(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const a of list) {
-    const i = a.indexOf('=');
-    const key = i < 0 ? a : a.slice(0, i);
-    const slash = key.lastIndexOf('/');
-    const prefix = slash < 0 ? undefined : key.slice(0, slash);
-    const name = slash < 0 ? key : key.slice(slash + 1);
-    if (i < 0 || !QUALIFIED_NAME.test(name) || name.length > 63 || (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix)))) {
-      throw new PeapodError('invalid', `--annotation ${JSON.stringify(a)}: want KEY=VALUE with KEY a Kubernetes annotation key ([prefix/]name, the name at most 63 of A-Z a-z 0-9 - _ .)`);
-    }
-    out[key] = a.slice(i + 1);
-  }
-  return out;
-}
-
 /** `kube play`: nothing is created unless every source validates and plans. */
 export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptions): Promise<PlayKubeReport> {
   const names = sources.map((s) => s.name).join(', ');
-  const extra = parseAnnotations(o.annotations ?? []);
   const { docs, diags } = await load(sources, o.validate, true);
   let configMapDocs: ParsedDoc[] = [];
   if (o.configMaps?.length) {
@@ -119,22 +97,24 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   const plan = planKube(docs, { publish: o.publish, publishAll: o.publishAll, network: o.network, ips: o.ip, configMapDocs, node: nodeFacts() });
   o.onDiagnostics([...diags, ...plan.diagnostics]);
   if (hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot play ${names}: nothing was created`);
-  if (Object.keys(extra).length) {
-    for (const p of plan.pods) {
-      p.pod.annotations = { ...(p.pod.annotations ?? {}), ...extra };
-      for (const c of p.containers) c.annotations = { ...(c.annotations ?? {}), ...extra };
-    }
-  }
   if (o.dryRun) return { plan, pods: [] };
   if (o.userns === 'keep-id') for (const p of plan.pods) p.pod.userns = 'keep-id';
+  // as Podman: the pods and their containers (inspect's .Config.Annotations) get them
+  if (o.annotations && Object.keys(o.annotations).length) {
+    for (const p of plan.pods) {
+      p.pod.annotations = { ...p.pod.annotations, ...o.annotations };
+      for (const c of p.containers) c.annotations = { ...(c.annotations ?? {}), ...o.annotations };
+    }
+  }
   const engine = await open();
   const asks = (r?: object) => !!r && Object.values(r).some((v) => v !== undefined);
   const limited = plan.pods.flatMap((p) => [...(asks(p.pod.resources) ? [`pod ${p.pod.name}`] : []), ...p.containers.filter((c) => asks(c.resources)).map((c) => c.name)]);
   const notice = engine.rootlessLimitsNotice(limited);
   if (notice) o.onWarning(notice);
   if (engine.cfg.rootlessUid !== undefined && plan.services.length) {
-    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports, nothing more`);
+    o.onWarning(`rootless: Services ${plan.services.map((s) => s.spec.name).join(', ')} get no virtual IP and no names (pasta has no shared bridge between pods): their nodePorts are published as host ports of the pods they select, nothing more`);
     plan.services = [];
+    for (const p of plan.pods) if (p.nodePorts?.length) p.pod.publish = [...(p.pod.publish ?? []), ...p.nodePorts];
   }
   const { playPlan, waitReady } = await import('../kube/apply.js');
   let service: string | undefined;
@@ -161,6 +141,40 @@ export async function playKube(open: Opener, sources: Source[], o: PlayKubeOptio
   }
   if (o.waitReady) await waitReady(engine, r.pods.map((p) => p.id), (o.timeoutSeconds ?? 300) * 1000);
   return { plan, pods: r.pods };
+}
+
+/** --annotation KEY=VALUE flags (Kubernetes annotation keys: [DNS-subdomain/]name). */
+export async function parseAnnotations(flags: string[] = []): Promise<Record<string, string>> {
+  const { DNS1123_SUBDOMAIN, QUALIFIED_NAME } = await import('../../engine/names.js');
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    const slash = key.lastIndexOf('/');
+    const [prefix, name] = slash < 0 ? [undefined, key] : [key.slice(0, slash), key.slice(slash + 1)];
+    if (eq < 0 || name.length > 63 || !QUALIFIED_NAME.test(name) || (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix)))) {
+      throw new PeapodError('invalid', `invalid --annotation ${JSON.stringify(f)}: use KEY=VALUE with a Kubernetes annotation key ([prefix/]name)`);
+    }
+    out[key] = f.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * `kube quadlet`: the text of a `.kube` file that plays one YAML file (given by its absolute path)
+ * under peapod's generator. The YAML is read, validated and planned first (nothing of the engine
+ * is opened), so that a broken manifest never becomes a unit.
+ */
+export async function kubeQuadlet(source: Source & { path: string }, o: { validate: 'strict' | 'warn'; name?: string; onDiagnostics: (diags: Diagnostic[]) => void }): Promise<{ fileName: string; text: string }> {
+  const { docs, diags } = await load([source], o.validate, true);
+  const { planKube } = await import('../kube/plan.js');
+  const plan = hasErrors(diags) ? undefined : planKube(docs, { node: nodeFacts() });
+  o.onDiagnostics([...diags, ...(plan?.diagnostics ?? [])]);
+  if (!plan || hasErrors(plan.diagnostics)) throw new PeapodError('invalid', `cannot make a .kube file for ${source.name}: the YAML does not play`);
+  const { kubeFileFor, kubeFileNameFor, isValidUnitName } = await import('../systemd/quadlet.js');
+  const fileName = o.name === undefined ? kubeFileNameFor(source.path) : `${o.name.replace(/\.kube$/, '')}.kube`;
+  if (!isValidUnitName(fileName.replace(/\.kube$/, '.service'), '.service')) throw new PeapodError('invalid', `--name ${JSON.stringify(o.name)}: not a valid unit name (letters, digits, ":", "_", ".", "-", "\\" and one "@")`);
+  return { fileName, text: kubeFileFor(source.path, { fileName }) };
 }
 
 export interface DownKubeReport { stopped: string[]; removed: string[]; secrets: string[]; volumes: string[]; services: string[] }
@@ -192,7 +206,7 @@ export async function downKube(open: Opener, sources: Source[], o: { force?: boo
  * (`signal`) before it is ready, takes the pods down and fails (the unit's start fails). Without
  * NOTIFY_SOCKET it is waitForPods.
  */
-export async function servePods(open: Opener, podIds: string[], signal: AbortSignal): Promise<void> {
+export async function servePods(open: Opener, podIds: string[], signal: AbortSignal): Promise<WaitReport> {
   const { sdNotify, underNotifyUnit } = await import('../../engine/spawn.js');
   if (underNotifyUnit()) {
     const engine = await open();
@@ -208,28 +222,49 @@ export async function servePods(open: Opener, podIds: string[], signal: AbortSig
     const names = await Promise.all(podIds.map(async (id) => (await engine.pods.find(id))?.name ?? id.slice(0, 12)));
     await sdNotify(`READY=1\nSTATUS=ready: ${names.join(', ')}`);
   }
-  await waitForPods(open, podIds, signal, () => sdNotify('STOPPING=1').then(() => undefined, () => undefined));
+  return waitForPods(open, podIds, signal, () => sdNotify('STOPPING=1').then(() => undefined, () => undefined));
+}
+
+/** How a `--wait` ended: by itself (every app container exited, with these codes) or by a signal. */
+export interface WaitReport { ended: boolean; exitCodes: number[] }
+
+/**
+ * Podman's --service-exit-code-propagation (a .kube file's ExitCodePropagation=): the exit code of
+ * a `--wait` that ended by itself. none: 0; any: the first failure's code if any container failed;
+ * all: that code only if every container failed.
+ */
+export function propagatedExitCode(r: WaitReport, how: 'all' | 'any' | 'none'): number {
+  const failed = r.exitCodes.filter((c) => c !== 0);
+  if (!r.ended || how === 'none' || !failed.length) return 0;
+  if (how === 'all' && failed.length !== r.exitCodes.length) return 0;
+  return failed[0];
 }
 
 /**
  * `kube play --wait`: returns once every app container of the pods has exited (an init failure
  * counts as ended) or `signal` aborts; then the pods are removed, as Podman's `kube play --wait`.
  */
-export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal, onStopping?: () => Promise<void>): Promise<void> {
+export async function waitForPods(open: Opener, podIds: string[], signal: AbortSignal, onStopping?: () => Promise<void>): Promise<WaitReport> {
   const engine = await open();
+  let exitCodes: number[] = [];
   while (!signal.aborted) {
     let running = false;
+    exitCodes = [];
     for (const id of podIds) {
       const pod = await engine.pods.find(id);
       if (!pod) continue;
       const members = await engine.pods.members(pod);
       if (members.some((c) => !c.spec.isInfra && (isRunning(c) || (neverStarted(c) && !engine.pods.initFailure(members))))) running = true;
+      // the app containers' codes (an init container that failed counts as a failure too; sidecars do not count)
+      for (const c of members) if (!c.spec.isInfra && c.spec.init !== 'sidecar' && !(c.spec.init === 'init' && c.state.exitCode === 0)) exitCodes.push(c.state.exitCode);
     }
     if (!running) break;
     await new Promise((res) => setTimeout(res, 200));
   }
+  const ended = !signal.aborted;
   await onStopping?.();
   for (const id of podIds) {
     if (await engine.pods.find(id)) await engine.pods.remove(id, { force: true });
   }
+  return { ended, exitCodes: ended ? exitCodes : [] };
 }

@@ -15,7 +15,13 @@ export interface ServiceReport {
   Selector: Record<string, string>;
   SessionAffinity: string;
   PublishNotReadyAddresses: boolean;
+  /** NodePort and LoadBalancer only */
+  ExternalTrafficPolicy?: string;
   Names: string[];
+  /** ExternalName: the name, and the addresses its names answer with (looked up when it was made) */
+  ExternalName?: string;
+  ExternalAddresses?: string[];
+  ExternalResolved?: string;
   Endpoints: Array<{ Pod: string; IP: string; Ready: boolean; Ports: Record<string, number> }>;
   Created: string;
   Source?: string;
@@ -28,11 +34,16 @@ export function serviceReport(v: ServiceView): ServiceReport {
     Namespace: v.spec.namespace,
     Type: v.spec.type,
     ClusterIP: v.clusterIP,
-    Ports: v.spec.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol.toUpperCase()}${String(p.targetPort) !== String(p.port) ? `->${p.targetPort}` : ''}`).join(',') || '<none>',
+    Ports: v.spec.ports.map((p) => {
+      const node = v.nodePorts?.[`${p.protocol}/${p.port}`] ?? p.nodePort;
+      return `${p.port}${node ? `:${node}` : ''}/${p.protocol.toUpperCase()}${String(p.targetPort) !== String(p.port) ? `->${p.targetPort}` : ''}`;
+    }).join(',') || '<none>',
     Selector: v.spec.selector,
     SessionAffinity: v.spec.affinitySeconds ? 'ClientIP' : 'None',
     PublishNotReadyAddresses: !!v.spec.publishNotReadyAddresses,
+    ...(v.spec.type !== 'ClusterIP' ? { ExternalTrafficPolicy: v.spec.externalTrafficPolicy ?? 'Cluster' } : {}),
     Names: serviceNames(v.spec),
+    ...(v.spec.externalName ? { ExternalName: v.spec.externalName, ExternalAddresses: v.external?.addresses ?? [], ExternalResolved: v.external?.resolved } : {}),
     Endpoints: v.endpoints.map((e) => ({ Pod: e.pod, IP: e.ip, Ready: e.ready, Ports: e.ports })),
     Created: v.created,
     Source: v.spec.kube?.file,

@@ -45,15 +45,10 @@ async function listImages(cmd: Command, o: { format?: string; quiet?: boolean; t
 
 /** `load`: prints the names the archive brought (an image already known under them keeps its ID). */
 async function loadImages(cmd: Command, o: { input: string; quiet?: boolean }): Promise<void> {
-  const engine = await getEngine(cmd);
-  const before = new Set((await engine.images.list()).flatMap((i) => i.names.map((n) => `${i.id} ${n}`)));
-  const loaded = await engine.images.load(o.input);
+  const { loadImages: load } = await import('../app/images.js');
+  const names = await load(() => getEngine(cmd), o.input);
   if (o.quiet) return;
-  const lines = loaded.flatMap((i) => {
-    const added = i.names.filter((n) => !before.has(`${i.id} ${n}`));
-    return added.length ? added : [i.names[0] ?? `sha256:${i.id}`];
-  });
-  process.stdout.write(lines.map((l) => `Loaded image: ${l}\n`).join(''));
+  process.stdout.write(names.map((l) => `Loaded image: ${l}\n`).join(''));
 }
 
 export function registerImageCommands(program: Command): void {

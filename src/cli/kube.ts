@@ -42,18 +42,21 @@ function report(diags: Diagnostic[], files: string[]): void {
 
 interface PlayFlags {
   start: boolean; replace?: boolean; down?: boolean; validate: 'strict' | 'warn'; quiet?: boolean;
-  publish?: string[]; publishAll?: boolean; network?: string; ip?: string[]; annotation?: string[]; serviceContainer?: boolean; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
+  publish?: string[]; publishAll?: boolean; network?: string; ip?: string[]; serviceContainer?: boolean; userns?: string; configmap?: string[]; dryRun?: boolean; force?: boolean; wait?: boolean; waitReady?: boolean; timeout?: number;
+  annotation?: string[]; serviceExitCodePropagation?: 'all' | 'any' | 'none';
 }
 
 async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> {
   if (o.down) return down(files, { force: o.force }, cmd);
-  const { playKube, servePods } = await import('../app/kube.js');
+  const { playKube, servePods, parseAnnotations, propagatedExitCode } = await import('../app/kube.js');
   const open = () => getEngine(cmd);
+  if (o.serviceExitCodePropagation && !o.wait) throw new PeapodError('invalid', '--service-exit-code-propagation needs --wait (the exit code is that of the served pods)');
+  const annotations = await parseAnnotations(o.annotation);
   const renderer = await pullRenderer(!!o.quiet);
   let r;
   try {
     r = await playKube(open, await readAll(files), {
-      ...o, configMaps: o.configmap && (await readAll(o.configmap)), timeoutSeconds: o.timeout, annotations: o.annotation,
+      ...o, annotations, configMaps: o.configmap && (await readAll(o.configmap)), timeoutSeconds: o.timeout,
       onDiagnostics: (d) => report(d, files), onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
       pullProgress: renderer?.forImage,
     });
@@ -64,20 +67,23 @@ async function play(files: string[], o: PlayFlags, cmd: Command): Promise<void> 
   for (const p of r.pods) if (p.initFailed) process.stderr.write(`warning: ${p.initFailed}\n`);
   if (o.wait) {
     if (!o.quiet) process.stdout.write(r.pods.map((p) => `Pod: ${p.id}\n`).join(''));
-    return untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
+    const served = await untilSignal((signal) => servePods(open, r.pods.map((p) => p.id), signal));
+    const code = propagatedExitCode(served, o.serviceExitCodePropagation ?? 'none');
+    if (code) process.exitCode = code;
+    return;
   }
   if (o.quiet) return;
   process.stdout.write(r.pods.map((p) => `Pod:\n${p.id}\n${p.containers.length ? `${p.containers.length === 1 ? 'Container' : 'Containers'}:\n${p.containers.join('\n')}\n` : ''}\n`).join(''));
 }
 
 /** Runs fn with a signal that SIGINT or SIGTERM aborts (--wait: Ctrl-C takes the pods down). */
-async function untilSignal(fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
+async function untilSignal<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await fn(ac.signal);
+    return await fn(ac.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -139,6 +145,23 @@ async function down(files: string[], o: { force?: boolean }, cmd: Command): Prom
   process.stdout.write(out);
 }
 
+async function quadlet(file: string, o: { dir?: string; name?: string; validate: 'strict' | 'warn' }): Promise<void> {
+  if (file === '-' || /^https?:\/\//.test(file)) throw new PeapodError('invalid', `kube quadlet needs a local file, not ${file}: the unit plays it at every start`);
+  const { kubeQuadlet } = await import('../app/kube.js');
+  const abs = path.resolve(file);
+  const src = await readSource(abs);
+  const r = await kubeQuadlet({ ...src, path: abs }, { validate: o.validate, name: o.name, onDiagnostics: (d) => report(d, [abs]) });
+  if (o.dir === undefined) return void process.stdout.write(r.text);
+  const out = path.join(o.dir, r.fileName);
+  const { writeFile } = await import('node:fs/promises');
+  try {
+    await writeFile(out, r.text, { flag: 'wx', mode: 0o644 });
+  } catch (err: any) {
+    throw new PeapodError('invalid', `writing ${out}: ${err?.code === 'EEXIST' ? 'the file exists (remove it first)' : err?.code === 'ENOENT' ? 'no such directory' : err.message}`);
+  }
+  process.stdout.write(`${out}\n`);
+}
+
 function addPlay(c: Command): Command {
   return c.description('create pods from Kubernetes YAML')
     .argument('<files...>', 'YAML files, - for stdin, or URLs')
@@ -151,7 +174,6 @@ function addPlay(c: Command): Command {
     .option('--network <name>', 'network of the pods: a bridge network, host or none')
     .option('--service-container', 'also run a service container (<sha256 of the YAML, 12>-service) while the pods run, as Podman does for systemd units (--service-container=true|false)')
     .option('--no-service-container', 'no service container (the default)')
-    .option('--annotation <key=value>', 'add an annotation to every pod and container played (repeatable)', collect)
     .addOption(new Option('--log-driver <driver>', 'log driver of the containers: k8s-file (json-file is taken as k8s-file, as Podman does); the only one peapod has').choices(['k8s-file', 'json-file']))
     .option('--ip <address>', 'static IP of a pod on its network (repeatable: one per pod, in order; over its peapod.io/ip annotation)', collect)
     .addOption(new Option('--userns <mode>', 'user namespace of the pods: host, or keep-id (rootless: the user\'s uid is the same inside)').choices(['host', 'keep-id']))
@@ -160,6 +182,8 @@ function addPlay(c: Command): Command {
     .option('-w, --wait', 'stay in the foreground; when every container has exited, or on Ctrl-C/SIGTERM, take the pods down; under a Type=notify unit, tell systemd READY=1 once every pod is ready')
     .option('--wait-ready', 'return only when every pod is ready (readiness probes pass) or completed; also written --wait=ready')
     .option('--timeout <duration>', 'with --wait-ready: give up after this long (300s, 5m, 90); the pods stay', (v: string) => durationMs('timeout', v) / 1000)
+    .option('--annotation <key=value>', 'add an annotation to every pod and its containers (over the YAML\'s), e.g. io.containers.autoupdate=registry (repeatable)', collect)
+    .addOption(new Option('--service-exit-code-propagation <how>', 'with --wait: exit with a failed container\'s code when any or all of them failed (default none: 0)').choices(['all', 'any', 'none']))
     .option('--force', 'with --down: also remove the volumes of PersistentVolumeClaims')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: PlayFlags, cmd: Command) => play(files, o, cmd));
@@ -189,7 +213,7 @@ async function applySetName(args: string[], given?: string): Promise<string> {
   return n;
 }
 
-interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean }
+interface ApplyFlags { applyset?: string; validate: 'strict' | 'warn'; watch?: boolean; downOnExit?: boolean; quiet?: boolean; force?: boolean; pruneVolumes?: boolean }
 
 async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void> {
   const { applyKube } = await import('../app/apply.js');
@@ -201,7 +225,7 @@ async function apply(args: string[], o: ApplyFlags, cmd: Command): Promise<void>
   const once = async () => {
     runs++;
     const files = await expandSources(args);
-    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, onDiagnostics: (d) => report(d, files), onAction: say });
+    await applyKube(open, await readAll(files), { set, validate: o.validate, force: o.force, pruneVolumes: o.pruneVolumes, onDiagnostics: (d) => report(d, files), onAction: say });
     return files;
   };
   if (!o.watch) return void (await once());
@@ -260,14 +284,25 @@ async function diff(args: string[], o: { applyset?: string; validate: 'strict' |
   if (r.changed) process.exitCode = 1;
 }
 
+/** kubectl's ways to name a Deployment: NAME, deployment/NAME, deployments/NAME, deploy/NAME, deployment.apps/NAME. */
+function deploymentName(arg: string): string {
+  const m = /^(?:deployments?|deploy)(?:\.apps)?\/(.+)$/.exec(arg);
+  if (m) return m[1];
+  if (arg.includes('/')) throw new PeapodError('invalid', `${arg}: rollout works on Deployments only (deployment/NAME)`);
+  return arg;
+}
+
 function addRollout(kube: Command): void {
-  const rollout = kube.command('rollout').description('status, history and undo of a Deployment made by kube apply');
+  const rollout = kube.command('rollout').description('status, history, undo, restart, pause and resume of a Deployment made by kube apply');
   const setOpt = () => new Option('--applyset <name>', 'the apply set (default: the one that has the Deployment)');
   rollout.command('status').description('how the rollout of a Deployment stands').argument('<deployment>').addOption(setOpt())
-    .action(async (name: string, o: { applyset?: string }, cmd: Command) => {
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
       const { rolloutStatus } = await import('../app/apply.js');
       const r = await rolloutStatus(() => getEngine(cmd), name, { set: o.applyset });
-      const line = r.status === 'complete'
+      const line = r.paused
+        ? `deployment "${name}" is paused (revision ${r.revision}, ${r.ready}/${r.replicas} ready): peapod kube rollout resume deployment/${name}`
+        : r.status === 'complete'
         ? `deployment "${name}" successfully rolled out (revision ${r.revision}, ${r.ready}/${r.replicas} ready)`
         : r.status === 'failed'
           ? `deployment "${name}" rollout to revision ${r.revision} failed: ${r.message}`
@@ -276,17 +311,40 @@ function addRollout(kube: Command): void {
       if (r.status === 'failed') process.exitCode = 1;
     });
   rollout.command('history').description('the revisions of a Deployment kept (revisionHistoryLimit)').argument('<deployment>').addOption(setOpt())
-    .action(async (name: string, o: { applyset?: string }, cmd: Command) => {
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
       const { rolloutHistory } = await import('../app/apply.js');
       const r = await rolloutHistory(() => getEngine(cmd), name, { set: o.applyset });
       process.stdout.write(`deployment "${name}" (apply set ${r.set})\nREVISION  HASH        CHANGE-CAUSE\n${r.revisions.map((v) => `${String(v.revision).padEnd(9)} ${v.hash.padEnd(11)} ${v.cause}${v.revision === r.current ? ' (current)' : ''}\n`).join('')}`);
     });
   rollout.command('undo').description('roll a Deployment back to its previous revision (or --to-revision)').argument('<deployment>').addOption(setOpt())
     .option('--to-revision <n>', 'the revision to go back to', (v: string) => Number(v))
-    .action(async (name: string, o: { applyset?: string; toRevision?: number }, cmd: Command) => {
+    .action(async (arg: string, o: { applyset?: string; toRevision?: number }, cmd: Command) => {
+      const name = deploymentName(arg);
       const { rolloutUndo } = await import('../app/apply.js');
       const r = await rolloutUndo(() => getEngine(cmd), name, { set: o.applyset, toRevision: o.toRevision, onAction: (l) => process.stdout.write(`${l}\n`) });
       process.stdout.write(`deployment "${name}" rolled back to the template of revision ${r.revision}\n`);
+    });
+  rollout.command('restart').description('replace every pod of a Deployment by a rolling update (kubectl.kubernetes.io/restartedAt)').argument('<deployment>').addOption(setOpt())
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
+      const { rolloutRestart } = await import('../app/apply.js');
+      await rolloutRestart(() => getEngine(cmd), name, { set: o.applyset, onAction: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`deployment.apps/${name} restarted\n`);
+    });
+  rollout.command('pause').description('keep template changes of a Deployment from rolling out until resume').argument('<deployment>').addOption(setOpt())
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
+      const { rolloutPause } = await import('../app/apply.js');
+      await rolloutPause(() => getEngine(cmd), name, { set: o.applyset });
+      process.stdout.write(`deployment.apps/${name} paused\n`);
+    });
+  rollout.command('resume').description('roll out what was applied to a paused Deployment').argument('<deployment>').addOption(setOpt())
+    .action(async (arg: string, o: { applyset?: string }, cmd: Command) => {
+      const name = deploymentName(arg);
+      const { rolloutResume } = await import('../app/apply.js');
+      await rolloutResume(() => getEngine(cmd), name, { set: o.applyset, onAction: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`deployment.apps/${name} resumed\n`);
     });
 }
 
@@ -306,6 +364,7 @@ export function registerKubeCommands(program: Command): void {
     .option('--down-on-exit', 'with --watch: take the pods down on Ctrl-C')
     .option('-q, --quiet', 'print nothing on success')
     .option('--force', 'replace the pods of a Job whose template changed')
+    .option('--prune-volumes', 'also delete the volumes of the set\'s PersistentVolumeClaims gone from the files (kept otherwise)')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: ApplyFlags, cmd: Command) => apply(files, o, cmd));
   kube.command('diff').description('what kube apply would do (exit 0: nothing, 1: changes, >1: error)')
@@ -313,6 +372,12 @@ export function registerKubeCommands(program: Command): void {
     .option('--applyset <name>', 'name of the apply set (default: the first file or directory\'s name)')
     .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
     .action(async (files: string[], o: { applyset?: string; validate: 'strict' | 'warn' }, cmd: Command) => diff(files, o, cmd));
+  kube.command('quadlet').description('write a Quadlet .kube file that plays a YAML file as a systemd service (peapod-generator reads it)')
+    .argument('<file>', 'the YAML file (a local file: the unit plays it by its absolute path)')
+    .option('--dir <dir>', 'write DIR/NAME.kube (never over an existing file) and print its path; default: print the file')
+    .option('--name <name>', 'the .kube file\'s (and the unit\'s) name (default: the YAML file\'s name)')
+    .addOption(new Option('--validate <mode>', 'unknown fields: strict (errors) or warn').choices(['strict', 'warn']).default('strict'))
+    .action(async (file: string, o: { dir?: string; name?: string; validate: 'strict' | 'warn' }) => quadlet(file, o));
   addRollout(kube);
   // `kube generate`: the same as `generate kube` (src/cli/generate.ts)
   addGenerateKube(kube.command('generate'));

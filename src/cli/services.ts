@@ -20,7 +20,8 @@ export function registerServiceCommands(program: Command): void {
       const items = await listServices(() => getEngine(cmd));
       printItems(items, o.format, {
         headers: ['NAME', 'TYPE', 'CLUSTER-IP', 'PORTS', 'ENDPOINTS'],
-        row: (s) => [s.Namespace === 'default' ? s.Name : `${s.Namespace}/${s.Name}`, s.Type, s.ClusterIP, s.Ports, endpointsColumn(s.Endpoints)],
+        row: (s) => [s.Namespace === 'default' ? s.Name : `${s.Namespace}/${s.Name}`, s.Type, s.ExternalName ? '<none>' : s.ClusterIP, s.Ports,
+          s.ExternalName ? `${s.ExternalName} (${s.ExternalAddresses?.join(',') || 'no address'})` : endpointsColumn(s.Endpoints)],
       }, { quiet: (s) => s.Name, quietMode: o.quiet });
     });
 

@@ -30,11 +30,17 @@ export interface ApplySetRecord {
   /** the objects of the last apply, as applied (Kubernetes JSON) */
   objects: Array<{ kind: string; name: string; object: unknown }>;
   deployments: Record<string, DeploymentRecord>;
+  /** PersistentVolumeClaims gone from the files whose volumes prune kept (no --prune-volumes) */
+  keptClaims?: string[];
 }
 
 export interface DeploymentRecord {
   /** the revision the Deployment is (or is rolling) at */
   revision: number;
+  /** `kube rollout pause`: a changed template is not rolled out until `resume` */
+  paused?: boolean;
+  /** `kube rollout restart`: the kubectl.kubernetes.io/restartedAt annotation kept on the template */
+  restartedAt?: string;
   /** revisions kept (revisionHistoryLimit old ones and the current), oldest first */
   history: Array<{ revision: number; hash: string; object: unknown; at: string }>;
   rollout?: { status: 'progressing' | 'complete' | 'failed'; message: string; at: string };

@@ -18,7 +18,7 @@ import type { ContainerRecord, ImageRuntimeConfig, PodRecord, PodVolume, SecretR
 import { resolveKubeArgs } from '../../engine/runtime/command.js';
 import { PeapodError } from '../../engine/errors.js';
 import { CONTROLLER_KINDS, kindInfo, kindOfType, type GenerateType } from './kinds.js';
-import { CONFIG_KEY, DNS1035_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME } from '../../engine/names.js';
+import { CONFIG_KEY, DNS1035_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME, SYSTEMD_MANAGER_LABEL, SYSTEMD_UNIT_LABEL } from '../../engine/names.js';
 
 type Obj = Record<string, unknown>;
 
@@ -695,7 +695,7 @@ function podObject(name: string, pod: PodRecord | undefined, members: ContainerR
     const template = c.spec.kubeName ? [...(tmpl?.initContainers ?? []), ...(tmpl?.containers ?? [])].find((t: any) => t?.name === c.spec.kubeName) : undefined;
     const ctx: CtrCtx = { c, name: cname, ports: ports[index], image, cmd: kubeCommandFor(c.args, image, hintOf(c)), template, bindVolume, warn };
     const o = build(CONTAINER_FIELDS, ctx);
-    if (pod && (c.spec.labels && Object.keys(c.spec.labels).length)) warn(`container ${c.name}: container labels have no place in a Kubernetes pod: left out`);
+    if (pod && Object.keys(userLabels(c.spec.labels) ?? {}).length) warn(`container ${c.name}: container labels have no place in a Kubernetes pod: left out`);
     if (c.spec.annotations && Object.keys(c.spec.annotations).length) warn(`container ${c.name}: container annotations have no place in a Kubernetes pod: left out`);
     return { c, o };
   });
@@ -711,7 +711,7 @@ function podObject(name: string, pod: PodRecord | undefined, members: ContainerR
     containers: built.filter((b) => !b.c.spec.init).map((b) => b.o),
   };
   const what = `pod ${name}`;
-  const labels = { ...(validLabels(pod ? pod.spec.labels : ordered[0]?.spec.labels, what, warn) ?? {}), ...(extraLabels ?? {}) };
+  const labels = { ...(validLabels(pod ? pod.spec.labels : userLabels(ordered[0]?.spec.labels), what, warn) ?? {}), ...(extraLabels ?? {}) };
   // the static address is the pod's, whether the YAML or --ip gave it: played again, it is the same
   const annotations = { ...(userAnnotations(pod?.spec.annotations, what, warn) ?? {}), ...(pod?.spec.ips?.length ? { [IP_ANNOTATION]: pod.spec.ips.join(',') } : {}) };
   const metadata = obj(['name', name], ['labels', labels], ['annotations', Object.keys(annotations).length ? annotations : undefined]);
@@ -904,11 +904,13 @@ function playedService(s: ServiceSpec): Obj {
   const spec = obj(
     ['type', s.type === 'ClusterIP' ? undefined : s.type],
     ['clusterIP', s.headless ? 'None' : undefined],
-    ['selector', s.selector],
+    ['externalName', s.externalName],
+    ['selector', Object.keys(s.selector).length ? s.selector : undefined],
     ['ports', ports.length ? ports : undefined],
     ['sessionAffinity', s.affinitySeconds ? 'ClientIP' : undefined],
     ['sessionAffinityConfig', s.affinitySeconds && s.affinitySeconds !== 10800 ? { clientIP: { timeoutSeconds: s.affinitySeconds } } : undefined],
     ['publishNotReadyAddresses', s.publishNotReadyAddresses || undefined],
+    ['externalTrafficPolicy', s.externalTrafficPolicy],
   );
   return topLevel('Service', 'v1', obj(['name', s.name], ['namespace', s.namespace === 'default' ? undefined : s.namespace], ['labels', s.labels]), spec);
 }
@@ -921,4 +923,11 @@ function playedService(s: ServiceSpec): Obj {
 export function toYaml(objects: readonly unknown[], header?: string): string {
   const docs = objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0, minContentWidth: 0, aliasDuplicateObjects: false }));
   return (header ?? '') + docs.join('---\n');
+}
+
+/** A container's labels without the unit it was made under (bookkeeping of auto-update, not the user's). */
+function userLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!labels) return labels;
+  const { [SYSTEMD_UNIT_LABEL]: _unit, [SYSTEMD_MANAGER_LABEL]: _manager, ...rest } = labels;
+  return rest;
 }

@@ -21,6 +21,12 @@ export interface PlannedPod {
   containers: ContainerSpec[];
   /** a Job's pod beyond its parallelism: created, started when an earlier pod of the Job finishes */
   deferred?: boolean;
+  /**
+   * the nodePorts of NodePort/LoadBalancer Services that select this pod, as host ports: rootful
+   * peapod publishes them through the Services' rules instead (any Ready endpoint); only rootless,
+   * which has no Service rules, publishes them on the pod itself
+   */
+  nodePorts?: NonNullable<PodSpec['publish']>;
   source: { file: string; kind: string; name: string };
 }
 
@@ -156,7 +162,7 @@ const SUPPORT: Record<string, Support> = {
     ...WORKLOAD_COMMON,
     spec: {
       type: true, selector: true, clusterIP: true, clusterIPs: true, sessionAffinity: true, sessionAffinityConfig: true,
-      publishNotReadyAddresses: true, externalTrafficPolicy: true,
+      publishNotReadyAddresses: true, externalTrafficPolicy: true, externalName: true,
       ports: { each: { name: true, protocol: true, port: true, targetPort: true, nodePort: true, appProtocol: 'n/a' } },
       internalTrafficPolicy: 'n/a', ipFamilies: 'n/a', ipFamilyPolicy: 'n/a', allocateLoadBalancerNodePorts: 'n/a',
       loadBalancerClass: 'n/a', loadBalancerIP: 'n/a', loadBalancerSourceRanges: 'n/a', healthCheckNodePort: 'n/a', trafficDistribution: 'n/a',
@@ -301,8 +307,9 @@ function collectObjects(docs: readonly ParsedDoc[], extra: readonly ParsedDoc[])
 }
 
 /**
- * Services: a virtual IP with its rules and names (engine/network/services.ts); NodePorts (and
- * LoadBalancer ports) also become host ports of the pods the selector matches.
+ * Services: a virtual IP with its rules and names (engine/network/services.ts). The nodePorts of
+ * NodePort (and LoadBalancer) Services are kept aside on the pods the selector matches, for
+ * rootless peapod, which has no Service rules and publishes them as the pods' host ports.
  */
 function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnostics: Diagnostic[], services: PlannedService[]): void {
   for (const d of docs) {
@@ -315,25 +322,20 @@ function applyServices(docs: readonly ParsedDoc[], pods: PlannedPod[], diagnosti
     const type = spec.type ?? 'ClusterIP';
     const selector: Record<string, string> = spec.selector ?? {};
     const matched = pods.filter((p) => Object.keys(selector).length > 0 && Object.entries(selector).every(([k, x]) => p.pod.labels?.[k] === x));
-    let mapped = false;
     (spec.ports ?? []).forEach((port: Obj, i: number) => {
       if (!(type === 'NodePort' || type === 'LoadBalancer') || !port.nodePort) return;
       for (const p of matched) {
         const target = port.targetPort ?? port.port;
-        let containerPort: number | undefined = typeof target === 'number' ? target : undefined;
-        if (typeof target === 'string') containerPort = p.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === target)?.containerPort;
+        let containerPort: number | undefined = typeof target === 'number' ? target : /^\d+$/.test(String(target)) ? Number(target) : undefined;
+        if (containerPort === undefined) containerPort = p.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === target)?.containerPort;
         if (!containerPort) {
-          diagnostics.push(at(d, ['spec', 'ports', i, 'targetPort'], `no container port named "${target}" in pod ${p.pod.name}`, 'error'));
+          diagnostics.push(at(d, ['spec', 'ports', i, 'targetPort'], `no container port named "${target}" in pod ${p.pod.name}: the pod is no endpoint of this port`, 'warning'));
           continue;
         }
         const protocol = String(port.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp';
-        (p.pod.publish ??= []).push({ hostIP: '', hostPort: port.nodePort, containerPort, protocol });
-        mapped = true;
+        (p.nodePorts ??= []).push({ hostIP: '', hostPort: port.nodePort, containerPort, protocol });
       }
     });
-    if (!mapped && type !== 'ClusterIP') {
-      diagnostics.push(at(d, ['spec'], `Service ${v.metadata.name} (${type}${matched.length ? '' : ', selecting no pod of this play'}) publishes no host port (give its ports a nodePort): it is reached through its cluster IP and name only`, 'warning'));
-    }
   }
 }
 

@@ -2,7 +2,8 @@
 // a Service that peapod implements is checked here with the YAML path of what is wrong, before
 // anything is created; the engine re-checks what ends up in iptables rules.
 import type { ServiceSpec, ServicePortSpec } from '../../engine/network/services.js';
-import { DNS1035_LABEL, DNS1123_LABEL, LABEL_VALUE, QUALIFIED_NAME } from '../../engine/names.js';
+import { DNS1035_LABEL, DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME } from '../../engine/names.js';
+import { NODE_PORT_RANGE } from '../../engine/network/service-rules.js';
 import type { PathSegment } from './diagnostics.js';
 
 export interface PlannedService {
@@ -30,15 +31,28 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
   if (typeof namespace !== 'string' || !DNS1123_LABEL.test(namespace) || namespace.length > 63) err(['metadata', 'namespace'], `namespace "${namespace}" must be a lower-case RFC 1123 label`);
   const spec: Obj = v.spec ?? {};
   const type = spec.type ?? 'ClusterIP';
-  if (type === 'ExternalName') err(['spec', 'type'], 'ExternalName Services are not supported by peapod (aardvark-dns, the DNS the pods use, has no CNAME records)');
-  else if (!['ClusterIP', 'NodePort', 'LoadBalancer'].includes(type)) err(['spec', 'type'], `unknown Service type "${type}"`);
+  let externalName: string | undefined;
+  if (type === 'ExternalName') {
+    // the apiserver's rule: a lower-case RFC 1123 subdomain (a trailing dot allowed), at most 253 characters
+    const x = spec.externalName;
+    const bare = typeof x === 'string' ? x.replace(/\.$/, '') : '';
+    if (typeof x !== 'string' || !x) err(['spec', 'externalName'], 'an ExternalName Service needs spec.externalName (a DNS name)');
+    else if (bare.length > 253 || !DNS1123_SUBDOMAIN.test(bare) || bare.split('.').some((l) => l.length > 63)) {
+      err(['spec', 'externalName'], `externalName ${JSON.stringify(x.length > 80 ? `${x.slice(0, 80)}...` : x)} must be a lower-case RFC 1123 DNS name (a-z, 0-9, "-" and ".", labels of at most 63 characters, 253 in all)`);
+    } else if (IPV4.test(bare)) {
+      err(['spec', 'externalName'], `externalName ${bare} is an IP address: an ExternalName Service names a host by DNS name (CoreDNS would treat it as a name made of digits)`);
+    } else externalName = bare;
+    if (spec.selector !== undefined) warn(['spec', 'selector'], 'an ExternalName Service selects no pods: its selector is ignored');
+  } else if (!['ClusterIP', 'NodePort', 'LoadBalancer'].includes(type)) err(['spec', 'type'], `unknown Service type "${type}"`);
+  else if (spec.externalName !== undefined) err(['spec', 'externalName'], `externalName is for type ExternalName only, not ${type}`);
   const headless = spec.clusterIP === 'None';
   let clusterIP: string | undefined;
   if (spec.clusterIP !== undefined && spec.clusterIP !== '' && !headless) {
     if (typeof spec.clusterIP !== 'string' || !IPV4.test(spec.clusterIP)) err(['spec', 'clusterIP'], `"${spec.clusterIP}" is not an IPv4 address (or None)`);
     else clusterIP = spec.clusterIP;
   }
-  if (headless && type !== 'ClusterIP') err(['spec', 'clusterIP'], `a headless Service (clusterIP: None) must be of type ClusterIP, not ${type}`);
+  if (externalName !== undefined && spec.clusterIP !== undefined && spec.clusterIP !== '') err(['spec', 'clusterIP'], 'an ExternalName Service has no cluster IP');
+  else if (headless && type !== 'ClusterIP') err(['spec', 'clusterIP'], `a headless Service (clusterIP: None) must be of type ClusterIP, not ${type}`);
   if (spec.clusterIPs !== undefined) {
     const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : [];
     if (ips.length > 1) err(['spec', 'clusterIPs'], 'only one cluster IP (IPv4) per Service on one host');
@@ -54,12 +68,13 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
     if (!ok) err(['spec', 'selector', k], `invalid label selector ${JSON.stringify(k)}: ${JSON.stringify(x)}`);
     else selector[k] = x;
   }
-  if (!Object.keys(selector).length) warn(['spec'], `Service ${name} has no selector: its endpoints would be listed by hand (Endpoints objects), which peapod does not support: it gets no endpoints`);
+  if (!Object.keys(selector).length && type !== 'ExternalName') warn(['spec'], `Service ${name} has no selector: its endpoints would be listed by hand (Endpoints objects), which peapod does not support: it gets its virtual IP and names, and connections to it are refused`);
   const ports: ServicePortSpec[] = [];
   const raw: Obj[] = Array.isArray(spec.ports) ? spec.ports : [];
-  if (!raw.length && !headless) err(['spec', 'ports'], 'a Service needs at least one port (a headless one may have none)');
+  if (!raw.length && !headless && type !== 'ExternalName') err(['spec', 'ports'], 'a Service needs at least one port (a headless one may have none)');
   const seen = new Set<string>();
   const names = new Set<string>();
+  const nodePorts = new Map<number, string>();
   raw.forEach((p, i) => {
     const at = ['spec', 'ports', i];
     const protocol = String(p.protocol ?? 'TCP');
@@ -89,7 +104,15 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
         return;
       }
     }
-    if (p.nodePort !== undefined && !validPort(p.nodePort)) { err([...at, 'nodePort'], `nodePort ${JSON.stringify(p.nodePort)} must be in 1-65535`); return; }
+    if (p.nodePort !== undefined && p.nodePort !== 0) {
+      if (type === 'ClusterIP' || type === 'ExternalName') { err([...at, 'nodePort'], `a nodePort may not be given when type is ${type}`); return; }
+      if (!validPort(p.nodePort) || p.nodePort < NODE_PORT_RANGE.min || p.nodePort > NODE_PORT_RANGE.max) {
+        err([...at, 'nodePort'], `nodePort ${JSON.stringify(p.nodePort)} is not in the node port range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
+        return;
+      }
+      if (nodePorts.has(p.nodePort) && nodePorts.get(p.nodePort) === protocol) { err([...at, 'nodePort'], `nodePort ${p.nodePort} is used twice`); return; }
+      nodePorts.set(p.nodePort, protocol);
+    }
     ports.push({ ...(p.name ? { name: p.name } : {}), protocol: protocol.toLowerCase() as ServicePortSpec['protocol'], port: p.port, targetPort, ...(p.nodePort ? { nodePort: p.nodePort } : {}) });
   });
   let affinitySeconds: number | undefined;
@@ -100,18 +123,25 @@ export function planService(v: Obj, file: string): { service?: PlannedService; p
   } else if (spec.sessionAffinity !== undefined && spec.sessionAffinity !== 'None') {
     err(['spec', 'sessionAffinity'], `sessionAffinity "${spec.sessionAffinity}" must be None or ClientIP`);
   }
-  if (spec.externalTrafficPolicy !== undefined) warn(['spec', 'externalTrafficPolicy'], 'one host is the only node: every policy behaves as Cluster here');
+  let externalTrafficPolicy: 'Cluster' | 'Local' | undefined;
+  if (spec.externalTrafficPolicy !== undefined) {
+    if (type === 'ClusterIP' || type === 'ExternalName') err(['spec', 'externalTrafficPolicy'], 'may only be set when type is NodePort or LoadBalancer');
+    else if (spec.externalTrafficPolicy === 'Local') externalTrafficPolicy = 'Local';
+    else if (spec.externalTrafficPolicy !== 'Cluster') err(['spec', 'externalTrafficPolicy'], `externalTrafficPolicy "${spec.externalTrafficPolicy}" must be Cluster or Local`);
+  }
   if (problems.some((p) => p.severity === 'error')) return { problems };
   const labels = v.metadata?.labels;
   return {
     problems,
     service: {
       spec: {
-        name, namespace, type, selector, ports,
+        name, namespace, type, selector: type === 'ExternalName' ? {} : selector, ports,
+        ...(externalName ? { externalName } : {}),
         ...(headless ? { headless } : {}),
         ...(clusterIP ? { clusterIP } : {}),
         ...(affinitySeconds ? { affinitySeconds } : {}),
         ...(spec.publishNotReadyAddresses ? { publishNotReadyAddresses: true } : {}),
+        ...(externalTrafficPolicy ? { externalTrafficPolicy } : {}),
         ...(labels ? { labels } : {}),
         kube: { file, object: v },
       },

@@ -9,12 +9,13 @@ export type ExecArg = string | Raw;
 const C_ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\v': '\\v', '\f': '\\f', '\b': '\\b', '\x07': '\\a' };
 
 /**
- * One word for a unit file: `%` becomes `%%` (no specifier), `$` becomes `$$` (no environment
- * variable, where `env`), and a word with whitespace, quotes, backslashes or control characters (or
- * an empty one) is put in double quotes with C escapes. A lone `;` is written `\;`.
+ * One word for a unit file: `%` becomes `%%` (no specifier; `percent: false` keeps a word that is
+ * already in unit syntax, specifiers and all), `$` becomes `$$` (no environment variable, where
+ * `env`), and a word with whitespace, quotes, backslashes or control characters (or an empty one)
+ * is put in double quotes with C escapes. A lone `;` is written `\;`.
  */
-export function quoteWord(word: string, opts: { env?: boolean } = {}): string {
-  let w = word.replace(/%/g, '%%');
+export function quoteWord(word: string, opts: { env?: boolean; percent?: boolean } = {}): string {
+  let w = opts.percent === false ? word : word.replace(/%/g, '%%');
   if (opts.env !== false) w = w.replace(/\$/g, '$$$$');
   if (w === ';') return '\\;';
   if (w !== '' && !/[\s"'\\]|[\x00-\x1f\x7f]/.test(w)) return w;
@@ -44,6 +45,23 @@ const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', v: '
 
 /** Splits a command line as systemd does (quotes, C escapes); specifiers and `$` are left alone. */
 export function splitExecLine(line: string): ParsedExec {
+  const words = splitWords(line);
+  let prefix = '';
+  if (words.length) {
+    const m = /^[-@:+!]*/.exec(words[0])![0];
+    prefix = m;
+    words[0] = words[0].slice(m.length);
+    if (words[0] === '') words.shift();
+  }
+  return { prefix, words };
+}
+
+/**
+ * Splits a value into words as systemd does for lists and command lines: whitespace separates,
+ * single or double quotes group, C escapes (`\n`, `\x41`, `\u00e9`, ...) are resolved; specifiers
+ * and `$` are left as written.
+ */
+export function splitWords(line: string): string[] {
   const words: string[] = [];
   let i = 0;
   const n = line.length;
@@ -87,14 +105,7 @@ export function splitExecLine(line: string): ParsedExec {
     if (quote) throw new Error(`unbalanced quotes in command line: ${line}`);
     words.push(word);
   }
-  let prefix = '';
-  if (words.length) {
-    const m = /^[-@:+!]*/.exec(words[0])![0];
-    prefix = m;
-    words[0] = words[0].slice(m.length);
-    if (words[0] === '') words.shift();
-  }
-  return { prefix, words };
+  return words;
 }
 
 /**

@@ -168,6 +168,105 @@ describe('kube apply: Deployments', () => {
   }, 120_000);
 });
 
+describe('kube apply: volumes and rollout restart, pause, resume', () => {
+  it('a PersistentVolumeClaim gone from the files keeps its volume unless --prune-volumes; a volume the set did not make is never deleted', async () => {
+    const claim = (name: string) => `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: ${name}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Mi}}
+`;
+    const user = `apiVersion: v1
+kind: Pod
+metadata: {name: user}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "echo kept > /data/f; trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+      volumeMounts: [{name: d, mountPath: /data}]
+  volumes:
+    - name: d
+      persistentVolumeClaim: {claimName: data}
+`;
+    // a volume made before the set, by someone else, that the set then names as a claim
+    await e2e.sb.ok(['play', 'kube', manifest('theirs', claim('theirs'))]);
+    const f = manifest('vols', `${claim('data')}---\n${claim('theirs')}---\n${user}`);
+    await e2e.sb.ok(['kube', 'apply', f]);
+    await until(async () => String((await e2e.sb.run(['exec', 'user-app', 'cat', '/data/f'])).stdout).trim(), (t) => t === 'kept');
+    const vols = async () => (await json(['volume', 'ls', '--format', 'json'])).map((v: any) => v.Name).sort();
+    expect(await vols()).toEqual(['data', 'theirs']);
+
+    // the pod and the claims leave the files: the pod is pruned, the volumes are kept (data!)
+    manifest('vols', pod('other'));
+    const out = String((await e2e.sb.ok(['kube', 'apply', f])).stdout);
+    expect(out).toContain('pod/user pruned');
+    expect(out).toContain('persistentvolumeclaim/data kept: its volume holds data (--prune-volumes deletes it)');
+    expect(out).toContain('persistentvolumeclaim/theirs pruned; volume theirs kept: apply set "vols" did not make it');
+    expect(await vols()).toEqual(['data', 'theirs']);
+    // a later --prune-volumes still knows the claim the set made, and deletes only that volume
+    const pruned = String((await e2e.sb.ok(['kube', 'apply', '--prune-volumes', f])).stdout);
+    expect(pruned).toContain('persistentvolumeclaim/data pruned (volume data deleted)');
+    expect(await vols()).toEqual(['theirs']);
+    expect(String((await e2e.sb.ok(['kube', 'apply', '--prune-volumes', f])).stdout)).not.toContain('persistentvolumeclaim');
+
+    // a claim still used by a pod (of another set) is kept even with --prune-volumes
+    const g = manifest('vols2', `${claim('data')}---\n${user.replace('name: user', 'name: user2')}`);
+    await e2e.sb.ok(['kube', 'apply', g]);
+    const h = manifest('vols3', user.replace('name: user', 'name: user3'));
+    await e2e.sb.ok(['kube', 'apply', h]);
+    manifest('vols2', pod('other2'));
+    expect(String((await e2e.sb.ok(['kube', 'apply', '--prune-volumes', g])).stdout)).toContain('persistentvolumeclaim/data kept: volume data is used by user3');
+    expect(await vols()).toEqual(['data', 'theirs']);
+    for (const x of [f, g, h]) await e2e.sb.ok(['kube', 'down', x]);
+    await e2e.sb.ok(['volume', 'rm', 'data', 'theirs']);
+  }, 120_000);
+
+  it('rollout restart replaces every pod by a rolling update and a re-apply does not roll again; pause holds a template change until resume', async () => {
+    const f = manifest('rr', deployment('rr', 2));
+    await e2e.sb.ok(['kube', 'apply', f]);
+    const before = await podNames();
+    expect(before).toHaveLength(2);
+    const r = await e2e.sb.ok(['kube', 'rollout', 'restart', 'deployment/rr']);
+    expect(String(r.stdout)).toMatch(/deployment\/rr rolled out \(RollingUpdate/);
+    expect(String(r.stdout)).toContain('deployment.apps/rr restarted');
+    const after = await podNames();
+    expect(after).toHaveLength(2);
+    expect(after.filter((n) => before.includes(n))).toEqual([]);
+    const rec = JSON.parse(readFileSync(path.join(e2e.sb.root, 'applysets', 'rr.json'), 'utf8'));
+    expect(rec.deployments.rr.restartedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(rec.objects[0].object.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']).toBe(rec.deployments.rr.restartedAt);
+    // the unchanged files applied again: nothing rolls (the annotation stays, as kubectl apply keeps it)
+    const c = await containers();
+    expect(String((await e2e.sb.ok(['kube', 'apply', f])).stdout)).toMatch(/deployment\/rr unchanged/);
+    expect(await containers()).toEqual(c);
+    expect(String((await e2e.sb.ok(['kube', 'rollout', 'history', 'rr'])).stdout).trim().split('\n')).toHaveLength(4);
+
+    // pause: an env change applied is not rolled out, scaling still is; resume rolls it out
+    expect(String((await e2e.sb.ok(['kube', 'rollout', 'pause', 'deploy/rr'])).stdout)).toContain('deployment.apps/rr paused');
+    const again = await e2e.sb.run(['kube', 'rollout', 'pause', 'rr']);
+    expect(again.exitCode).not.toBe(0);
+    expect(String(again.stderr)).toContain('deployment rr is already paused');
+    expect(String((await e2e.sb.run(['kube', 'rollout', 'restart', 'rr'])).stderr)).toContain('deployment rr is paused: it cannot be restarted');
+    manifest('rr', deployment('rr', 2, 'two'));
+    expect(String((await e2e.sb.ok(['kube', 'apply', f])).stdout)).toContain('deployment/rr paused: the template change is not rolled out');
+    expect(await containers()).toEqual(c);
+    expect(String((await e2e.sb.ok(['kube', 'rollout', 'status', 'rr'])).stdout)).toMatch(/deployment "rr" is paused/);
+    const resumed = String((await e2e.sb.ok(['kube', 'rollout', 'resume', 'deployment.apps/rr'])).stdout);
+    expect(resumed).toMatch(/deployment\/rr rolled out/);
+    expect(resumed).toContain('deployment.apps/rr resumed');
+    const rolled = await podNames();
+    expect(rolled.filter((n) => after.includes(n))).toEqual([]);
+    expect(String((await e2e.sb.ok(['exec', `${rolled[0]}-app`, 'sh', '-c', 'echo $V'])).stdout).trim()).toBe('two');
+    expect(String((await e2e.sb.run(['kube', 'rollout', 'resume', 'rr'])).stderr)).toContain('deployment rr is not paused');
+    // kubectl's other kinds are not Deployments
+    expect(String((await e2e.sb.run(['kube', 'rollout', 'restart', 'daemonset/rr'])).stderr)).toContain('rollout works on Deployments only');
+    await e2e.sb.ok(['kube', 'down', f]);
+  }, 180_000);
+});
+
 describe('kube apply: Jobs', () => {
   it('a completed Job that did not change is not run again; a changed template is refused unless --force', async () => {
     const job = (msg: string) => `apiVersion: batch/v1

@@ -273,6 +273,40 @@ spec:
     expect(r.exitCode).not.toBe(0);
   });
 
+  it('a NodePort Service: no virtual IP rootless (said once), its nodePort published as the selected pod\'s host port', async () => {
+    let port = 0;
+    while (port < 30000 || port > 32767) port = await freePort();
+    const f = manifest(user, 'np', `apiVersion: v1
+kind: Service
+metadata:
+  name: np
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports:
+    - {port: 80, targetPort: http, nodePort: ${port}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: np
+  labels: {app: np}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: srv
+    image: localhost/busybox
+    command: ["sh", "-c", "mkdir -p /www && echo via-node-port > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports:
+    - {name: http, containerPort: 8080}
+`);
+    const r = await as(user, ['play', 'kube', f]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toContain('rootless: Services np get no virtual IP and no names');
+    expect((await curl(`http://127.0.0.1:${port}/`)).trim()).toBe('via-node-port');
+    await ok(user, ['kube', 'down', f]);
+  });
+
   it('httpGet and tcpSocket probes reach the pod; pod-level limits are reported, not fatal', async () => {
     const f = manifest(user, 'probed', `apiVersion: v1
 kind: Pod

@@ -17,7 +17,8 @@ const iptables = async () => (await execa('iptables-save')).stdout.split('\n').f
 const json = async (args: string[], box = sb) => JSON.parse(String((await box.ok(args)).stdout));
 
 // busybox has no UDP server or client: a tiny static one. `udp serve PORT` answers every datagram
-// with its host name; `udp ask IP PORT` sends one and prints the answer (1 s timeout).
+// with its host name; `udp ask IP PORT [SRCPORT]` sends one (from SRCPORT: the same flow each
+// time) and prints the answer (1 s timeout).
 const UDP = `#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,12 @@ int main(int argc, char **argv) {
       sendto(s, name, strlen(name), 0, (struct sockaddr *)&from, fl);
     }
   }
-  if (argc == 4 && !strcmp(argv[1], "ask")) {
+  if ((argc == 4 || argc == 5) && !strcmp(argv[1], "ask")) {
+    if (argc == 5) {
+      int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      struct sockaddr_in src = {0}; src.sin_family = AF_INET; src.sin_port = htons(atoi(argv[4]));
+      if (bind(s, (struct sockaddr *)&src, sizeof src) < 0) { perror("bind"); return 1; }
+    }
     a.sin_port = htons(atoi(argv[3])); inet_pton(AF_INET, argv[2], &a.sin_addr);
     struct timeval tv = {1, 0}; setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sendto(s, "?", 1, 0, (struct sockaddr *)&a, sizeof a);
@@ -169,6 +175,24 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, tries = 100
   return v;
 }
 
+/**
+ * The A records of the first name busybox's nslookup found. With the kubelet's search list and
+ * ndots:5 it asks every search domain (NAME.NS.svc.cluster.local first, as a libc resolver would,
+ * then NAME.dns.podman, ...) and prints every answer; a resolver uses the first.
+ */
+function firstAnswer(out: string): string[] {
+  let first: string | undefined;
+  let cur: string | undefined;
+  const ips: string[] = [];
+  for (const line of out.split('\n')) {
+    const n = /^Name:\s*(\S+)/.exec(line);
+    if (n) { cur = n[1]; first ??= cur; continue; }
+    const a = /^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+    if (a && cur !== undefined && cur === first) ips.push(a[1]);
+  }
+  return ips;
+}
+
 /** Our lines in this sandbox's aardvark-dns files. */
 function dnsEntries(box = sb): string[] {
   const dir = path.join(box.runroot, 'netavark', 'aardvark-dns');
@@ -224,12 +248,13 @@ describe('services', () => {
     // headless: the Ready pods' own addresses
     const ips: string[] = await Promise.all(replicas.map(async (p) => (await json(['pod', 'inspect', p])).InfraConfig.StaticIP));
     const ns = String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web-headless'])).stdout);
-    const answers = [...ns.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]);
+    expect(ns).toContain('Name:\tweb-headless.default.svc.cluster.local');
+    const answers = firstAnswer(ns);
     expect(answers.sort(), ns).toEqual([...ips].sort());
     expect(String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web.default'])).stdout)).toContain(web.ClusterIP);
     // a pod with subdomain = a headless Service: HOSTNAME.SUBDOMAIN.NS.svc.cluster.local
     const own = String((await sb.run(['exec', 'client-c', 'nslookup', '-type=a', 'web-pod-2.web-headless.default.svc.cluster.local'])).stdout);
-    expect([...own.matchAll(/^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1])).toEqual([ips[2]]);
+    expect(firstAnswer(own)).toEqual([ips[2]]);
 
     // UDP through the VIP
     const udp = svcs.find((s: any) => s.Name === 'web-udp');
@@ -277,6 +302,296 @@ describe('services', () => {
     expect(claims()).toEqual([]);
     expect(await iptables()).toBe(before);
   }, 300_000);
+
+  it('NodePort and LoadBalancer publish on the host through the Service rules: 127.0.0.1 and a host address reach every Ready replica; Local keeps the client address; claims are host-wide', async () => {
+    const before = await iptables();
+    const NP = 31780;
+    const app = manifest('np', `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: np
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: np}
+  template:
+    metadata:
+      labels: {app: np}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: httpd
+          image: localhost/bb:latest
+          command: ["sh", "-c"]
+          args:
+            - |
+              mkdir -p /www/cgi-bin && hostname > /www/index.html
+              echo '#!/bin/sh' > /www/cgi-bin/addr
+              echo 'echo "Content-Type: text/plain"; echo; echo "$REMOTE_ADDR"' >> /www/cgi-bin/addr
+              chmod +x /www/cgi-bin/addr
+              exec httpd -f -p 8080 -h /www
+          ports:
+            - {name: http, containerPort: 8080}
+          readinessProbe:
+            exec: {command: ["sh", "-c", "test ! -e /tmp/unready"]}
+            periodSeconds: 1
+            failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports:
+    - {name: http, port: 80, targetPort: http, nodePort: ${NP}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np-local
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: np}
+  ports:
+    - {port: 80, targetPort: 8080}
+`);
+    await sb.ok(['play', 'kube', '--wait-ready', app], { timeout: 120_000 });
+    const replicas = ['np-pod-0', 'np-pod-1', 'np-pod-2'];
+    const [np] = await json(['service', 'inspect', 'np']);
+    expect(np.Type).toBe('NodePort');
+    expect(np.Ports).toBe(`80:${NP}/TCP->http`);
+    expect(np.ExternalTrafficPolicy).toBe('Cluster');
+    const [lb] = await json(['service', 'inspect', 'np-local']);
+    expect(lb.ExternalTrafficPolicy).toBe('Local');
+    const allocated = Number(/^80:(\d+)\/TCP->8080$/.exec(lb.Ports)?.[1]);
+    expect(allocated).toBeGreaterThanOrEqual(30000);
+    expect(allocated).toBeLessThanOrEqual(32767);
+    const nodeClaims = () => (existsSync('/run/peapod-host/node-ports') ? readdirSync('/run/peapod-host/node-ports') : [])
+      .filter((n) => { try { return JSON.parse(readFileSync(`/run/peapod-host/node-ports/${n}`, 'utf8')).root === sb.root; } catch { return false; } }).map(Number).sort();
+    expect(nodeClaims()).toEqual([NP, allocated].sort());
+    // no pod publishes a host port: the only way in is the Service's rules
+    for (const p of replicas) expect((await json(['pod', 'inspect', p])).InfraConfig.PortBindings ?? {}).toEqual({});
+    expect((await execa('iptables-save', ['-t', 'nat'])).stdout).not.toMatch(new RegExp(`-A NETAVARK.*--dport ${NP}\\b`));
+    await until(async () => (await json(['service', 'inspect', 'np']))[0].Endpoints.length, (n) => n === 3);
+
+    const get = async (url: string) => (await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text()).trim();
+    const spread = async (url: string, n = 30) => { const out: string[] = []; for (let i = 0; i < n; i++) out.push(await get(url)); return out; };
+    expect(new Set(await spread(`http://127.0.0.1:${NP}/`))).toEqual(new Set(replicas));
+    expect(new Set(await spread(`http://127.0.0.1:${allocated}/`))).toEqual(new Set(replicas));
+
+    // a network the test makes: a client namespace behind a veth pair, the host's address on it
+    const ns = `ppnp${process.pid}`;
+    const hostAddr = '192.168.237.1';
+    try {
+      await execa('ip', ['netns', 'add', ns]);
+      await execa('ip', ['link', 'add', 'ppnp0', 'type', 'veth', 'peer', 'name', 'ppnp1', 'netns', ns]);
+      await execa('ip', ['addr', 'add', `${hostAddr}/24`, 'dev', 'ppnp0']);
+      await execa('ip', ['link', 'set', 'ppnp0', 'up']);
+      await execa('ip', ['-n', ns, 'addr', 'add', '192.168.237.2/24', 'dev', 'ppnp1']);
+      await execa('ip', ['-n', ns, 'link', 'set', 'ppnp1', 'up']);
+      const curl = async (url: string) => String((await execa('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', '3', url])).stdout).trim();
+      const fromOutside: string[] = [];
+      for (let i = 0; i < 30; i++) fromOutside.push(await curl(`http://${hostAddr}:${NP}/`));
+      expect(new Set(fromOutside)).toEqual(new Set(replicas));
+      // the host itself through that address (OUTPUT, a local destination)
+      expect(new Set(await spread(`http://${hostAddr}:${NP}/`))).toEqual(new Set(replicas));
+      // Cluster: the backend sees the host's bridge address; Local: the client's own
+      // (busybox httpd writes it as an IPv4-mapped address: [::ffff:a.b.c.d])
+      expect(await curl(`http://${hostAddr}:${NP}/cgi-bin/addr`)).toMatch(/^\[::ffff:10\.\d+\.\d+\.1\]$/);
+      expect(await curl(`http://${hostAddr}:${allocated}/cgi-bin/addr`)).toBe('[::ffff:192.168.237.2]');
+    } finally {
+      await execa('ip', ['netns', 'del', ns]).catch(() => undefined);
+      await execa('ip', ['link', 'del', 'ppnp0']).catch(() => undefined);
+    }
+
+    // a replica that stops being Ready stops receiving node port traffic, and comes back
+    await sb.ok(['exec', 'np-pod-1-httpd', 'touch', '/tmp/unready']);
+    await until(async () => (await json(['service', 'inspect', 'np']))[0].Endpoints.length, (n) => n === 2, 200);
+    const out = await spread(`http://127.0.0.1:${NP}/`, 20);
+    expect(new Set(out)).toEqual(new Set(['np-pod-0', 'np-pod-2']));
+    await sb.ok(['exec', 'np-pod-1-httpd', 'rm', '/tmp/unready']);
+    await until(async () => (await json(['service', 'inspect', 'np']))[0].Endpoints.length, (n) => n === 3, 200);
+    expect(new Set(await spread(`http://127.0.0.1:${NP}/`))).toEqual(new Set(replicas));
+
+    // adversarial: the port is the host's, whoever asks
+    const other = sandbox('peapod-svc-np');
+    const listener = (await import('node:net')).createServer();
+    try {
+      await new Promise<void>((r) => listener.listen(NP + 1, '0.0.0.0', () => r()));
+      const nodeSvc = (name: string, port: number) => `apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+spec:
+  type: NodePort
+  selector: {app: x}
+  ports:
+    - {port: 80, nodePort: ${port}}
+`;
+      const taken = await other.run(['play', 'kube', manifest('taken', nodeSvc('taken', NP), other)]);
+      expect(taken.exitCode).toBe(125);
+      expect(String(taken.stderr)).toContain(`service default/taken: nodePort ${NP} is already allocated (to service default/np of peapod root ${sb.root})`);
+      const busy = await other.run(['play', 'kube', manifest('busy', nodeSvc('busy', NP + 1), other)]);
+      expect(busy.exitCode).toBe(125);
+      expect(String(busy.stderr)).toContain(`service default/busy: nodePort ${NP + 1}/tcp is already in use on this host (a program listening on this host)`);
+      for (const bad of [29999, 32768, 80]) {
+        const r = await other.run(['play', 'kube', manifest('range', nodeSvc('range', bad), other)]);
+        expect(r.exitCode).toBe(125);
+        expect(String(r.stderr)).toContain(`nodePort ${bad} is not in the node port range 30000-32767`);
+      }
+      const r = await other.run(['play', 'kube', manifest('cip', nodeSvc('cip', 31000).replace('type: NodePort', 'type: ClusterIP'), other)]);
+      expect(String(r.stderr)).toContain('a nodePort may not be given when type is ClusterIP');
+      // a pod of another root cannot take the node port as its hostPort either
+      await other.ok(['image', 'import', await busyboxRootfsTar(other.dir), 'bb']);
+      const hp = await other.run(['pod', 'create', '--name', 'hp', '-p', `${NP}:80`]);
+      const started = hp.exitCode === 0 ? await other.run(['pod', 'start', 'hp']) : hp;
+      expect(started.exitCode).not.toBe(0);
+      expect(String(started.stderr)).toContain(`host port ${NP} is the nodePort of service default/np of peapod root ${sb.root}`);
+      expect(await json(['service', 'ls', '--format', 'json'], other)).toEqual([]);
+      // the other way round: a hostPort another root's pod publishes (a netavark rule, no socket) is no free node port
+      await other.ok(['pod', 'create', '--name', 'hp2', '-p', `${NP + 10}:80`]);
+      await other.ok(['pod', 'start', 'hp2']);
+      const fwd = await sb.run(['play', 'kube', manifest('fwd', nodeSvc('fwd', NP + 10))]);
+      expect(fwd.exitCode).toBe(125);
+      expect(String(fwd.stderr)).toContain(`service default/fwd: nodePort ${NP + 10}/tcp is already in use on this host (a container's published port (a netavark rule))`);
+      expect((await json(['service', 'ls', '--format', 'json'])).map((x: any) => x.Name).sort()).toEqual(['np', 'np-local']);
+    } finally {
+      listener.close();
+      await other.destroy();
+    }
+
+    await sb.ok(['kube', 'down', app]);
+    expect(nodeClaims()).toEqual([]);
+    expect(await iptables()).toBe(before);
+  }, 300_000);
+
+  it('resolv.conf as the kubelet writes it; ExternalName answers with its name\'s addresses; a Service without selector refuses at once; hostile externalNames are refused', async () => {
+    const before = await iptables();
+    const f = manifest('ext', `apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: shop}
+spec:
+  type: ExternalName
+  externalName: localhost.
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nosel}
+spec:
+  ports: [{port: 80}]
+---
+${client('shopc').replace('name: shopc', 'name: shopc\n  namespace: shop')}`);
+    const played = await sb.ok(['play', 'kube', f]);
+    expect(String(played.stderr)).toContain('Service nosel has no selector');
+    const resolv = String((await sb.ok(['exec', 'shopc-c', 'cat', '/etc/resolv.conf'])).stdout).split('\n');
+    expect(resolv[0]).toBe('search shop.svc.cluster.local svc.cluster.local cluster.local dns.podman');
+    expect(resolv.filter((l) => l.startsWith('options'))).toEqual(['options ndots:5']);
+    expect(resolv[1]).toMatch(/^nameserver 10\.\d+\.\d+\.1$/);
+
+    const [ext] = await json(['service', 'inspect', 'shop/ext']);
+    expect(ext.Type).toBe('ExternalName');
+    expect(ext.ExternalName).toBe('localhost');
+    expect(ext.ExternalAddresses).toEqual(['127.0.0.1']);
+    expect(ext.Endpoints).toEqual([]);
+    expect(String((await sb.ok(['service', 'ls'])).stdout)).toMatch(/shop\/ext\s+ExternalName\s+<none>\s+<none>\s+localhost \(127\.0\.0\.1\)/);
+    for (const name of ['ext', 'ext.shop', 'ext.shop.svc.cluster.local']) {
+      const out = String((await sb.run(['exec', 'shopc-c', 'nslookup', '-type=a', name])).stdout);
+      expect(firstAnswer(out), `${name}: ${out}`).toEqual(['127.0.0.1']);
+    }
+    // no VIP, no rule, no variable for it
+    expect((await execa('iptables-save', ['-t', 'nat'])).stdout).not.toContain('shop/ext');
+
+    // without a selector: a VIP whose connections are refused at once (REJECT), not left to time out
+    const [nosel] = await json(['service', 'inspect', 'nosel']);
+    expect(nosel.Endpoints).toEqual([]);
+    const err = await fetch(`http://${nosel.ClusterIP}:80/`, { signal: AbortSignal.timeout(3000) }).then(() => undefined, (e) => e);
+    expect(err?.cause?.code).toBe('ECONNREFUSED');
+
+    // hostile externalNames never reach aardvark-dns's files or a resolver: refused before anything is made
+    for (const bad of ['a;b', '-x', `${'a'.repeat(60)}.`.repeat(5).slice(0, 300), 'x.example\\n10.0.0.9 evil', '10.96.0.1 -j ACCEPT']) {
+      const r = await sb.run(['play', 'kube', manifest('badext', `apiVersion: v1
+kind: Service
+metadata: {name: badext}
+spec:
+  type: ExternalName
+  externalName: ${JSON.stringify(bad)}
+`)]);
+      expect(r.exitCode, bad).toBe(125);
+      expect(String(r.stderr), bad).toMatch(/spec\.externalName: externalName .* must be a lower-case RFC 1123 DNS name/);
+      expect(String(r.stderr)).toContain('nothing was created');
+    }
+    // an address literal is no DNS name for an ExternalName
+    const lit = await sb.run(['play', 'kube', manifest('litext', `apiVersion: v1
+kind: Service
+metadata: {name: litext}
+spec:
+  type: ExternalName
+  externalName: 127.0.0.1
+`)]);
+    expect(lit.exitCode).toBe(125);
+    expect(String(lit.stderr)).toContain('externalName 127.0.0.1 is an IP address');
+    expect((await json(['service', 'ls', '--format', 'json'])).map((x: any) => x.Name).sort()).toEqual(['ext', 'nosel']);
+    expect(dnsEntries().join('\n')).not.toMatch(/evil|10\.0\.0\.9/);
+
+    await sb.ok(['kube', 'down', f]);
+    expect(await json(['service', 'ls', '--format', 'json'])).toEqual([]);
+    expect(dnsEntries()).toEqual([]);
+    expect(claims()).toEqual([]);
+    expect(await iptables()).toBe(before);
+  }, 180_000);
+
+  it('UDP: when an endpoint leaves, its conntrack entries go, so a client\'s flow moves to the endpoint that is left', async () => {
+    expect(existsSync('/usr/sbin/conntrack'), 'conntrack(8) is needed (Debian package conntrack, scripts/setup.sh)').toBe(true);
+    const before = await iptables();
+    const member = (name: string, unready: boolean) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  labels: {app: ct}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: udp
+      image: localhost/bbudp:latest
+      command: ["sh", "-c", "${unready ? 'touch /tmp/unready; ' : ''}exec udp serve 5300"]
+      readinessProbe:
+        exec: {command: ["sh", "-c", "test ! -e /tmp/unready"]}
+        periodSeconds: 1
+        failureThreshold: 1
+`;
+    const f = manifest('ct', `apiVersion: v1
+kind: Service
+metadata: {name: ct}
+spec:
+  selector: {app: ct}
+  ports:
+    - {port: 53, targetPort: 5300, protocol: UDP}
+---
+${member('ct-a', false)}---
+${member('ct-b', true)}---
+${client('ctc')}`);
+    await sb.ok(['play', 'kube', f]);
+    const [svc] = await json(['service', 'inspect', 'ct']);
+    await until(async () => (await json(['service', 'inspect', 'ct']))[0].Endpoints.map((e: any) => e.Pod), (p) => p.length === 1 && p[0] === 'ct-a', 200);
+    // one flow (the same source port every time), as a DNS client or a syslog sender keeps
+    const ask = async () => String((await sb.run(['exec', 'ctc-c', 'udp', 'ask', svc.ClusterIP, '53', '40053'])).stdout).trim();
+    expect(await until(ask, (a) => a === 'ct-a', 50)).toBe('ct-a');
+    const flows = (await execa('conntrack', ['-L', '-p', 'udp', '--orig-dst', svc.ClusterIP], { reject: false })).stdout;
+    expect(flows).toContain('dport=53');
+    // ct-a stops being Ready, ct-b becomes Ready: the flow must go to ct-b, not stay on ct-a (which still answers)
+    await sb.ok(['exec', 'ct-a-udp', 'touch', '/tmp/unready']);
+    await sb.ok(['exec', 'ct-b-udp', 'rm', '/tmp/unready']);
+    await until(async () => (await json(['service', 'inspect', 'ct']))[0].Endpoints.map((e: any) => e.Pod), (p) => p.length === 1 && p[0] === 'ct-b', 200);
+    const answers: string[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await ask());
+    expect(answers).toEqual(['ct-b', 'ct-b', 'ct-b', 'ct-b', 'ct-b']);
+    await sb.ok(['kube', 'down', f]);
+    expect((await execa('conntrack', ['-L', '-p', 'udp', '--orig-dst', svc.ClusterIP], { reject: false })).stdout).not.toContain('dport=53');
+    expect(await iptables()).toBe(before);
+  }, 120_000);
 
   it('spec.clusterIP is used when free; taken by another root it is an error; sessionAffinity ClientIP sticks', async () => {
     const svc = (name: string, ip: string, extra = '') => `apiVersion: v1

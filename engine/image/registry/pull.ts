@@ -213,6 +213,36 @@ async function remoteDigest(name: string, conf: RegistriesConf, opts: PullOption
   throw last;
 }
 
+/**
+ * The digest of the manifest the registry now serves for `name` on this platform (or
+ * opts.platform): a manifest list is followed to the platform's entry. Podman's auto-update compares
+ * this with the local image's digests. The reference must be fully qualified (no short-name search).
+ */
+export async function remotePlatformDigest(name: string, opts: PullOptions = {}): Promise<string> {
+  const conf = opts.registriesConf ?? loadRegistriesConf();
+  const { tag, digest } = splitName(name);
+  let last: unknown;
+  for (const src of sourcesFor(name, conf, opts)) {
+    const client = clientFor(src, opts);
+    try {
+      const top = await client.manifest(src.repository, digest ?? tag ?? 'latest', ACCEPT, src.reference, MAX_MANIFEST);
+      const topDigest = sha256Digest(top.bytes);
+      if (digest) verifyDigest(top.bytes, digest, `manifest ${src.reference}`, src.host);
+      const parsed = parseManifest(top.bytes, top.contentType, src.reference);
+      if (!INDEX_TYPES.has(parsed.mediaType)) return topDigest;
+      const where = `manifest list ${src.reference}`;
+      if (!Array.isArray(parsed.value.manifests)) throw new RegistryError('invalid', `${where} has no manifests`);
+      const entries = parsed.value.manifests.map((m, i) => descriptor(m, `${where}: manifests[${i}]`));
+      return choosePlatform(entries, where, opts.platform).digest;
+    } catch (err) {
+      last = err;
+    } finally {
+      client.close();
+    }
+  }
+  throw prefixed(name, last);
+}
+
 interface ParsedManifest {
   mediaType: string;
   value: Record<string, unknown>;

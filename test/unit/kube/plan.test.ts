@@ -206,7 +206,7 @@ spec:
     expect(p.pods[0].containers[2].volumeMounts).toEqual([{ name: 'e', mountPath: '/e', readOnly: undefined, subPath: 'v/x' }]);
   });
 
-  it('applies documents in dependency order and maps a NodePort Service to host ports', () => {
+  it('applies documents in dependency order; a NodePort Service publishes no host port on the pod (the Service rules do), its nodePorts are kept for rootless', () => {
     const p = plan(`apiVersion: v1
 kind: Service
 metadata: {name: svc}
@@ -222,7 +222,9 @@ spec:
   containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]
 `);
     expect(p.diagnostics).toEqual([]);
-    expect(p.pods[0].pod.publish).toEqual([{ hostIP: '', hostPort: 30080, containerPort: 8080, protocol: 'tcp' }]);
+    expect(p.pods[0].pod.publish).toBeUndefined();
+    expect(p.pods[0].nodePorts).toEqual([{ hostIP: '', hostPort: 30080, containerPort: 8080, protocol: 'tcp' }]);
+    expect(p.services[0].spec.ports).toEqual([{ protocol: 'tcp', port: 80, targetPort: 'http', nodePort: 30080 }]);
   });
 });
 

@@ -60,6 +60,31 @@ describe('service rules (kube-proxy iptables mode)', () => {
     expect(out).toContain('-A PEAPOD-FW-0123abcd -d 10.96.0.2/32 -p udp -m udp --dport 53 -m comment --comment "default/empty has no endpoints" -j REJECT');
   });
 
+  it('node ports jump from the services chain for local destinations to the same port chain, masquerade, and guard 127/8', () => {
+    const c = chainsOf(TAG);
+    const np: RuleService = { ...web, ports: [{ ...web.ports[0], nodePort: 30080 }] };
+    const out = renderServiceRules(TAG, [np, { key: 'default/none', vip: '10.96.0.2', ports: [{ protocol: 'udp', port: 53, nodePort: 30053, endpoints: [] }] }], '');
+    const svc = c.svc('default/web', 'http/tcp/80');
+    const lines = out.split('\n');
+    expect(lines).toContain(`-A ${c.services} -m comment --comment "peapod node ports" -m addrtype --dst-type LOCAL -j ${c.nodeports}`);
+    // the node ports jump comes after every VIP rule of the services chain
+    const inServices = lines.filter((l) => l.startsWith(`-A ${c.services} `));
+    expect(inServices[inServices.length - 1]).toContain(`-j ${c.nodeports}`);
+    expect(lines).toContain(`-A ${c.nodeports} -p tcp -m comment --comment "default/web:http node port" -m tcp --dport 30080 -j ${svc}`);
+    expect(lines).toContain(`-A ${c.post} -p tcp -m comment --comment "default/web:http node port masquerade" -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 30080 -j MASQUERADE`);
+    expect(lines).toContain(`-A ${c.filter} -p udp -m addrtype --dst-type LOCAL -m udp --dport 30053 -m comment --comment "default/none node port has no endpoints" -j REJECT --reject-with icmp-port-unreachable`);
+    expect(out).toContain('! -s 127.0.0.0/8 -d 127.0.0.0/8');
+    expect(out).toContain(`-I INPUT 1 -m comment --comment "peapod services ${TAG}" -j ${c.filter}`);
+    // Local: the host's own and the pods' clients are masqueraded, outside clients keep their address
+    const local = renderServiceRules(TAG, [{ ...np, externalLocal: true }], '', { podSubnets: ['10.90.3.0/24', '1.2.3.0/24 -j ACCEPT'] });
+    const masq = local.split('\n').filter((l) => l.includes('node port masquerade'));
+    expect(masq).toEqual([
+      `-A ${c.post} -m addrtype --src-type LOCAL -p tcp -m comment --comment "default/web:http node port masquerade" -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 30080 -j MASQUERADE`,
+      `-A ${c.post} -s 10.90.3.0/24 -p tcp -m comment --comment "default/web:http node port masquerade" -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 30080 -j MASQUERADE`,
+    ]);
+    expect(() => renderServiceRules(TAG, [{ ...web, ports: [{ ...web.ports[0], nodePort: 70000 }] }], '')).toThrow(/refusing node port/);
+  });
+
   it.each([
     { key: 'default/web -j ACCEPT' },
     { key: 'default/web"' },
@@ -99,13 +124,31 @@ describe('planService', () => {
     { name: 'injected targetPort', spec: { selector: { a: 'b' }, ports: [{ port: 80, targetPort: 'http -j X' }] }, path: ['spec', 'ports', 0, 'targetPort'] },
     { name: 'selector value', spec: { selector: { a: 'b c' }, ports: [{ port: 80 }] }, path: ['spec', 'selector', 'a'] },
     { name: 'clusterIP not an address', spec: { clusterIP: '10.96.0.1 -j DROP', selector: { a: 'b' }, ports: [{ port: 80 }] }, path: ['spec', 'clusterIP'] },
-    { name: 'ExternalName', spec: { type: 'ExternalName', externalName: 'x.example' }, path: ['spec', 'type'] },
+    { name: 'ExternalName without a name', spec: { type: 'ExternalName' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName with ;', spec: { type: 'ExternalName', externalName: 'a;b' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName starting with -', spec: { type: 'ExternalName', externalName: '-x' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName of 300 characters', spec: { type: 'ExternalName', externalName: `${'a'.repeat(60)}.`.repeat(5) }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName with a 64-character label', spec: { type: 'ExternalName', externalName: `${'a'.repeat(64)}.example` }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName with a newline', spec: { type: 'ExternalName', externalName: 'a.example\n10.0.0.1 x' }, path: ['spec', 'externalName'] },
+    { name: 'ExternalName upper case', spec: { type: 'ExternalName', externalName: 'DB.Example' }, path: ['spec', 'externalName'] },
+    { name: 'externalName on a ClusterIP Service', spec: { externalName: 'x.example', selector: { a: 'b' }, ports: [{ port: 80 }] }, path: ['spec', 'externalName'] },
+    { name: 'nodePort below the range', spec: { type: 'NodePort', selector: { a: 'b' }, ports: [{ port: 80, nodePort: 29999 }] }, path: ['spec', 'ports', 0, 'nodePort'] },
+    { name: 'nodePort above the range', spec: { type: 'NodePort', selector: { a: 'b' }, ports: [{ port: 80, nodePort: 32768 }] }, path: ['spec', 'ports', 0, 'nodePort'] },
+    { name: 'nodePort on ClusterIP', spec: { selector: { a: 'b' }, ports: [{ port: 80, nodePort: 30080 }] }, path: ['spec', 'ports', 0, 'nodePort'] },
+    { name: 'nodePort twice', spec: { type: 'NodePort', selector: { a: 'b' }, ports: [{ name: 'a', port: 80, nodePort: 30080 }, { name: 'b', port: 81, nodePort: 30080 }] }, path: ['spec', 'ports', 1, 'nodePort'] },
+    { name: 'externalTrafficPolicy unknown', spec: { type: 'NodePort', externalTrafficPolicy: 'Nearest', selector: { a: 'b' }, ports: [{ port: 80 }] }, path: ['spec', 'externalTrafficPolicy'] },
     { name: 'unnamed ports', spec: { selector: { a: 'b' }, ports: [{ port: 80 }, { port: 81 }] }, path: ['spec', 'ports', 0, 'name'] },
     { name: 'duplicate port', spec: { selector: { a: 'b' }, ports: [{ name: 'a', port: 80 }, { name: 'b', port: 80 }] }, path: ['spec', 'ports', 1, 'port'] },
   ])('$name is an error at its path', ({ meta, spec, path }) => {
     const r = svc(spec, meta);
     expect(r.service).toBeUndefined();
     expect(r.problems.filter((p) => p.severity === 'error').map((p) => p.path)).toContainEqual(path);
+  });
+  it('ExternalName: the name kept without its trailing dot, no cluster IP, no ports needed; Local policy kept', () => {
+    const r = svc({ type: 'ExternalName', externalName: 'db.example.' });
+    expect(r.problems.filter((p) => p.severity === 'error')).toEqual([]);
+    expect(r.service!.spec).toMatchObject({ type: 'ExternalName', externalName: 'db.example', selector: {}, ports: [] });
+    expect(svc({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { a: 'b' }, ports: [{ port: 80 }] }).service!.spec.externalTrafficPolicy).toBe('Local');
   });
   it('headless, affinity, publishNotReadyAddresses', () => {
     const r = svc({ clusterIP: 'None', selector: { a: 'b' }, sessionAffinity: 'ClientIP', publishNotReadyAddresses: true });

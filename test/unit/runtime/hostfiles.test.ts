@@ -105,6 +105,12 @@ describe('resolvConf', () => {
       expected: 'search dns.peapod example.com corp.example\nnameserver 10.90.0.1\nnameserver 10.255.255.53\noptions edns0 trust-ad\n',
     },
     {
+      name: 'the kubelet\'s ClusterFirst: cluster domains first, the host\'s searches kept, its options not',
+      host: HOST,
+      opts: { nameservers: ['10.90.0.1'], searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'dns.podman'], options: ['ndots:5'], keepHostServers: true, hostOptions: false },
+      expected: 'search shop.svc.cluster.local svc.cluster.local cluster.local dns.podman example.com corp.example\nnameserver 10.90.0.1\nnameserver 10.255.255.53\noptions ndots:5\n',
+    },
+    {
       name: 'last search and options lines win, comments ignored',
       host: 'search a\nsearch b c # old\nnameserver 9.9.9.9 # quad9\noptions x\noptions y\n',
       expected: 'search b c\nnameserver 9.9.9.9\noptions y\n',
