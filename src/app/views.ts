@@ -165,6 +165,7 @@ export function inspectView(engine: Engine, c: ContainerRecord, pod?: ContainerI
       Networks: net ? { [net.status.network]: { ...netInfo, NetworkID: net.request.network.id, Links: null, Aliases: net.request.aliases } } : undefined,
     },
     IsInfra: !!c.spec.isInfra,
+    IsService: !!c.spec.isService,
     Config: {
       // a pod member has its pod's host name (the UTS namespace is the pod's); on the host network, the host's
       Hostname: c.spec.hostname ?? (pod ? (pod.mode === 'host' ? os.hostname() : pod.hostname ?? pod.name) : c.id.slice(0, 12)),
