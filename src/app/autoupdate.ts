@@ -6,7 +6,9 @@
 // now against the one it runs), the new images pulled, and the unit restarted once through systemd
 // (`systemctl restart` waits for the job: units are Type=notify, so a pod that never gets ready is
 // a failed restart). On failure the old image gets its name back and the unit restarts again
-// (rollback). One unit failing never stops the others: its error is collected and reported.
+// (rollback). A Pod played by hand (no unit) is restarted by peapod itself: played again from the
+// object it came from and waited for until ready. One unit failing never stops the others: its
+// error is collected and reported.
 import { execa } from 'execa';
 import { PeapodError } from '../../engine/errors.js';
 import { isRunning } from '../../engine/pod/status.js';
@@ -16,6 +18,7 @@ import type { ContainerRecord, ImageRecord, PodRecord } from '../../engine/types
 import type { Engine } from '../../engine/engine.js';
 import { checkUnitName } from '../systemd/names.js';
 import type { Opener } from './engine.js';
+import { SET_LABEL } from '../kube/applyset.js';
 
 export const AUTO_UPDATE_LABEL = 'io.containers.autoupdate';
 
@@ -83,6 +86,29 @@ interface UnitGroup {
   unit: string;
   manager: 'system' | 'user';
   tasks: Task[];
+  /** a pod played by hand (no unit): peapod replays it from the object it was played from */
+  pod?: PodRecord;
+}
+
+/** How long a replayed pod may take to be ready (PEAPOD_AUTO_UPDATE_TIMEOUT seconds, default 300). */
+function readyTimeout(): number {
+  const n = Number(process.env.PEAPOD_AUTO_UPDATE_TIMEOUT);
+  return Number.isFinite(n) && n > 0 ? n : 300;
+}
+
+/**
+ * A pod played by hand, restarted as its unit would: played again from the object it came from,
+ * replacing it, and waited for until every container is ready (a pod that does not get ready in
+ * time is a failed restart).
+ */
+async function replayPod(open: Opener, pod: PodRecord): Promise<void> {
+  const { playKube } = await import('./kube.js');
+  const { toYaml } = await import('../kube/generate.js');
+  const k = pod.spec.kube!;
+  await playKube(open, [{ name: k.file ?? `pod ${pod.name}`, text: toYaml([k.object]) }], {
+    start: true, replace: true, validate: 'warn', waitReady: true, timeoutSeconds: readyTimeout(),
+    onDiagnostics: () => undefined, onWarning: () => undefined,
+  });
 }
 
 /** systemctl for the manager that runs the unit; `--` so that the name is never an option. */
@@ -110,10 +136,13 @@ async function assemble(engine: Engine, errors: string[]): Promise<UnitGroup[]> 
       const policy = policyOf(c, c.spec.pod ? pods.get(c.spec.pod) : undefined);
       if (!policy) continue;
       const unit = c.spec.labels?.[SYSTEMD_UNIT_LABEL];
-      if (unit === undefined) {
-        throw new PeapodError('invalid', `auto-updating container "${c.name}": no ${SYSTEMD_UNIT_LABEL} label found: it does not run under a systemd unit (generate one with \`peapod generate systemd --new\`)`);
+      const pod = c.spec.pod ? pods.get(c.spec.pod) : undefined;
+      // a bare pod played by hand (not by kube apply, which owns its pods): peapod replays it itself
+      const byHand = unit === undefined && pod?.spec.kube?.kind === 'Pod' && pod.spec.kube.object !== undefined && pod.spec.labels?.[SET_LABEL] === undefined ? pod : undefined;
+      if (unit === undefined && !byHand) {
+        throw new PeapodError('invalid', `auto-updating container "${c.name}": no ${SYSTEMD_UNIT_LABEL} label found: it runs neither under a systemd unit (generate one with \`peapod generate systemd --new\`) nor in a Pod played by hand`);
       }
-      checkUnitName(unit, `auto-updating container "${c.name}": label ${SYSTEMD_UNIT_LABEL}`);
+      if (unit !== undefined) checkUnitName(unit, `auto-updating container "${c.name}": label ${SYSTEMD_UNIT_LABEL}`);
       const rawImage = c.spec.image;
       if (policy === 'registry' && !parseReference(rawImage).domain) {
         throw new PeapodError('invalid', `auto-updating container "${c.name}": short name: auto updates require fully-qualified image reference: ${JSON.stringify(rawImage)}`);
@@ -121,12 +150,12 @@ async function assemble(engine: Engine, errors: string[]): Promise<UnitGroup[]> 
       const image = await engine.images.get(c.imageId);
       if (!image) throw new PeapodError('not-found', `auto-updating container "${c.name}": its image ${c.imageId.slice(0, 12)} is no longer in the store`);
       const m = manager(c, engine.cfg.rootlessUid !== undefined);
-      const key = `${m}\0${unit}`;
+      const key = byHand ? `pod\0${byHand.id}` : `${m}\0${unit}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, g = { unit, manager: m, tasks: [] });
+      if (!g) groups.set(key, g = { unit: unit ?? '', manager: m, tasks: [], pod: byHand });
       g.tasks.push({
         ctr: c, policy, rawImage, image,
-        report: { Unit: unit, Container: `${c.id.slice(0, 12)} (${c.name})`, ContainerName: c.name, ContainerID: c.id, Image: normalizeImageName(rawImage), Policy: policy, Updated: 'failed' },
+        report: { Unit: unit ?? '', Container: `${c.id.slice(0, 12)} (${c.name})`, ContainerName: c.name, ContainerID: c.id, Image: normalizeImageName(rawImage), Policy: policy, Updated: 'failed' },
       });
     } catch (err) {
       errors.push((err as Error).message);
@@ -145,12 +174,14 @@ async function newerAvailable(engine: Engine, t: Task, opts: AutoUpdateOptions):
   return !(t.image.digests ?? [t.image.digest]).includes(remote);
 }
 
-async function updateUnit(engine: Engine, g: UnitGroup, opts: AutoUpdateOptions, errors: string[]): Promise<void> {
+async function updateUnit(open: Opener, engine: Engine, g: UnitGroup, opts: AutoUpdateOptions, errors: string[]): Promise<void> {
+  const what = g.pod ? `pod ${g.pod.name}` : `unit ${g.unit}`;
+  const restart = () => (g.pod ? replayPod(open, g.pod) : restartUnit(g));
   const fail = (msg: string) => { errors.push(msg); for (const t of g.tasks) t.report.Updated = 'failed'; };
   try {
     for (const t of g.tasks) t.newer = await newerAvailable(engine, t, opts);
   } catch (err) {
-    return fail(`checking the images of unit ${g.unit}: ${(err as Error).message}`);
+    return fail(`checking the images of ${what}: ${(err as Error).message}`);
   }
   const todo = g.tasks.filter((t) => t.newer);
   for (const t of g.tasks) t.report.Updated = t.newer ? (opts.dryRun ? 'pending' : 'failed') : 'false';
@@ -161,30 +192,30 @@ async function updateUnit(engine: Engine, g: UnitGroup, opts: AutoUpdateOptions,
       await engine.images.pull(name, { policy: 'always', authFile: opts.authFile, quiet: true, interactive: false });
     }
   } catch (err) {
-    return fail(`pulling the images of unit ${g.unit}: ${(err as Error).message}`);
+    return fail(`pulling the images of ${what}: ${(err as Error).message}`);
   }
   let updateErr: Error;
   try {
-    await restartUnit(g);
+    await restart();
     for (const t of todo) t.report.Updated = 'true';
     return;
   } catch (err) {
     updateErr = err as Error;
   }
   if (opts.rollback === false) {
-    errors.push(`restarting unit ${g.unit} during update: ${updateErr.message}`);
+    errors.push(`restarting ${what} during update: ${updateErr.message}`);
     return;
   }
   try {
     for (const t of todo) await engine.images.tag(t.image.id, t.rawImage);
   } catch (err) {
-    errors.push(`rolling back the images of unit ${g.unit} after update failure: ${(err as Error).message}`);
+    errors.push(`rolling back the images of ${what} after update failure: ${(err as Error).message}`);
     return;
   }
   try {
-    await restartUnit(g);
+    await restart();
   } catch (err) {
-    errors.push(`restarting unit ${g.unit} after rollback: ${(err as Error).message} (the update had failed: ${updateErr.message})`);
+    errors.push(`restarting ${what} after rollback: ${(err as Error).message} (the update had failed: ${updateErr.message})`);
     return;
   }
   for (const t of todo) t.report.Updated = 'rolled back';
@@ -195,6 +226,6 @@ export async function autoUpdate(open: Opener, opts: AutoUpdateOptions = {}): Pr
   const engine = await open();
   const errors: string[] = [];
   const groups = await assemble(engine, errors);
-  for (const g of groups) await updateUnit(engine, g, opts, errors);
+  for (const g of groups) await updateUnit(open, engine, g, opts, errors);
   return { reports: groups.flatMap((g) => g.tasks.map((t) => t.report)), errors };
 }

@@ -42,7 +42,7 @@ afterAll(async () => {
 /** peapod of the sandbox, in the manager's mount namespace, reaching the manager and the registry */
 async function peapod(args: string[], ok = true) {
   const r = await m.inNs(BIN, ['--root', e2e.sb.root, '--runroot', e2e.sb.runroot, ...args], {
-    env: { PEAPOD_CGROUP_PARENT: e2e.sb.cgroupParent, PEAPOD_REGISTRIES_CONF: conf },
+    env: { PEAPOD_CGROUP_PARENT: e2e.sb.cgroupParent, PEAPOD_REGISTRIES_CONF: conf, PEAPOD_AUTO_UPDATE_TIMEOUT: '15' },
     timeout: 300_000,
   });
   if (ok && r.exitCode !== 0) throw new Error(`peapod ${args.join(' ')} exited ${r.exitCode}: ${r.stderr}`);
@@ -159,6 +159,28 @@ describe('auto-update with the registry policy, under a generated unit', () => {
     } finally {
       await stopUnit(unit);
     }
+    expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
+  }, 300_000);
+});
+
+describe('auto-update of a Pod played by hand (no unit): peapod replays it', () => {
+  it('registry policy: true, then a broken image rolled back; the old image serves again', async () => {
+    const ref = `${reg.host}/demo/bare:v1`;
+    const v1 = await pushImage('demo/bare:v1', 'bare-one');
+    const yaml = e2e.manifest('au-bare', POD('au-bare', ref, { 'io.containers.autoupdate': 'registry' }));
+    await peapod(['play', 'kube', '--wait-ready', yaml]);
+    expect(await imageOf('au-bare-web')).toBe(v1.imageId);
+    const v2 = await pushImage('demo/bare:v1', 'bare-two');
+    expect(String((await peapod(['auto-update', '--dry-run', '--format', FMT])).stdout)).toBe(`,${ref},pending,registry`);
+    expect(String((await peapod(['auto-update', '--format', FMT])).stdout)).toBe(`,${ref},true,registry`);
+    let [now] = await json(['inspect', 'au-bare-web']);
+    expect({ image: now.Image, version: await version('au-bare-web'), ready: now.State.Ready }).toEqual({ image: v2.imageId, version: 'bare-two', ready: true });
+    // the pod keeps where it came from: kube down of the file takes it down
+    await pushImage('demo/bare:v1', 'bare-three', { broken: true });
+    expect(String((await peapod(['auto-update', '--format', FMT])).stdout)).toBe(`,${ref},rolled back,registry`);
+    [now] = await json(['inspect', 'au-bare-web']);
+    expect({ image: now.Image, version: await version('au-bare-web'), ready: now.State.Ready }).toEqual({ image: v2.imageId, version: 'bare-two', ready: true });
+    await peapod(['kube', 'down', yaml]);
     expect(await json(['pod', 'ps', '--format', 'json'])).toEqual([]);
   }, 300_000);
 });
