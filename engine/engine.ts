@@ -22,6 +22,12 @@ import { cgroupRoots, removeCgroup, unmount } from './runtime/mounts.js';
 import { runProgram } from './spawn.js';
 import { debug, warn } from './log.js';
 import { policyPath } from './image/trust/policy.js';
+import { EventLog } from './events.js';
+
+/** Where a run root's events journal lives. */
+export function eventsDir(cfg: { runroot: string }): string {
+  return path.join(cfg.runroot, 'events');
+}
 
 /** The engine library's entry point: one per CLI invocation. Knows nothing of YAML or the CLI. */
 export class Engine {
@@ -33,6 +39,8 @@ export class Engine {
   readonly secrets: Secrets;
   readonly volumes: Volumes;
   readonly services: Services;
+  /** The journal of lifecycle events of this run root (`events`). */
+  readonly events: EventLog;
   private backend?: NetworkBackend;
 
   /** Named records a use case keeps between commands (`kind` is the folder under the root). */
@@ -50,6 +58,10 @@ export class Engine {
     this.volumes = new Volumes(this.store);
     this.pods = new Pods(cfg, this.store, this.images, this.containers, this.networks, () => (this.backend ??= this.newBackend()), this.secrets, this.volumes);
     this.services = new Services(cfg, this.store, () => this.pods);
+    this.events = new EventLog(eventsDir(cfg));
+    this.images.events = this.events;
+    this.containers.events = this.events;
+    this.pods.events = this.events;
     // Endpoints follow the pods: every start, stop, removal (and the monitor's readiness verdicts,
     // conmon's exit command) brings the Services' rules and names up to date. Never fatal to the
     // pod operation that triggered it: the next sync repairs.

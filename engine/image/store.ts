@@ -20,6 +20,7 @@
 // outside the lock into staging/, and become part of the store, with the image record, in one
 // locked commit.
 
+import type { EventLog } from '../events.js';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -212,6 +213,8 @@ export function repoDigestsOf(names: readonly string[], digests: readonly string
 export class ImageStore {
   readonly root: string;
   private readonly lock: FileLock;
+  /** Set by the engine: the journal that pull, tag, untag, remove, load and import are recorded in. */
+  events?: EventLog;
 
   constructor(opts: ImageStoreOptions) {
     this.root = path.resolve(opts.root);
@@ -319,7 +322,7 @@ export class ImageStore {
         }
       }
       pausePoint('load-staged');
-      return await this.mutate(async () => {
+      const loaded = await this.mutate(async () => {
         const all = await this.readAll();
         const loaded: ImageRecord[] = [];
         for (const plan of plans) {
@@ -338,6 +341,8 @@ export class ImageStore {
         }
         return loaded;
       });
+      for (const img of loaded) this.event(img, 'load');
+      return loaded;
     } catch (err) {
       // Peapod's own errors name the archive already.
       throw err instanceof PeapodError ? err : wrap(err, `loading ${archivePath === '-' ? 'stdin' : archivePath}`);
@@ -394,7 +399,7 @@ export class ImageStore {
         config: { mediaType: MEDIA_TYPES.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length },
         layers: [{ mediaType: MEDIA_TYPES.ociLayer, digest: layer.diffId, size: layer.size }],
       };
-      return await this.mutate(async () => {
+      const imported = await this.mutate(async () => {
         const all = await this.readAll();
         const size = await this.commitLayer(layer.diffId, staged, scratch);
         pausePoint('import-layer-committed');
@@ -408,6 +413,8 @@ export class ImageStore {
           names: name ? [name] : [],
         }, all);
       });
+      this.event(imported, 'import');
+      return imported;
     } catch (err) {
       throw wrap(err, `importing ${shown}`);
     } finally {
@@ -424,7 +431,14 @@ export class ImageStore {
     const { pullImage } = await import('./registry/pull.js');
     // The store's directories first: the root must be created 0700 (staging lives inside it).
     await this.ensureDirs();
-    return pullImage(ref, opts, this.pullContext());
+    const img = await pullImage(ref, opts, this.pullContext());
+    this.event(img, 'pull', ref);
+    return img;
+  }
+
+  /** Records an image event (Podman's: the name the operation used, the image ID). */
+  private event(img: ImageRecord, status: string, name?: string): void {
+    this.events?.write({ ID: img.id, Name: name ?? img.names[0] ?? '', Status: status, Type: 'image' });
   }
 
   /** The digest the registry serves now for a fully qualified `ref` on this platform (registry/pull.ts). */
@@ -521,6 +535,7 @@ export class ImageStore {
       const match = findImage(ref, all);
       if (!match) throw notKnown(ref);
       await this.assignNames(match.image, [full], all);
+      this.event(match.image, 'tag', full);
     });
   }
 
@@ -530,7 +545,11 @@ export class ImageStore {
    * several names is deleted only with `force`. Containers are the caller's business.
    */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemoveResult> {
-    return this.mutate(async () => {
+    return this.mutate(async () => this.removeLocked(ref, opts));
+  }
+
+  private async removeLocked(ref: string, opts: { force?: boolean }): Promise<RemoveResult> {
+    {
       const all = await this.readAll();
       const match = findImage(ref, all);
       if (!match) throw notKnown(ref);
@@ -539,6 +558,7 @@ export class ImageStore {
         const name = match.name!;
         img.names = img.names.filter((n) => n !== name);
         await this.writeRecord(img);
+        this.event(img, 'untag', name);
         return { untagged: [name], deleted: undefined };
       }
       if (match.by !== 'name' && img.names.length > 1 && !opts.force) {
@@ -548,8 +568,10 @@ export class ImageStore {
       }
       await fs.rm(this.recordPath(img.id), { force: true });
       await this.collectGarbage(all.filter((i) => i.id !== img.id));
+      for (const n of img.names) this.event(img, 'untag', n);
+      this.event(img, 'remove');
       return { untagged: [...img.names], deleted: img.id };
-    });
+    }
   }
 
   // ---------------------------------------------------------------- internals

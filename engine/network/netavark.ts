@@ -21,7 +21,7 @@ export class NetavarkBackend implements NetworkBackend {
     this.aardvark = process.env.PEAPOD_AARDVARK ?? findProgram('aardvark-dns', LIBEXEC);
   }
 
-  private options(req: PodNetworkRequest) {
+  private options(req: PodNetworkRequest, noDns = false) {
     const n = req.network;
     // netavark names its iptables chains and aardvark's files after the network's name: several
     // peapod roots each have a network "peapod", so the name netavark sees is unique per network.
@@ -34,7 +34,7 @@ export class NetavarkBackend implements NetworkBackend {
         [name]: {
           name, id: n.id, driver: 'bridge', network_interface: n.networkInterface,
           subnets: [{ subnet: n.subnet, gateway: n.gateway }],
-          ipv6_enabled: false, internal: n.internal, dns_enabled: n.dnsEnabled && !!this.aardvark,
+          ipv6_enabled: false, internal: n.internal, dns_enabled: n.dnsEnabled && !!this.aardvark && !noDns,
           ipam_options: { driver: 'host-local' },
         },
       },
@@ -43,12 +43,12 @@ export class NetavarkBackend implements NetworkBackend {
     };
   }
 
-  private async run(cmd: 'setup' | 'teardown', req: PodNetworkRequest): Promise<string> {
+  private async run(cmd: 'setup' | 'teardown', req: PodNetworkRequest, noDns = false): Promise<string> {
     await fs.mkdir(this.configDir, { recursive: true });
     const args = ['--config', this.configDir, '--rootless', 'false'];
     if (this.aardvark) args.push('--aardvark-binary', this.aardvark);
     args.push(cmd, req.netnsPath);
-    const input = JSON.stringify(this.options(req));
+    const input = JSON.stringify(this.options(req, noDns));
     debug(`running ${this.netavark} ${args.join(' ')} <<< ${input}`);
     const r = await runProgram(this.netavark, args, { input });
     if (r.exitCode !== 0) {
@@ -81,10 +81,37 @@ export class NetavarkBackend implements NetworkBackend {
     try {
       await this.run('teardown', req);
     } catch (err) {
+      const msg = String((err as Error).message);
+      if (/aardvark.*pid/i.test(msg) && !/multiple errors/i.test(msg)) {
+        // aardvark-dns died behind netavark's back (killed, or ended with a systemd unit's cgroup):
+        // netavark tore down the rest (it collects its errors and goes on) and removed the pod's
+        // names, but could not tell aardvark. Its stale pid file goes (and any names of the pod
+        // left); the next pod's setup starts a fresh aardvark-dns.
+        debug(`netavark teardown: ${msg}: aardvark-dns is gone, the rest was torn down`);
+        await this.forgetDeadAardvark(req);
+        return;
+      }
       // The namespace may be gone already (reboot, crash): nothing left to undo inside it.
-      if (!/no such file|not exist|ENOENT/i.test(String((err as Error).message))) throw err;
-      debug(`netavark teardown: ${(err as Error).message}`);
+      if (!/no such file|not exist|ENOENT/i.test(msg)) throw err;
+      debug(`netavark teardown: ${msg}`);
     }
+  }
+
+  /** The pod's entries out of aardvark-dns's file of its network, and its pid file if that process is gone. */
+  private async forgetDeadAardvark(req: PodNetworkRequest): Promise<void> {
+    const dir = path.join(this.configDir, 'aardvark-dns');
+    const pidFile = path.join(dir, 'aardvark.pid');
+    const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+    let alive = false;
+    try { if (pid > 1) { process.kill(pid, 0); alive = !/^State:\s+Z/m.test(await fs.readFile(`/proc/${pid}/status`, 'utf8')); } } catch { /* gone */ }
+    if (!alive) await fs.rm(pidFile, { force: true });
+    const file = path.join(dir, netavarkName(req.network));
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) return;
+    const [header, ...rest] = text.split('\n').filter(Boolean);
+    const kept = rest.filter((l) => l.split(' ')[0] !== req.podId);
+    if (!kept.length) await fs.rm(file, { force: true });
+    else if (kept.length !== rest.length) await fs.writeFile(file, [header, ...kept].join('\n') + '\n');
   }
 }
 

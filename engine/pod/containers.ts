@@ -14,7 +14,8 @@ import { hostsFile, resolvConf } from '../runtime/hostfiles.js';
 import { seccompFor } from '../runtime/seccomp.js';
 import { pausePoint } from '../debug.js';
 import { debug } from '../log.js';
-import { rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { rootlessCgroupRoots, rootlessCgroups, rootlessIds } from '../rootless/spec.js';
+import { containerCgroup, sampleCgroup, type CgroupSample } from '../runtime/stats.js';
 import { httpGetInNetns } from '../network/pasta.js';
 import { startEnv, type Secrets } from '../volume/secrets.js';
 import { volumeMountSources } from '../volume/mounts.js';
@@ -22,6 +23,7 @@ import { releaseSubPaths } from '../volume/subpath.js';
 import { sleep } from '../state/process.js';
 import { canKill, canRemove, canRestart, canStop, isBeingRemoved, isRunning, mayHaveExited, neverStarted } from './status.js';
 import { SYSTEMD_MANAGER_LABEL, SYSTEMD_UNIT_LABEL, checkObjectName } from '../names.js';
+import type { EventLog } from '../events.js';
 
 export type { PodContext } from '../runtime/spec.js';
 
@@ -50,6 +52,19 @@ export class Containers {
     readonly cfg: EngineConfig, readonly store: StateStore, readonly images: ImageStore, private readonly secrets: Secrets,
     readonly launcher: Launcher = new HostLauncher(cfg),
   ) {}
+
+  /** Set by the engine: the journal of container events (create, init, start, kill, died, cleanup, stop, restart, remove). */
+  events?: EventLog;
+
+  /** Records a container event as Podman does: its image, name, pod, and labels (the image's under the container's) as attributes. */
+  async event(rec: ContainerRecord, status: string, extra: { exitCode?: number } = {}): Promise<void> {
+    if (!this.events) return;
+    const image = await this.images.get(rec.imageId).catch(() => undefined);
+    this.events.write({
+      ContainerExitCode: extra.exitCode, ID: rec.id, Image: rec.imageName, Name: rec.name, Status: status, Type: 'container', PodID: rec.spec.pod,
+      Attributes: { ...(image?.config.config?.Labels ?? {}), ...(rec.spec.labels ?? {}) },
+    });
+  }
 
   paths(id: string): ContainerPaths {
     const run = path.join(this.cfg.runroot, 'containers', id);
@@ -114,6 +129,7 @@ export class Containers {
       }
       await this.store.saveContainer(rec);
     });
+    await this.event(rec, 'create');
     return rec;
   }
 
@@ -213,6 +229,7 @@ export class Containers {
       exitCommand: exitCommand(stopMarker, [...this.cfg.selfCommand, '--root', this.cfg.root, '--runroot', this.cfg.runroot, '--runtime', this.cfg.runtimePath, 'container', 'cleanup', rec.id]),
     });
     pausePoint(rec.spec.isInfra ? 'infra-created' : 'created');
+    await this.event(rec, 'init');
     rec.state = {
       ...rec.state, status: 'running', pid, conmonPid, startedAt: new Date().toISOString(), finishedAt: undefined, exitCode: 0, error: undefined,
       oomKilled: false, bootId: bootId(), stopRequested: false, podIP: pod?.podIP, stopMarker,
@@ -220,6 +237,7 @@ export class Containers {
     };
     await this.store.saveContainer(rec);
     await this.launcher.start(rec.id);
+    await this.event(rec, 'start');
     pausePoint(rec.spec.isInfra ? 'infra-started' : 'started');
   }
 
@@ -262,7 +280,25 @@ export class Containers {
     const rec = await this.get(ref);
     if (!canKill(rec)) throw stateError(`can only kill running containers. ${rec.id} is in state ${rec.state.status}: container state improper`);
     await this.launcher.kill(rec.id, normalizeSignal(signal));
+    await this.event(rec, 'kill');
     return rec;
+  }
+
+  /**
+   * The running container's figures now (cgroup files, its network namespace's counters); undefined
+   * when it is not running. The cgroup is where peapod runs it, checked against the record.
+   */
+  stats(rec: ContainerRecord): CgroupSample | undefined {
+    if (!isRunning(rec)) return undefined;
+    const cgroup = containerCgroup(this.cfg.cgroupParent, rec.id, rec.spec.pod, rec.state.cgroupPath, rec.name);
+    let mounts: Map<string, string> | undefined;
+    if (this.cfg.rootlessUid !== undefined) {
+      const [root] = rootlessCgroupRoots();
+      if (!root) throw new PeapodError('prerequisite', `stats of ${rec.name}: rootless without a delegated cgroup v2 the container has no cgroup of its own to read (${rootlessCgroups().reason})`);
+      // the containers' cgroups are made under the delegated one: read from there
+      mounts = new Map([['', root]]);
+    }
+    return sampleCgroup(cgroup, mounts);
   }
 
   /** Runs a command in a running container attached to this process's stdio; its exit code. */
@@ -284,6 +320,7 @@ export class Containers {
     if (rec.state.stopMarker) await fs.writeFile(rec.state.stopMarker, '').catch((e) => debug(`stop marker: ${e}`));
     await this.terminate(rec, timeout);
     const done = await this.cleanup(rec.id);
+    await this.event(done, 'stop');
     debug(`container ${rec.name} stopped; waiting for conmon ${conmonPid} to finish its exit command`);
     // conmon exits right after starting its exit command: once it is gone, stop leaves no monitor.
     await this.launcher.waitGone(conmonPid, 5000);
@@ -363,10 +400,12 @@ export class Containers {
    */
   async cleanup(id: string): Promise<ContainerRecord> {
     const lock = this.store.containerLock(id);
+    let exited = false;
     const rec = await lock.with(async () => {
       const r = await this.store.getContainer(id);
       if (!r) throw new PeapodError('not-found', `no container with ID "${id}" found: no such container`);
       if (mayHaveExited(r)) {
+        exited = true;
         const exit = readExitFile(this.exitFile(id));
         // No exit recorded and the run's state gone with the host (another boot, or the run root
         // (tmpfs) wiped): the host restarted under the container. It is shown as exited for that
@@ -388,8 +427,10 @@ export class Containers {
         };
         r.state.killReason = undefined;
         await this.store.saveContainer(r);
+        await this.event(r, 'died', { exitCode: r.state.exitCode });
       }
       await this.teardownRuntime(r);
+      if (exited) await this.event(r, 'cleanup');
       return r;
     });
     if (rec.spec.autoRemove && !(rec.state.waiterPid !== undefined && this.launcher.alive(rec.state.waiterPid))) {
@@ -448,10 +489,11 @@ export class Containers {
       const now = await this.store.getContainer(id);
       if (!now || !canRestart(now) || now.state.stopRequested) return false;
     }
-    await this.store.updateContainer(id, (r) => {
+    const counted = await this.store.updateContainer(id, (r) => {
       r.state.restartCount += 1;
       r.state.backoffLevel = level + 1;
     });
+    await this.event(counted, 'restart');
     return true;
   }
 
@@ -475,6 +517,7 @@ export class Containers {
       await this.teardownRuntime(rec);
       await this.store.deleteContainer(rec.id);
     });
+    await this.event(rec, 'remove');
     return rec;
   }
 

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { runProgram } from '../spawn.js';
+import type { EventLog } from '../events.js';
 import { PeapodError, stateError } from '../errors.js';
 import { hostStateDir, type EngineConfig } from '../config.js';
 import type { ContainerRecord, ContainerSpec, PodRecord, PodSpec, PodStatus, PodVolume } from '../types.js';
@@ -75,6 +76,12 @@ export class Pods {
   private readonly checkedBridges = new Set<string>();
   /** Set by the engine: brings Services' endpoints up to date after a pod changed (never throws). */
   endpointsChanged?: () => Promise<void>;
+  /** Set by the engine: the journal of pod events (create, start, stop, kill, remove). */
+  events?: EventLog;
+  /** Records a pod event (Podman's: the pod's ID and name, no attributes). */
+  private event(pod: PodRecord, status: string): void {
+    this.events?.write({ ID: pod.id, Name: pod.name, Status: status, Type: 'pod' });
+  }
   /** Set by the engine: the Service variables of a container of this pod starting now. */
   serviceEnvFor?: (pod: PodRecord) => Promise<string[]>;
 
@@ -228,6 +235,7 @@ export class Pods {
         throw err;
       }
     });
+    this.event(pod, 'create');
     return pod;
   }
 
@@ -712,6 +720,7 @@ export class Pods {
       }
     }));
     await this.endpointsChanged?.();
+    this.event(pod, 'start');
     return { pod, errors };
   }
 
@@ -736,6 +745,7 @@ export class Pods {
     if (infra.status === 'rejected') throw infra.reason;
     await this.releaseResources(pod, { teardownError: network.status === 'fulfilled' ? network.value : network.reason });
     await this.endpointsChanged?.();
+    this.event(pod, 'stop');
     return pod;
   }
 
@@ -745,6 +755,7 @@ export class Pods {
     if (!running.length) throw stateError(`pod ${pod.name} has no running containers`);
     await Promise.all(running.filter((c) => c.id !== pod.infraId).map((c) => this.containers.kill(c.id, signal)));
     if (running.some((c) => c.id === pod.infraId)) await this.containers.kill(pod.infraId, signal);
+    this.event(pod, 'kill');
     return pod;
   }
 
@@ -764,6 +775,7 @@ export class Pods {
     if (this.networkMode(pod) !== 'host' && this.networkMode(pod) !== 'none') await this.networks.release(this.networkMode(pod), pod.id);
     await this.store.deletePod(pod.id);
     await this.endpointsChanged?.();
+    this.event(pod, 'remove');
     debug(`removed pod ${pod.name}`);
     return pod;
   }

@@ -93,14 +93,14 @@ export interface TableSpec<T> {
  * Prints items as JSON (`json`), through a Go-style template, or as the default table.
  * `asArray`: JSON output is an array (listing/inspect) rather than one object per line.
  */
-export function printItems<T>(items: T[], format: string | undefined, table: TableSpec<T>, opts: { quiet?: (t: T) => string; quietMode?: boolean; noHeading?: boolean; templateView?: (t: T) => unknown } = {}): void {
+export function printItems<T>(items: T[], format: string | undefined, table: TableSpec<T>, opts: { quiet?: (t: T) => string; quietMode?: boolean; noHeading?: boolean; templateView?: (t: T) => unknown; json?: (t: T) => unknown } = {}): void {
   let out = '';
   // Go templates see Podman's template fields (`{{.Names}}` a string, `{{.ID}}` short), JSON its report.
   const tv = (i: T) => (opts.templateView ? opts.templateView(i) : i);
   if (opts.quietMode && opts.quiet) {
     out = items.map((i) => opts.quiet!(i) + '\n').join('');
   } else if (format === 'json') {
-    out = JSON.stringify(items, null, 4) + '\n';
+    out = JSON.stringify(opts.json ? items.map(opts.json) : items, null, 4) + '\n';
   } else if (format && format !== 'table') {
     const isTable = /^table\s/.test(format);
     const tpl = format.replace(/^table\s+/, '');

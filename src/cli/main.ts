@@ -46,6 +46,8 @@ registerNetworkCommands(program);
 registerServiceCommands(program);
 registerStorageCommands(program);
 (await import('./compat.js')).registerCompatCommands(program);
+(await import('./events.js')).registerEventCommands(program);
+(await import('./stats.js')).registerStatsCommands(program);
 (await import('./autoupdate.js')).registerAutoUpdateCommand(program);
 
 /** The one place that decides what the user sees for an error, and the exit code. */

@@ -309,3 +309,39 @@ describe('Podman\'s pod and container flags', () => {
     expect((await e2e.json(['container', 'inspect', 'again']))[0].RestartCount).toBe(1);
   });
 });
+
+describe('a dead aardvark-dns (250-systemd: its unit\'s cgroup ended it)', () => {
+  it('pod rm still tears the network down, drops the pod\'s names and the stale pid file', async () => {
+    // two pods: removing the first leaves names in aardvark's file, so netavark must signal aardvark
+    for (const n of ['dns1', 'dns2']) await e2e.sb.ok(['play', 'kube', manifest(n, pod(n, '      image: localhost/bb:latest\n      command: ["sleep", "1000"]\n'))]);
+    const dir = path.join(e2e.sb.runroot, 'netavark', 'aardvark-dns');
+    const pidFile = path.join(dir, 'aardvark.pid');
+    const pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
+    expect(pid).toBeGreaterThan(1);
+    const one = await e2e.json(['pod', 'inspect', 'dns1']);
+    const two = await e2e.json(['pod', 'inspect', 'dns2']);
+    const netFile = path.join(dir, (await fs.readdir(dir)).find((f) => f !== 'aardvark.pid')!);
+    expect(await fs.readFile(netFile, 'utf8')).toContain(one.Id);
+    process.kill(pid, 'SIGKILL');
+    // Here PID 1 reaps no orphan, so the killed aardvark stays a zombie that signals still reach; under
+    // a systemd manager it is reaped and its pid is gone: write the pid of a process gone for good.
+    const gone = execa('true');
+    await gone;
+    await fs.writeFile(pidFile, String(gone.pid));
+    const [net] = await e2e.json(['network', 'inspect', 'peapod']);
+    const brif = `/sys/class/net/${net.network_interface}/brif`;
+    expect((await fs.readdir(brif)).length).toBe(2);
+    const r = await e2e.sb.run(['pod', 'rm', '-f', '-t', '0', 'dns1']);
+    expect(String(r.stderr)).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(pidFile)).toBe(false);
+    const left = await fs.readFile(netFile, 'utf8');
+    expect(left).not.toContain(one.Id);
+    expect(left).toContain(two.Id);
+    // the first pod's veth is gone from the bridge, the second's is there
+    expect((await fs.readdir(brif)).length).toBe(1);
+    // the next removal finds no aardvark and no pid file: no error either
+    expect((await e2e.sb.run(['pod', 'rm', '-f', '-t', '0', 'dns2'])).exitCode).toBe(0);
+    expect(existsSync(brif) ? (await fs.readdir(brif)).length : 0).toBe(0);
+  });
+});
